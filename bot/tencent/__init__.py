@@ -1,0 +1,1 @@
+"""Tencent Cloud Chat server REST API: signatures, errors, rate limits, the client."""

@@ -1,0 +1,198 @@
+"""Everything that can go wrong talking to Tencent Cloud Chat, as one hierarchy.
+
+Every exception carries ``user_message``: one sentence a Slack user can act on,
+with no secret in it. Nothing above the client needs to know about ``requests``
+or HTTP status codes::
+
+    TencentError                       base; .user_message, .retryable
+    ├── InvalidInput                   rejected before any call (group ID, mark)
+    ├── TransportError                 no usable answer: network, timeout, HTTP 5xx,
+    │                                  malformed body (retryable)
+    ├── PagingError                    the cursor repeated or never ended
+    └── ApiError                       ErrorCode != 0; .code .info .request_id
+        ├── CredentialsError           SDKAppID, admin, UserSig, key, region, edition
+        ├── BusyError                  rate or frequency limits (retryable)
+        ├── ServerError                Tencent-side failures (retryable)
+        ├── RequestError               malformed request or parameter (10003, 10004, ...)
+        └── GroupError                 about the group itself
+            ├── NotAudioVideoGroup     10007
+            ├── GroupNotFound          10010
+            └── InvalidGroupId         10015
+
+Whether to retry is decided here, by code (``ApiError.retryable``), not by the
+retry loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ApiError",
+    "BusyError",
+    "CredentialsError",
+    "GroupError",
+    "GroupNotFound",
+    "InvalidGroupId",
+    "InvalidInput",
+    "NotAudioVideoGroup",
+    "PagingError",
+    "RequestError",
+    "ServerError",
+    "TencentError",
+    "TransportError",
+    "api_error",
+]
+
+
+class TencentError(Exception):
+    """Base of every Tencent client error."""
+
+    retryable = False
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class InvalidInput(TencentError, ValueError):
+    """The caller's input is wrong; nothing was sent."""
+
+
+class TransportError(TencentError):
+    """No usable answer: connection refused, timeout, HTTP 5xx, a body that is not JSON."""
+
+    retryable = True
+
+
+class PagingError(TencentError):
+    """get_members kept returning cursors: repeated or beyond the page bound."""
+
+
+class ApiError(TencentError):
+    """Tencent answered with ErrorCode != 0."""
+
+    def __init__(
+        self,
+        user_message: str,
+        *,
+        code: int,
+        info: str = "",
+        request_id: str = "",
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(user_message)
+        self.code = code
+        self.info = info
+        self.request_id = request_id
+        self.retryable = retryable
+
+    def __str__(self) -> str:
+        detail = f" [Tencent error {self.code}"
+        if self.info:
+            detail += f": {self.info}"
+        if self.request_id:
+            detail += f"; RequestId {self.request_id}"
+        return self.user_message + detail + "]"
+
+
+class CredentialsError(ApiError):
+    """The bot's own configuration is wrong: nothing a user can fix by retrying."""
+
+
+class BusyError(ApiError):
+    """Tencent throttled us."""
+
+
+class ServerError(ApiError):
+    """A failure on Tencent's side."""
+
+
+class RequestError(ApiError):
+    """The request itself was rejected."""
+
+
+class GroupError(ApiError):
+    """Something about the group: its ID, its type, its existence."""
+
+
+class NotAudioVideoGroup(GroupError):
+    pass
+
+
+class GroupNotFound(GroupError):
+    pass
+
+
+class InvalidGroupId(GroupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Code:
+    kind: type[ApiError]
+    message: str
+    retryable: bool = False
+
+
+_CHECK_CREDENTIALS = "check TENCENT_IM_SDKAPPID, TENCENT_IM_SECRET_KEY and TENCENT_IM_ADMIN"
+_BUSY = "Tencent is busy right now; try again in a minute."
+
+#: Every code in the spec tables: (exception type, user sentence, retry?).
+# fmt: off
+CODES: dict[int, _Code] = {
+    10001: _Code(CredentialsError, f"Tencent did not accept the bot's login: {_CHECK_CREDENTIALS}."),
+    10002: _Code(ServerError, "Tencent had an internal error; try again shortly.", True),
+    10003: _Code(RequestError, "Tencent did not recognise the request command; this is a bot bug, please report it."),
+    10004: _Code(RequestError, "Tencent rejected a parameter of the request."),
+    10006: _Code(BusyError, _BUSY, True),
+    10007: _Code(NotAudioVideoGroup, "This group is not an audio-video group (AVChatRoom or Community); only those have an online list."),
+    10010: _Code(GroupNotFound, "This group does not exist or was disbanded; check the group ID."),
+    10015: _Code(InvalidGroupId, "This group ID is not valid; check it in the Chat console."),
+    10019: _Code(RequestError, "The account named in the request does not exist."),
+    60002: _Code(RequestError, "Tencent could not parse the request URL; this is a bot bug, please report it."),
+    60003: _Code(RequestError, "Tencent could not parse the request body; this is a bot bug, please report it."),
+    60004: _Code(CredentialsError, f"Tencent rejected the account or signature: {_CHECK_CREDENTIALS}."),
+    60005: _Code(CredentialsError, f"Tencent rejected the account or signature: {_CHECK_CREDENTIALS}."),
+    60006: _Code(CredentialsError, "Tencent does not know this SDKAppID: check TENCENT_IM_SDKAPPID."),
+    60007: _Code(BusyError, "Too many calls to Tencent this second; try again in a moment.", True),
+    60008: _Code(ServerError, "Tencent timed out; try again shortly.", True),
+    60009: _Code(RequestError, "Tencent did not find the requested resource: check TENCENT_IM_BASE_URL."),
+    60010: _Code(CredentialsError, "TENCENT_IM_ADMIN is not an App admin account; set it to one (e.g. administrator)."),
+    60011: _Code(BusyError, "The app is over Tencent's request frequency limit; try again in a moment.", True),
+    60012: _Code(CredentialsError, "The SDKAppID is missing from the request: set TENCENT_IM_SDKAPPID."),
+    60013: _Code(ServerError, "Tencent could not build its answer; try again shortly.", True),
+    60014: _Code(ServerError, "Tencent timed out exchanging the account; try again shortly.", True),
+    60015: _Code(RequestError, "An account field must be a string; this is a bot bug, please report it."),
+    60016: _Code(CredentialsError, "This SDKAppID is disabled in the Tencent Chat console."),
+    60017: _Code(CredentialsError, "Tencent has disabled this request for the app."),
+    60018: _Code(BusyError, _BUSY, True),
+    60019: _Code(BusyError, _BUSY, True),
+    60020: _Code(CredentialsError, "The app's Pro package has expired; renew it in the Tencent Chat console."),
+    60021: _Code(CredentialsError, "Tencent does not allow calls from this server's IP address; add it to the allow list in the console."),
+    70001: _Code(CredentialsError, "The bot's UserSig expired and could not be renewed: check the server clock and TENCENT_IM_SECRET_KEY."),
+    70003: _Code(CredentialsError, f"Tencent could not parse the bot's UserSig: {_CHECK_CREDENTIALS}."),
+    70009: _Code(CredentialsError, "Tencent rejected the bot's UserSig: check TENCENT_IM_SECRET_KEY and TENCENT_IM_SDKAPPID."),
+    70013: _Code(CredentialsError, "The UserSig was made for another account: check TENCENT_IM_ADMIN."),
+    70014: _Code(CredentialsError, "The UserSig was made for another app: check TENCENT_IM_SDKAPPID."),
+    70016: _Code(CredentialsError, "The SDKAppID belongs to another data centre: check TENCENT_IM_REGION."),
+    70020: _Code(CredentialsError, "The SDKAppID belongs to another data centre: check TENCENT_IM_REGION."),
+    70050: _Code(BusyError, "Tencent saw too many UserSig failures and paused the bot for a minute; try again later.", True),
+    70051: _Code(CredentialsError, "Tencent has blacklisted the bot's admin account: check TENCENT_IM_ADMIN in the console."),
+}
+# fmt: on
+
+
+def api_error(code: int, info: str = "", request_id: str = "") -> ApiError:
+    """The exception for a Tencent ErrorCode; unknown codes still say something useful."""
+    known = CODES.get(code)
+    if known is None:
+        text = f"Tencent refused the request (error {code}"
+        text += f": {info})." if info else ")."
+        return ApiError(text, code=code, info=info, request_id=request_id)
+    message = known.message
+    if code == 10004 and info:
+        message = f"{message[:-1]}: {info}."
+    return known.kind(
+        message, code=code, info=info, request_id=request_id, retryable=known.retryable
+    )

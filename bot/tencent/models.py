@@ -1,0 +1,72 @@
+"""What the Tencent client returns: plain frozen dataclasses, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "LOWER_EDITION_CAP",
+    "MEMBER_LIST_CAP",
+    "SUPPORTED_GROUP_TYPES",
+    "GroupInfo",
+    "Member",
+    "OnlineMembers",
+]
+
+#: get_members returns at most the 1,000 latest members: a list this long is a lower bound.
+MEMBER_LIST_CAP = 1000
+#: Editions below Pro return at most the 30 latest members.
+LOWER_EDITION_CAP = 30
+#: Group types whose online list Tencent serves (others answer 10007).
+SUPPORTED_GROUP_TYPES = frozenset({"AVChatRoom", "Community"})
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    account: str
+    nickname: str
+    avatar: str
+    join_time: int  # unix seconds
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "account": self.account,
+            "nickname": self.nickname,
+            "avatar": self.avatar,
+            "join_time": self.join_time,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineMembers:
+    """The online list of one group, every page followed.
+
+    ``capped``: 1,000 or more members came back, so the list is a lower bound.
+    ``edition_limited``: exactly 30 and no further page, which is what a lower
+    edition returns whatever the audience: members may be hidden.
+    """
+
+    group_id: str
+    mark: int | None
+    members: tuple[Member, ...]
+    pages: int
+    fetched_at: float  # unix seconds, when the last page arrived
+
+    @property
+    def capped(self) -> bool:
+        return len(self.members) >= MEMBER_LIST_CAP
+
+    @property
+    def edition_limited(self) -> bool:
+        return len(self.members) == LOWER_EDITION_CAP and self.pages == 1
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    group_id: str
+    name: str
+    type: str
+
+    @property
+    def supports_online_list(self) -> bool:
+        return self.type in SUPPORTED_GROUP_TYPES
