@@ -9,6 +9,7 @@ or HTTP status codes::
     ├── TransportError                 no usable answer: network, timeout, HTTP 5xx,
     │                                  malformed body (retryable)
     ├── PagingError                    the cursor repeated or never ended
+    ├── Throttled                      our own rate limiter had no slot before the deadline
     └── ApiError                       ErrorCode != 0; .code .info .request_id
         ├── CredentialsError           SDKAppID, admin, UserSig, key, region, edition
         ├── BusyError                  rate or frequency limits (retryable)
@@ -40,6 +41,7 @@ __all__ = [
     "RequestError",
     "ServerError",
     "TencentError",
+    "Throttled",
     "TransportError",
     "api_error",
 ]
@@ -69,8 +71,15 @@ class PagingError(TencentError):
     """get_members kept returning cursors: repeated or beyond the page bound."""
 
 
+class Throttled(TencentError):
+    """The bot's own limiter (TENCENT_IM_RATE_LIMIT) had no free slot in time."""
+
+
 class ApiError(TencentError):
-    """Tencent answered with ErrorCode != 0."""
+    """Tencent answered with ErrorCode != 0.
+
+    ``retry_after``: the least wait, in seconds, before a retry can succeed.
+    """
 
     def __init__(
         self,
@@ -80,12 +89,14 @@ class ApiError(TencentError):
         info: str = "",
         request_id: str = "",
         retryable: bool = False,
+        retry_after: float = 0.0,
     ) -> None:
         super().__init__(user_message)
         self.code = code
         self.info = info
         self.request_id = request_id
         self.retryable = retryable
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         detail = f" [Tencent error {self.code}"
@@ -133,6 +144,7 @@ class _Code:
     kind: type[ApiError]
     message: str
     retryable: bool = False
+    retry_after: float = 0.0
 
 
 _CHECK_CREDENTIALS = "check TENCENT_IM_SDKAPPID, TENCENT_IM_SECRET_KEY and TENCENT_IM_ADMIN"
@@ -177,7 +189,7 @@ CODES: dict[int, _Code] = {
     70014: _Code(CredentialsError, "The UserSig was made for another app: check TENCENT_IM_SDKAPPID."),
     70016: _Code(CredentialsError, "The SDKAppID belongs to another data centre: check TENCENT_IM_REGION."),
     70020: _Code(CredentialsError, "The SDKAppID belongs to another data centre: check TENCENT_IM_REGION."),
-    70050: _Code(BusyError, "Tencent saw too many UserSig failures and paused the bot for a minute; try again later.", True),
+    70050: _Code(BusyError, "Tencent saw too many UserSig failures and paused the bot for a minute; try again later.", True, 60.0),
     70051: _Code(CredentialsError, "Tencent has blacklisted the bot's admin account: check TENCENT_IM_ADMIN in the console."),
 }
 # fmt: on
@@ -194,5 +206,10 @@ def api_error(code: int, info: str = "", request_id: str = "") -> ApiError:
     if code == 10004 and info:
         message = f"{message[:-1]}: {info}."
     return known.kind(
-        message, code=code, info=info, request_id=request_id, retryable=known.retryable
+        message,
+        code=code,
+        info=info,
+        request_id=request_id,
+        retryable=known.retryable,
+        retry_after=known.retry_after,
     )

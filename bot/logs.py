@@ -1,0 +1,44 @@
+"""Logging set-up: one format, and secrets scrubbed from every record.
+
+The Tencent client never logs its URL, but libraries might (urllib3 logs request
+lines at DEBUG): the filter below removes any ``usersig=`` query value and
+anything that looks like a Slack token from every record, whoever wrote it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+__all__ = ["RedactSecrets", "configure_logging", "redact"]
+
+_PATTERNS = [
+    (re.compile(r"(usersig=)[^&\s\"']+", re.IGNORECASE), r"\1<redacted>"),
+    (re.compile(r"xox[abposr]-[A-Za-z0-9-]+"), "xox?-<redacted>"),
+    (re.compile(r"xapp-[A-Za-z0-9-]+"), "xapp-<redacted>"),
+]
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

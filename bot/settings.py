@@ -1,0 +1,129 @@
+"""Settings: the one place that reads the environment (and an optional ``.env`` file).
+
+Every value is validated at start; a wrong one raises ``SettingsError`` naming
+the variable and what is allowed. Secrets are ``SecretStr``: they never show in
+a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["REGION_DOMAINS", "Settings", "SettingsError", "load_settings"]
+
+#: Tencent Cloud Chat REST domains per data centre (tencent-rest.md).
+REGION_DOMAINS: dict[str, str] = {
+    "china": "console.tim.qq.com",
+    "singapore": "adminapisgp.im.qcloud.com",
+    "seoul": "adminapikr.im.qcloud.com",
+    "tokyo": "adminapijpn.im.qcloud.com",
+    "frankfurt": "adminapiger.im.qcloud.com",
+    "silicon-valley": "adminapiusa.im.qcloud.com",
+    "jakarta": "adminapiidn.im.qcloud.com",
+    "mumbai": "adminapiind.im.qcloud.com",
+}
+
+Region = Literal[
+    "china", "singapore", "seoul", "tokyo", "frankfurt", "silicon-valley", "jakarta", "mumbai"
+]
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names the variable and what is allowed."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    tencent_im_sdkappid: int | None = Field(default=None, gt=0, lt=2**32)
+    tencent_im_secret_key: SecretStr | None = None
+    tencent_im_admin: str = Field(default="administrator", min_length=1, max_length=32)
+    tencent_im_region: Region = "china"
+    tencent_im_base_url: str | None = None
+    tencent_im_rate_limit: int = Field(default=200, ge=1, le=100_000)
+
+    @field_validator("tencent_im_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("tencent_im_sdkappid", "tencent_im_secret_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _app_pair(self) -> Settings:
+        has_id = self.tencent_im_sdkappid is not None
+        has_key = self.tencent_im_secret_key is not None
+        if has_id != has_key:
+            missing = "TENCENT_IM_SECRET_KEY" if has_id else "TENCENT_IM_SDKAPPID"
+            raise ValueError(
+                f"{missing} is missing: set both TENCENT_IM_SDKAPPID and TENCENT_IM_SECRET_KEY "
+                "(Chat console > Applications > your app > Basic Information), "
+                "or neither to use the built-in simulator"
+            )
+        return self
+
+    @property
+    def use_simulator(self) -> bool:
+        """No Tencent app configured: the bot runs against the built-in simulator."""
+        return self.tencent_im_sdkappid is None
+
+    @property
+    def tencent_base_url(self) -> str:
+        """Where REST calls go: TENCENT_IM_BASE_URL, else the region's domain."""
+        return self.tencent_im_base_url or f"https://{REGION_DOMAINS[self.tencent_im_region]}"
+
+
+class _GivenOnly(Settings):
+    """Settings from the mapping given to ``load_settings`` alone: no os.environ, no .env."""
+
+    @classmethod
+    def settings_customise_sources(  # type: ignore[override]
+        cls, settings_cls: type[BaseSettings], init_settings: object, **_: object
+    ) -> tuple[object, ...]:
+        return (init_settings,)
+
+
+_ALLOWED: dict[str, str] = {
+    "tencent_im_sdkappid": "a positive integer (the SDKAppID from the Chat console)",
+    "tencent_im_admin": "an App admin account name, 1 to 32 characters",
+    "tencent_im_region": ", ".join(REGION_DOMAINS),
+    "tencent_im_base_url": "a URL starting with http:// or https://",
+    "tencent_im_rate_limit": "an integer from 1 to 100000 (calls per second per API)",
+}
+
+
+def _explain(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        if not field:  # a model-level rule: its message already names the variables
+            lines.append(str(item["msg"]).removeprefix("Value error, "))
+            continue
+        allowed = _ALLOWED.get(field, str(item["msg"]))
+        given = item.get("input")
+        shown = "" if "secret" in field or given is None else f" (got {given!r})"
+        lines.append(f"{field.upper()} is not valid{shown}: expected {allowed}")
+    return "; ".join(lines)
+
+
+def load_settings(env: dict[str, str] | None = None, *, env_file: str | None = ".env") -> Settings:
+    """Read and validate the settings; ``env`` replaces os.environ (for tests)."""
+    try:
+        if env is None:
+            return Settings(_env_file=env_file)  # type: ignore[call-arg]
+        lowered = {key.lower(): value for key, value in env.items()}
+        return _GivenOnly(**lowered)
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc)) from None

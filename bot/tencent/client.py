@@ -1,0 +1,325 @@
+"""The Tencent Cloud Chat REST client: signed, paced, retried, paged, explained.
+
+One ``requests.Session`` (pooled, keep-alive) per client. Every call:
+waits for a slot in the per-API limiter, signs the URL with the cached admin
+UserSig and a fresh ``random``, POSTs JSON with connect and read timeouts, and
+turns whatever comes back into data or a ``TencentError`` (see errors.py).
+Retryable failures are retried by tenacity with exponential backoff and jitter,
+within a bounded number of attempts and an overall deadline. An expired UserSig
+(70001) is regenerated and the call retried once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+
+from bot.tencent.errors import (
+    ApiError,
+    PagingError,
+    TencentError,
+    TransportError,
+    api_error,
+)
+from bot.tencent.models import GroupInfo, Member, OnlineMembers
+from bot.tencent.ratelimit import RateLimits
+from bot.tencent.usersig import UserSigCache
+from bot.tencent.validation import validate_group_id, validate_mark
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "MAX_PAGES",
+    "RetryPolicy",
+    "TencentClient",
+]
+
+log = logging.getLogger(__name__)
+
+#: (connect, read) seconds; the read timeout is above Tencent's own 3 s backend timeout.
+DEFAULT_TIMEOUT = (3.05, 6.0)
+#: The list stops at 1,000 members; 100 pages allows pages as small as 10.
+MAX_PAGES = 100
+
+GET_MEMBERS = ("group_open_avchatroom_http_svc", "get_members")
+GET_ONLINE_MEMBER_NUM = ("group_open_http_svc", "get_online_member_num")
+GET_GROUP_INFO = ("group_open_http_svc", "get_group_info")
+MODIFY_USER_INFO = ("group_open_avchatroom_http_svc", "modify_user_info")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 4
+    deadline: float = 20.0  # seconds for one logical call, retries included
+    initial_wait: float = 0.2
+    max_wait: float = 4.0
+
+
+class TencentClient:
+    """Calls Tencent Cloud Chat's REST API for one app."""
+
+    def __init__(
+        self,
+        *,
+        sdkappid: int,
+        secret_key: str,
+        base_url: str,
+        rate_limits: RateLimits,
+        admin: str = "administrator",
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = RetryPolicy(),
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        max_pages: int = MAX_PAGES,
+        pool_size: int = 32,
+    ) -> None:
+        self.sdkappid = sdkappid
+        self.admin = admin
+        self.base_url = base_url.rstrip("/")
+        self.rate_limits = rate_limits
+        self.timeout = timeout
+        self.retry = retry
+        self.max_pages = max_pages
+        self._clock = clock
+        self._sleep = sleep
+        self._sigs = UserSigCache(sdkappid, secret_key, clock=clock)
+        self._random = random.SystemRandom()
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"TencentClient(sdkappid={self.sdkappid}, base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> TencentClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def usersigs_generated(self) -> int:
+        return self._sigs.generated
+
+    # -- the API ------------------------------------------------------------
+
+    def online_members(self, group_id: str, mark: int | None = None) -> OnlineMembers:
+        """Every online member of the group (optionally only those with ``mark``).
+
+        Follows ``NextTimestamp`` until 0 whatever the page size, drops members
+        repeated across pages, and refuses a cursor that repeats or never ends.
+        """
+        validate_group_id(group_id)
+        validate_mark(mark)
+        body: dict[str, Any] = {"GroupId": group_id, "Timestamp": 0}
+        if mark is not None:
+            body["Mark"] = mark
+        members: dict[str, Member] = {}
+        seen: set[int] = set()
+        pages = 0
+        while True:
+            data = self.call(*GET_MEMBERS, body)
+            pages += 1
+            for member in _members(data.get("MemberList")):
+                members.setdefault(member.account, member)
+            cursor = _int(data.get("NextTimestamp"))
+            if not cursor:
+                break
+            if cursor in seen:
+                raise PagingError(
+                    "Tencent's member list sent the same page cursor twice, so the list "
+                    "cannot be completed; try again in a minute."
+                )
+            if pages >= self.max_pages:
+                raise PagingError(
+                    f"Tencent's member list did not end after {pages} pages; try again in a minute."
+                )
+            seen.add(cursor)
+            body["Timestamp"] = cursor
+        return OnlineMembers(
+            group_id=group_id,
+            mark=mark,
+            members=tuple(members.values()),
+            pages=pages,
+            fetched_at=self._clock(),
+        )
+
+    def online_count(self, group_id: str) -> int:
+        """The exact online count (refreshed by Tencent about every 10 s)."""
+        validate_group_id(group_id)
+        data = self.call(*GET_ONLINE_MEMBER_NUM, {"GroupId": group_id})
+        return _int(data.get("OnlineMemberNum"))
+
+    def group_info(self, group_id: str) -> GroupInfo:
+        """Name and type of one group; raises the group's own error (e.g. 10010)."""
+        validate_group_id(group_id)
+        body = {
+            "GroupIdList": [group_id],
+            "ResponseFilter": {"GroupBaseInfoFilter": ["Type", "Name"]},
+        }
+        data = self.call(*GET_GROUP_INFO, body)
+        for entry in data.get("GroupInfo") or []:
+            if not isinstance(entry, dict) or entry.get("GroupId") != group_id:
+                continue
+            code = _int(entry.get("ErrorCode"))
+            if code:
+                raise api_error(code, str(entry.get("ErrorInfo", "")), _request_id(data))
+            return GroupInfo(group_id, str(entry.get("Name", "")), str(entry.get("Type", "")))
+        raise TransportError("Tencent's answer about the group was incomplete; try again.")
+
+    def set_marks(
+        self, group_id: str, accounts: Iterable[str], marks: Iterable[int], *, remove: bool = False
+    ) -> None:
+        """Set (or remove) marks on members; at most 500 accounts a call, as Tencent allows."""
+        validate_group_id(group_id)
+        mark_list = [m for m in marks if validate_mark(m) is not None]
+        account_list = list(accounts)
+        for start in range(0, len(account_list), 500):
+            chunk = account_list[start : start + 500]
+            body = {
+                "GroupId": group_id,
+                "CommandType": 2 if remove else 1,
+                "MemberList": [{"Member_Account": a, "Marks": mark_list} for a in chunk],
+            }
+            self.call(*MODIFY_USER_INFO, body)
+
+    # -- one logical call ---------------------------------------------------
+
+    def call(self, service: str, command: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST ``body`` to ``v4/<service>/<command>``; return the answer or raise TencentError."""
+        started = time.monotonic()
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.retry.attempts)
+            | tenacity.stop_before_delay(self.retry.deadline),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception(
+                lambda exc: isinstance(exc, TencentError) and exc.retryable
+            ),
+            sleep=self._sleep,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        url = f"{self.base_url}/v4/{service}/{command}"
+        for attempt in retrying:
+            with attempt:
+                remaining = self.retry.deadline - (time.monotonic() - started)
+                self.rate_limits.acquire(command, timeout=remaining)
+                return self._signed_post(url, body)
+        raise AssertionError("unreachable: tenacity either returns or reraises")
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        backoff = tenacity.wait_exponential_jitter(
+            initial=self.retry.initial_wait, max=self.retry.max_wait, jitter=self.retry.initial_wait
+        )(state)
+        error = state.outcome.exception() if state.outcome else None
+        return max(backoff, getattr(error, "retry_after", 0.0))
+
+    def _signed_post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        sig = self._sigs.get(self.admin)
+        try:
+            return self._post(url, body, sig)
+        except ApiError as error:
+            if error.code != 70001:
+                raise
+            log.warning("Tencent says the UserSig expired; regenerating it and retrying once")
+        self._sigs.invalidate(self.admin, sig)
+        return self._post(url, body, self._sigs.get(self.admin))
+
+    def _post(self, url: str, body: dict[str, Any], usersig: str) -> dict[str, Any]:
+        params = {
+            "sdkappid": self.sdkappid,
+            "identifier": self.admin,
+            "usersig": usersig,
+            "random": self._random.getrandbits(32),
+            "contenttype": "json",
+        }
+        # Exceptions from requests carry the URL, and so the UserSig: never chain them.
+        try:
+            response = self._session.post(url, params=params, json=body, timeout=self.timeout)
+        except requests.Timeout:
+            raise TransportError("Tencent did not answer in time; try again.") from None
+        except requests.RequestException as exc:
+            raise TransportError(
+                f"Could not reach Tencent Cloud Chat ({type(exc).__name__}); check the network "
+                "and TENCENT_IM_REGION / TENCENT_IM_BASE_URL."
+            ) from None
+        if response.status_code != 200:
+            raise _http_error(response.status_code)
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise TransportError("Tencent sent an answer that is not valid JSON; try again.")
+        code = _int(data.get("ErrorCode"))
+        if code or data.get("ActionStatus") == "FAIL":
+            error = api_error(code, str(data.get("ErrorInfo", "")), _request_id(data))
+            log.info("Tencent %s: error %s (%s)", url.rsplit("/", 1)[-1], code, error.request_id)
+            raise error
+        return data
+
+
+def _http_error(status: int) -> TransportError:
+    error = TransportError(
+        f"Tencent answered HTTP {status}"
+        + (
+            "; try again shortly."
+            if status >= 500 or status == 429
+            else ": check TENCENT_IM_REGION / TENCENT_IM_BASE_URL."
+        )
+    )
+    error.retryable = status >= 500 or status in (408, 429)
+    return error
+
+
+def _log_retry(state: tenacity.RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "Tencent call failed (attempt %d): %s; retrying in %.2fs",
+        state.attempt_number,
+        error,
+        state.next_action.sleep if state.next_action else 0.0,
+    )
+
+
+def _int(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _request_id(data: dict[str, Any]) -> str:
+    return str(data.get("RequestId", ""))
+
+
+def _members(raw: object) -> list[Member]:
+    if not isinstance(raw, list):
+        return []
+    members = []
+    for item in raw:
+        if not isinstance(item, dict) or not item.get("Member_Account"):
+            continue
+        members.append(
+            Member(
+                account=str(item["Member_Account"]),
+                nickname=str(item.get("NickName") or ""),
+                avatar=str(item.get("Avatar") or ""),
+                join_time=_int(item.get("JoinTime")),
+            )
+        )
+    return members

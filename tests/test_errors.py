@@ -1,0 +1,91 @@
+import pytest
+
+from bot.tencent import errors
+from bot.tencent.errors import CODES, api_error
+
+SPEC_CODES = [
+    10001,
+    10002,
+    10003,
+    10004,
+    10006,
+    10007,
+    10010,
+    10015,
+    10019,
+    60002,
+    60003,
+    60004,
+    60005,
+    60006,
+    60007,
+    60008,
+    60009,
+    60010,
+    60011,
+    60012,
+    60013,
+    60014,
+    60015,
+    60016,
+    60017,
+    60018,
+    60019,
+    60020,
+    60021,
+    70001,
+    70003,
+    70009,
+    70013,
+    70014,
+    70016,
+    70020,
+    70050,
+    70051,
+]
+RETRYABLE = {10002, 10006, 60007, 60008, 60011, 60013, 60014, 60018, 60019, 70050}
+
+
+def test_every_spec_code_is_known():
+    assert set(SPEC_CODES) <= set(CODES)
+
+
+@pytest.mark.parametrize("code", SPEC_CODES)
+def test_retry_decided_by_code(code):
+    error = api_error(code, "info", "req-1")
+    assert error.retryable == (code in RETRYABLE)
+    assert error.code == code
+    assert error.request_id == "req-1"
+    assert error.user_message.endswith(".")
+    assert str(code) in str(error) and "req-1" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (10007, errors.NotAudioVideoGroup),
+        (10010, errors.GroupNotFound),
+        (10015, errors.InvalidGroupId),
+        (70009, errors.CredentialsError),
+        (60007, errors.BusyError),
+        (10002, errors.ServerError),
+        (10004, errors.RequestError),
+    ],
+)
+def test_codes_map_to_their_kind(code, kind):
+    assert isinstance(api_error(code), kind)
+
+
+def test_invalid_parameter_carries_error_info():
+    assert "GroupId is required" in api_error(10004, "GroupId is required").user_message
+
+
+def test_unknown_code_still_explains():
+    error = api_error(99999, "something odd")
+    assert type(error) is errors.ApiError
+    assert not error.retryable
+    assert "99999" in error.user_message and "something odd" in error.user_message
+
+
+def test_too_many_signature_failures_waits_a_minute():
+    assert api_error(70050).retry_after == 60.0
