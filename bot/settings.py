@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     tencent_im_base_url: str | None = None
     tencent_im_rate_limit: int = Field(default=200, ge=1, le=100_000)
 
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    port: int = Field(default=3000, ge=1, le=65535)
+
     @field_validator("tencent_im_base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
@@ -56,7 +62,35 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("tencent_im_sdkappid", "tencent_im_secret_key", mode="before")
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator(
+        "tencent_im_sdkappid",
+        "tencent_im_secret_key",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -101,6 +135,15 @@ _ALLOWED: dict[str, str] = {
     "tencent_im_region": ", ".join(REGION_DOMAINS),
     "tencent_im_base_url": "a URL starting with http:// or https://",
     "tencent_im_rate_limit": "an integer from 1 to 100000 (calls per second per API)",
+    "slack_bot_token": (
+        "a bot token starting with xoxb- (api.slack.com/apps > your app > OAuth & Permissions)"
+    ),
+    "slack_app_token": (
+        "an app-level token starting with xapp- (api.slack.com/apps > your app > "
+        "Basic Information > App-Level Tokens, scope connections:write)"
+    ),
+    "slack_api_url": "a URL starting with http:// or https://",
+    "port": "a TCP port from 1 to 65535",
 }
 
 
@@ -113,7 +156,8 @@ def _explain(error: ValidationError) -> str:
             continue
         allowed = _ALLOWED.get(field, str(item["msg"]))
         given = item.get("input")
-        shown = "" if "secret" in field or given is None else f" (got {given!r})"
+        secret = any(word in field for word in ("secret", "token"))
+        shown = "" if secret or given is None else f" (got {given!r})"
         lines.append(f"{field.upper()} is not valid{shown}: expected {allowed}")
     return "; ".join(lines)
 

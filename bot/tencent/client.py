@@ -88,6 +88,9 @@ class TencentClient:
         self.timeout = timeout
         self.retry = retry
         self.max_pages = max_pages
+        self._backoff = tenacity.wait_exponential(
+            multiplier=retry.initial_wait, max=retry.max_wait
+        ) + tenacity.wait_random(0, retry.initial_wait)
         self._clock = clock
         self._sleep = sleep
         self._sigs = UserSigCache(sdkappid, secret_key, clock=clock)
@@ -222,9 +225,7 @@ class TencentClient:
         raise AssertionError("unreachable: tenacity either returns or reraises")
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
-        backoff = tenacity.wait_exponential_jitter(
-            initial=self.retry.initial_wait, max=self.retry.max_wait, jitter=self.retry.initial_wait
-        )(state)
+        backoff = self._backoff(state)
         error = state.outcome.exception() if state.outcome else None
         return max(backoff, getattr(error, "retry_after", 0.0))
 

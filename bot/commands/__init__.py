@@ -1,0 +1,1 @@
+"""What users ask the bot: the `/online` grammar, parsed into plain command values."""

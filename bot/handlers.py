@@ -1,0 +1,182 @@
+"""What ``/online`` does, whatever the transport (Slack in bot/slack/, or the shell).
+
+A command either answers at once (``Reply``: help, usage errors) or is
+acknowledged at once and answered later (``Deferred``: its ``work`` calls
+Tencent and returns a ``Reply`` or an ``Answer``). An ``Answer`` is an online
+list that the transport renders, after it has tried to deliver the complete list
+as a CSV file, so the message can say where the file went.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from bot.commands.grammar import USAGE, WATCH_USAGE, Help, Query, UsageError, parse
+from bot.render.members import (
+    PAGE_SIZE,
+    Message,
+    members_csv,
+    render_error,
+    render_help,
+    render_looking_up,
+    render_online,
+)
+from bot.tencent.client import TencentClient
+from bot.tencent.errors import ApiError, GroupError, TencentError
+from bot.tencent.models import GroupInfo, OnlineMembers
+
+__all__ = [
+    "PAGE_SIZE",
+    "Answer",
+    "Caller",
+    "CsvFile",
+    "Deferred",
+    "OnlineHandlers",
+    "Reply",
+]
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED = (
+    "Something went wrong inside the bot; the details were logged. Try again, and tell the "
+    "bot's admins if it keeps happening."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    user_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CsvFile:
+    filename: str
+    title: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    message: Message
+    public: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An online list, ready to render once the transport knows where the CSV went."""
+
+    result: OnlineMembers
+    group: GroupInfo | None
+    online_count: int | None
+    public: bool
+    page: int = 0
+
+    def message(self, file_note: str | None = None) -> Message:
+        return render_online(
+            self.result,
+            group=self.group,
+            online_count=self.online_count,
+            now=self.result.fetched_at,
+            page=self.page,
+            page_size=PAGE_SIZE,
+            file_note=file_note,
+        )
+
+    def csv(self) -> CsvFile | None:
+        """The complete list as a file, when it does not fit on one page."""
+        if self.page or len(self.result.members) <= PAGE_SIZE:
+            return None
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in self.result.group_id)
+        suffix = f"-mark{self.result.mark}" if self.result.mark is not None else ""
+        name = self.group.name if self.group and self.group.name else self.result.group_id
+        return CsvFile(
+            filename=f"online-{safe.strip('-')}{suffix}.csv",
+            title=f"Online members of {name} ({len(self.result.members)})",
+            content="\ufeff" + members_csv(self.result),  # the BOM lets Excel read UTF-8
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    ack: Message
+    work: Callable[[], Reply | Answer]
+
+
+class OnlineHandlers:
+    """The ``/online`` command and its paging buttons, over one Tencent client."""
+
+    def __init__(self, tencent: TencentClient) -> None:
+        self.tencent = tencent
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tencent")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def command(self, text: str, caller: Caller) -> Reply | Deferred:
+        try:
+            command = parse(text)
+        except UsageError as error:
+            return Reply(render_error(f"{error}\n\n{USAGE}"))
+        if isinstance(command, Help):
+            return Reply(render_help(WATCH_USAGE if command.topic == "watch" else USAGE))
+        if isinstance(command, Query):
+            query = command
+            return Deferred(
+                ack=render_looking_up(query.group_id, query.mark),
+                work=lambda: self._guarded(lambda: self._query(query)),
+            )
+        return Reply(render_error("Watches are not available yet in this version of online-bot."))
+
+    def page(self, value: str) -> Reply | Answer:
+        """A "Next 50" / "Previous" button: its value is {"g": group, "m": mark, "p": page}."""
+        try:
+            data = json.loads(value)
+            query = Query(str(data["g"]), None if data.get("m") is None else int(data["m"]))
+            page = max(0, int(data["p"]))
+        except (ValueError, KeyError, TypeError):
+            return Reply(render_error("That button is out of date; run the command again."))
+        return self._guarded(lambda: self._query(query, page=page))
+
+    def _guarded(self, work: Callable[[], Reply | Answer]) -> Reply | Answer:
+        try:
+            return work()
+        except TencentError as error:
+            return Reply(render_error(_explain(error)))
+        except Exception:
+            log.exception("unexpected failure answering /online")
+            return Reply(render_error(UNEXPECTED))
+
+    def _query(self, query: Query, page: int = 0) -> Reply | Answer:
+        group = self.tencent.group_info(query.group_id)
+        if not group.supports_online_list:
+            return Reply(
+                render_error(
+                    f"{query.group_id} is a {group.type or 'non audio-video'} group. Tencent "
+                    "lists online members only for audio-video groups (AVChatRoom) and "
+                    "Community groups."
+                )
+            )
+        count = self._pool.submit(self._count, group)
+        result = self.tencent.online_members(query.group_id, query.mark)
+        return Answer(result, group, count.result(), query.public, page)
+
+    def _count(self, group: GroupInfo) -> int | None:
+        try:
+            return self.tencent.online_count(group.group_id)
+        except ApiError:
+            if group.type == "Community":  # Community groups count on another endpoint
+                return None
+            raise
+
+
+def _explain(error: TencentError) -> str:
+    code = f" (Tencent error {error.code})" if isinstance(error, ApiError) else ""
+    message = error.user_message + code
+    if isinstance(error, GroupError):
+        message += " Use `/online help` to see the command's form."
+    return message

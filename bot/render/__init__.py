@@ -1,0 +1,1 @@
+"""Pure rendering: command results in, Slack Block Kit (or terminal text) out."""

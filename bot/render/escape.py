@@ -1,0 +1,58 @@
+"""Making untrusted text safe for Slack.
+
+Slack's mrkdwn gives meaning to exactly three characters, ``&``, ``<`` and ``>``:
+``<!channel>`` pings a channel and ``<https://x|click>`` hides a link behind a
+label. Escaping those three makes any text show literally; nothing else needs
+neutralising (``*bold*`` in a nickname only looks bold). Pure code.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+
+__all__ = ["DATE_FORMAT", "date_token", "escape_mrkdwn", "plain", "single_line", "utc_text"]
+
+#: How Slack shows a date token in each reader's own time zone.
+DATE_FORMAT = "{date_short_pretty} {time}"
+
+_MRKDWN = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def escape_mrkdwn(s: str) -> str:
+    """Escape ``&``, ``<`` and ``>`` (and only those) so ``s`` shows literally in mrkdwn."""
+    return s.translate(_MRKDWN)
+
+
+def _is_control(ch: str) -> bool:
+    return unicodedata.category(ch) == "Cc"
+
+
+def plain(s: str) -> str:
+    """Text for a ``plain_text`` field: control characters removed, nothing escaped."""
+    return "".join(ch for ch in s if not _is_control(ch))
+
+
+def single_line(s: str) -> str:
+    """Control characters (newlines, tabs...) as spaces, ends trimmed: one line."""
+    return "".join(" " if _is_control(ch) else ch for ch in s).strip()
+
+
+def utc_text(unix: float, *, seconds: bool = False) -> str:
+    """``2022-07-14 04:31 UTC``; an impossible timestamp comes back as its number."""
+    try:
+        moment = datetime.fromtimestamp(unix, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return str(unix)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def date_token(unix: float, fallback: str | None = None) -> str:
+    """``<!date^1657773110^{date_short_pretty} {time}|2022-07-14 04:31 UTC>``.
+
+    Slack shows it in the reader's time zone; clients that cannot show ``fallback``,
+    which defaults to the UTC time.
+    """
+    text = utc_text(unix) if fallback is None else fallback
+    text = escape_mrkdwn(plain(text)).replace("|", "/")
+    return f"<!date^{int(unix)}^{DATE_FORMAT}|{text}>"

@@ -1,0 +1,435 @@
+"""Who is online, as a Slack message (Block Kit) and as CSV. Pure code: ``now`` is passed in.
+
+Slack's limits, and what this module keeps to:
+
+    blocks per message             50      a handful plus one section per ~3,000 chars
+    characters per section text    3,000   member lines are packed below that
+    characters in all blocks       12,000  TEXT_BUDGET = 10,000, with room to spare
+    header text                    150     cut with an ellipsis
+    button label / value           75 / 2,000
+
+Nicknames and accounts come from a chat app's users: everything they wrote is
+escaped, and mrkdwn text carries ``verbatim: true`` so Slack links or parses
+nothing in it. When a page of long names would not fit, names are shortened
+first; only then are fewer members shown, and the message says so.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.render.escape import date_token, escape_mrkdwn, plain, single_line
+from bot.tencent.models import (
+    LOWER_EDITION_CAP,
+    MEMBER_LIST_CAP,
+    GroupInfo,
+    Member,
+    OnlineMembers,
+)
+
+__all__ = [
+    "CSV_HEADER",
+    "MAX_BLOCKS",
+    "MAX_SECTION_CHARS",
+    "NEXT_PAGE_ACTION",
+    "PAGE_SIZE",
+    "PREVIOUS_PAGE_ACTION",
+    "SNAPSHOT_SECONDS",
+    "TEXT_BUDGET",
+    "Message",
+    "members_csv",
+    "page_value",
+    "render_error",
+    "render_help",
+    "render_looking_up",
+    "render_online",
+]
+
+Block = dict[str, Any]
+
+#: Slack refuses more blocks than this in one message.
+MAX_BLOCKS = 50
+#: Slack refuses a section text longer than this.
+MAX_SECTION_CHARS = 3000
+#: Slack's limit for all text in a message's blocks is 12,000; we stay under this.
+TEXT_BUDGET = 10_000
+#: Slack's limits for header text and button labels.
+MAX_HEADER_CHARS = 150
+MAX_BUTTON_CHARS = 75
+_MAX_BUTTON_VALUE = 2000
+#: Members per page unless the caller says otherwise.
+PAGE_SIZE = 50
+#: Tencent's online list is a cached snapshot refreshed about this often.
+SNAPSHOT_SECONDS = 40
+#: action_id of the paging buttons; their value is page_value(...).
+NEXT_PAGE_ACTION = "online_next_page"
+PREVIOUS_PAGE_ACTION = "online_prev_page"
+CSV_HEADER = ("account", "nickname", "avatar", "join_time_utc")
+
+#: Nickname lengths tried in turn until a page fits in TEXT_BUDGET.
+_NICKNAME_CAPS = (64, 40, 24, 16)
+_ACCOUNT_CAP = 48
+#: Text kept free for the "Showing..." line and notes added after the members are packed.
+_RESERVE = 400
+#: A list older than this when rendered came from a cache: say how old.
+_CACHED_AFTER = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A Slack message: ``text`` is the notification / fallback text, ``blocks`` the layout."""
+
+    text: str
+    blocks: list[Block]
+
+
+# --------------------------------------------------------------------------- block helpers
+
+
+def _mrkdwn(text: str) -> Block:
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
+def _plain_text(text: str, limit: int) -> Block:
+    text = plain(single_line(text)) or " "
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [_mrkdwn(text)]}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escape_cut(text: str, limit: int) -> str:
+    """``text`` escaped, cut with an ellipsis so the escaped form is at most ``limit`` long."""
+    escaped = escape_mrkdwn(text)
+    if len(escaped) <= limit:
+        return escaped
+    size = 0
+    for i, ch in enumerate(text):
+        size += len(escape_mrkdwn(ch))
+        if size > limit - 1:
+            return escape_mrkdwn(text[:i]) + "…"
+    return escaped
+
+
+def _code(text: str) -> str:
+    """``text`` escaped, in a code span when it can be (a backtick would end the span)."""
+    escaped = escape_mrkdwn(text)
+    return escaped if "`" in text or not text else f"`{escaped}`"
+
+
+def _text_chars(blocks: list[Block]) -> int:
+    """Characters in every text object of ``blocks``: what Slack's 12,000 limit counts."""
+    total = 0
+
+    def walk(node: object) -> None:
+        nonlocal total
+        if isinstance(node, dict):
+            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
+                total += len(node["text"])
+                return
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(blocks)
+    return total
+
+
+def page_value(group_id: str, mark: int | None, page: int) -> str:
+    """The value of a paging button: compact JSON ``{"g": group, "m": mark, "p": page}``."""
+    return json.dumps({"g": group_id, "m": mark, "p": page}, separators=(",", ":"))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+# --------------------------------------------------------------------------- the answer
+
+
+def render_online(
+    result: OnlineMembers,
+    *,
+    group: GroupInfo | None,
+    online_count: int | None,
+    now: float,
+    page: int = 0,
+    page_size: int = PAGE_SIZE,
+    file_note: str | None = None,
+) -> Message:
+    """One page of a group's online list, with the count, its caveats and paging buttons.
+
+    ``online_count`` is the exact count when known (None: only the list's length is
+    known). ``page`` is clamped to the pages there are.
+    """
+    page_size = max(1, page_size)
+    members = result.members
+    listed = len(members)
+    last_page = max(0, (listed - 1) // page_size)
+    page = min(max(0, page), last_page)
+    start = page * page_size
+    on_page = members[start : start + page_size]
+
+    name = single_line(group.name) if group is not None else ""
+    gid = result.group_id
+    code = _code(_cut(single_line(gid), 100))
+    where = f"*{_escape_cut(name, 200)}* ({code})" if name else code
+    title = _cut(f"{name} ({gid})" if name else gid, 300)
+
+    if online_count is not None:
+        summary = f"*{online_count:,} online* in {where}"
+        if online_count != listed or result.capped or result.edition_limited:
+            summary += f" · {_plural(listed, 'member')} in the list"
+        fallback = f"{online_count:,} online in {title}"
+    else:
+        summary = f"*{_plural(listed, 'member')} in the online list* of {where}"
+        fallback = f"{listed:,} in the online list of {title}"
+    lines = [summary]
+    if result.mark is not None:
+        lines.append(f"Only members with mark {result.mark}.")
+    fetched = result.fetched_at if result.fetched_at > 0 else now
+    taken = f"List taken {date_token(int(fetched))}"
+    age = int(now - fetched)
+    if age >= _CACHED_AFTER:
+        taken += f" (a saved copy, {_age(age)} old when you asked)"
+    lines.append(
+        f"{taken}: Tencent's list is a snapshot, up to {SNAPSHOT_SECONDS} s old, so people "
+        f"who just joined or left may not show yet."
+    )
+
+    blocks: list[Block] = [
+        {"type": "header", "text": _plain_text(f"Online in {name or gid}", MAX_HEADER_CHARS)},
+        _section("\n".join(lines)),
+    ]
+    for note in _notes(result, online_count, listed):
+        blocks.append(_section(note))
+    blocks.append({"type": "divider"})
+
+    tail: list[Block] = []
+    if file_note:
+        tail.append(_context(f":paperclip: {_escape_cut(single_line(file_note), 500)}"))
+    budget = TEXT_BUDGET - _text_chars(blocks) - _text_chars(tail) - _RESERVE
+    member_lines, shortened = _member_lines(on_page, budget)
+    shown = len(member_lines)
+
+    if not on_page:
+        empty = "Nobody is in the online list right now."
+        if online_count:
+            empty += (
+                f" The count says {online_count:,}: the list lags by up to "
+                f"{SNAPSHOT_SECONDS} s, so ask again in a minute."
+            )
+        blocks.append(_section(empty))
+    for chunk in _pack(member_lines, MAX_SECTION_CHARS):
+        blocks.append(_section(chunk))
+
+    context: list[str] = []
+    if shown < listed:
+        context.append(f"Showing {start + 1:,}\u2013{start + shown:,} of {listed:,}")
+    if shown < len(on_page):
+        context.append(
+            f"{len(on_page) - shown:,} more on this page did not fit in one Slack message: "
+            f"their names are very long" + ("; see the attached file" if file_note else "")
+        )
+    elif shortened:
+        context.append("Long names are shortened with …")
+    if context:
+        blocks.append(_context(" · ".join(context)))
+
+    buttons: list[Block] = []
+    if page > 0:
+        buttons.append(
+            _button("Previous", PREVIOUS_PAGE_ACTION, page_value(gid, result.mark, page - 1))
+        )
+    if start + page_size < listed:
+        label = f"Next {page_size}"
+        buttons.append(_button(label, NEXT_PAGE_ACTION, page_value(gid, result.mark, page + 1)))
+    if buttons and all(len(b["value"]) <= _MAX_BUTTON_VALUE for b in buttons):
+        blocks.append({"type": "actions", "block_id": "online_pages", "elements": buttons})
+    blocks.extend(tail)
+    return Message(text=escape_mrkdwn(fallback), blocks=blocks[:MAX_BLOCKS])
+
+
+def _age(seconds: int) -> str:
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+def _notes(result: OnlineMembers, online_count: int | None, listed: int) -> list[str]:
+    notes: list[str] = []
+    if result.capped:
+        exact = (
+            f"the count of {online_count:,} is exact."
+            if online_count is not None
+            else f"at least {listed:,} people are online."
+        )
+        notes.append(
+            f":warning: Tencent returns only the {MEMBER_LIST_CAP:,} most recent members, so "
+            f"this list is partial; {exact}"
+        )
+    if result.edition_limited:
+        if online_count is not None and online_count > LOWER_EDITION_CAP:
+            head = f"Only {LOWER_EDITION_CAP} of {online_count:,} are listed"
+        else:
+            head = f"Tencent listed exactly {LOWER_EDITION_CAP}, so there may be more"
+        notes.append(
+            f":information_source: {head}: editions below Pro return at most the "
+            f"{LOWER_EDITION_CAP} latest members. To list everyone, use the Pro, Pro Plus or "
+            f'Enterprise edition and enable "List of online audio-video group members" in the '
+            f"Chat console."
+        )
+    if (
+        online_count is not None
+        and online_count != listed
+        and not result.capped
+        and not result.edition_limited
+        and listed
+    ):
+        notes.append(
+            f"The count and the list can differ a little: the list is a snapshot up to "
+            f"{SNAPSHOT_SECONDS} s old."
+        )
+    return notes
+
+
+def _member_line(member_nickname: str, account: str, join_time: int, cap: int) -> str:
+    nick = _cut(single_line(member_nickname), cap)
+    acct = _code(_cut(single_line(account), _ACCOUNT_CAP))
+    joined = f"joined {date_token(join_time)}"
+    if not nick:
+        return f"• {acct} · {joined}"
+    nick_text = escape_mrkdwn(nick)
+    if "*" not in nick:
+        nick_text = f"*{nick_text}*"
+    return f"• {nick_text} — {acct} · {joined}"
+
+
+def _member_lines(members: tuple[Member, ...], budget: int) -> tuple[list[str], bool]:
+    """Lines for ``members`` within ``budget`` characters, and whether names were shortened.
+
+    Names are shortened step by step; if even the shortest do not fit, the lines
+    that fit are returned (the caller says how many were left out).
+    """
+    lines: list[str] = []
+    for cap in _NICKNAME_CAPS:
+        lines = [_member_line(m.nickname, m.account, m.join_time, cap) for m in members]
+        if sum(len(line) + 1 for line in lines) <= budget:
+            shortened = any(len(single_line(m.nickname)) > cap for m in members)
+            return lines, shortened
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) + 1 > budget:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return kept, True
+
+
+def _pack(lines: list[str], limit: int) -> list[str]:
+    """Join lines with newlines into as few chunks as possible, each at most ``limit`` long."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        line = _cut(line, limit)
+        extra = len(line) + (1 if current else 0)
+        if current and size + extra > limit:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+            extra = len(line)
+        current.append(line)
+        size += extra
+    if current:
+        chunks.append("\n".join(current))
+    return chunks
+
+
+def _button(label: str, action_id: str, value: str) -> Block:
+    return {
+        "type": "button",
+        "text": _plain_text(label, MAX_BUTTON_CHARS),
+        "action_id": action_id,
+        "value": value,
+    }
+
+
+# --------------------------------------------------------------------------- other replies
+
+
+def render_error(message: str) -> Message:
+    """A user-facing error (escaped; line breaks kept), e.g. a UsageError or a TencentError's."""
+    lines = (plain(line).rstrip() for line in message.replace("\r\n", "\n").split("\n"))
+    kept = "\n".join(lines).strip() or "Something went wrong."
+    text = _escape_cut(kept, 2900)
+    return Message(text=text, blocks=[_section(f":warning: {text}")])
+
+
+def render_help(usage: str) -> Message:
+    """The usage text, as written (it holds no user input)."""
+    return Message(text=usage, blocks=[_section(escape_mrkdwn(usage))])
+
+
+def render_looking_up(group_id: str, mark: int | None) -> Message:
+    """The immediate acknowledgement while Tencent is asked."""
+    what = _code(_cut(single_line(group_id), 100))
+    if mark is not None:
+        what += f" (mark {mark})"
+    text = f":hourglass_flowing_sand: Looking up who is online in {what}…"
+    return Message(text=text, blocks=[_context(text)])
+
+
+# --------------------------------------------------------------------------- CSV
+
+_FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def _csv_cell(value: str) -> str:
+    """One line, and a leading ``'`` on what a spreadsheet would run as a formula."""
+    value = single_line(value)
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def _iso_utc(unix: int) -> str:
+    try:
+        return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return str(unix)
+
+
+def members_csv(result: OnlineMembers) -> str:
+    """Every listed member as CSV: ``account,nickname,avatar,join_time_utc`` (ISO 8601, UTC)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for m in result.members:
+        writer.writerow(
+            [
+                _csv_cell(m.account),
+                _csv_cell(m.nickname),
+                _csv_cell(m.avatar),
+                _iso_utc(m.join_time),
+            ]
+        )
+    return out.getvalue()

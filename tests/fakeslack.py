@@ -1,0 +1,644 @@
+"""A fake Slack Web API served over real loopback HTTP, for tests.
+
+Aim slack_sdk at it with ``WebClient(token="xoxb-test", base_url=fake.api_url)``. Every request
+that arrives is recorded as a `Call`, in arrival order; tests read them back with `calls()` or
+block until they arrive with `wait_for()` (a `threading.Condition`, no sleep polling).
+
+What it serves (all paths on ``http://127.0.0.1:<port>``):
+
+    /api/<method>            Web API methods (POST or GET; form, multipart, JSON or query string)
+    /upload/<file_id>        step 2 of files_upload_v2: the file bytes (recorded as "upload")
+    /response/<name>         a response_url stand-in (recorded as "response_url:<name>")
+
+Web API methods with behaviour: auth.test, chat.postMessage, chat.postEphemeral, chat.update,
+conversations.open, conversations.history, conversations.replies, files.getUploadURLExternal,
+files.completeUploadExternal, usergroups.users.list. Any other method answers {"ok": true}.
+Tokens in `invalid_tokens` get invalid_auth; a request without a token gets not_authed.
+
+Failures are queued per method with `fail_next()` (the idea of opsdroid's ``add_response``):
+each queued failure answers exactly one request, then the method behaves normally again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.parser
+import email.policy
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+__all__ = [
+    "BOT_ID",
+    "BOT_USER_ID",
+    "TEAM_ID",
+    "Call",
+    "FakeSlack",
+    "UploadedFile",
+]
+
+TEAM_ID = "T0001"
+BOT_USER_ID = "U0BOT"
+BOT_ID = "B0001"
+BOT_NAME = "online-bot"
+
+# Parameters that slack_sdk (or a caller) may send as JSON-encoded strings inside form data.
+JSON_STRING_PARAMS = ("blocks", "metadata", "files", "attachments", "user_auth_blocks")
+
+# response_url errors Slack answers with 404 rather than 400.
+RESPONSE_URL_404_ERRORS = frozenset({"expired_url", "no_service", "used_url"})
+
+FIRST_TS_MICROS = 1_700_000_000_000_100
+TS_STEP_MICROS = 100
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as it arrived.
+
+    ``headers`` has lower-cased names. ``time`` is ``time.monotonic()`` at arrival.
+    """
+
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    body: bytes
+    time: float
+
+    @property
+    def token(self) -> str | None:
+        """The bearer token of the request, or the ``token`` parameter."""
+        auth = self.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[len("bearer ") :].strip()
+        token = self.params.get("token")
+        return token if isinstance(token, str) else None
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file shared through files.getUploadURLExternal + upload + completeUploadExternal."""
+
+    file_id: str
+    filename: str
+    title: str | None
+    content: bytes
+    channel_id: str | None
+    initial_comment: str | None
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: str
+    status: int
+    retry_after: int | None
+
+
+@dataclass
+class _PendingFile:
+    file_id: str
+    filename: str
+    length: int | None
+    content: bytes | None = None
+    shared: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def json(cls, payload: dict[str, Any], status: int = 200, **headers: str) -> _Reply:
+        body = json.dumps(payload).encode("utf-8")
+        extra = tuple((name.replace("_", "-"), value) for name, value in headers.items())
+        return cls(status, body, headers=extra)
+
+    @classmethod
+    def text(
+        cls, text: str, status: int = 200, content_type: str = "text/plain", **headers: str
+    ) -> _Reply:
+        extra = tuple((name.replace("_", "-"), value) for name, value in headers.items())
+        return cls(status, text.encode("utf-8"), f"{content_type}; charset=utf-8", extra)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default 5 drops SYNs under concurrent clients
+
+
+class FakeSlack:
+    """A fake Slack Web API on 127.0.0.1, on a free port.
+
+    Configuration, set before or between calls:
+
+    - ``usergroups``: user-group ID -> member user IDs, for usergroups.users.list.
+    - ``invalid_tokens``: tokens answered with invalid_auth (``{"xoxb-bad"}`` to start with).
+    """
+
+    def __init__(self) -> None:
+        self.usergroups: dict[str, list[str]] = {}
+        self.invalid_tokens: set[str] = {"xoxb-bad"}
+        self._cond = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._clear()
+
+    def _clear(self) -> None:
+        self._calls: list[Call] = []
+        self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._files: dict[str, _PendingFile] = {}
+        self._shared: list[UploadedFile] = []
+        self._ts_micros = FIRST_TS_MICROS - TS_STEP_MICROS
+        self._file_seq = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeSlack:
+        if self._server is not None:
+            raise RuntimeError("FakeSlack already started")
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self  # type: ignore[attr-defined]
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="fakeslack", kwargs={"poll_interval": 0.01}
+        )
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join()
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeSlack is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        """A response_url stand-in; POSTs to it are recorded as ``response_url:<name>``."""
+        return f"{self.base_url}/response/{name}"
+
+    # -- inspection --------------------------------------------------------------------------
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        with self._cond:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Block until ``count`` calls of ``method`` arrived; return all of them so far."""
+
+        def arrived() -> list[Call]:
+            return [c for c in self._calls if c.method == method]
+
+        with self._cond:
+            if self._cond.wait_for(lambda: len(arrived()) >= count, timeout=timeout):
+                return arrived()
+            seen = [c.method for c in self._calls]
+            got = len(arrived())
+        raise AssertionError(
+            f"waited {timeout}s for {count} call(s) of {method!r}, got {got}; arrived: {seen}"
+        )
+
+    def responses(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The JSON payloads POSTed to response URLs (to ``name`` only, if given)."""
+        prefix = "response_url:" if name is None else f"response_url:{name}"
+        with self._cond:
+            return [
+                c.params
+                for c in self._calls
+                if (c.method.startswith(prefix) if name is None else c.method == prefix)
+            ]
+
+    def uploaded_files(self) -> list[UploadedFile]:
+        """Files whose upload was completed (shared), in completion order."""
+        with self._cond:
+            return list(self._shared)
+
+    def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Messages stored by chat.postMessage (as updated by chat.update), oldest first."""
+        with self._cond:
+            channels = [channel] if channel is not None else list(self._messages)
+            return [dict(m) for ch in channels for m in self._messages.get(ch, [])]
+
+    def reset(self) -> None:
+        """Forget calls, messages, files and queued failures; keep the configuration."""
+        with self._cond:
+            self._clear()
+
+    # -- error injection ---------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        error: str | None = None,
+        times: int = 1,
+        status: int | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        """Make the next ``times`` requests of ``method`` fail.
+
+        ``method`` is a Web API method, ``"upload"``, or ``"response_url:<name>"``.
+        With no error and no status: HTTP 429 ``ratelimited`` with ``Retry-After`` (1 unless
+        ``retry_after`` is given; 0 is allowed). Another error: HTTP 200 ``{"ok": false,
+        "error": ...}``. ``status=500`` (or any status): that HTTP status, ``fatal_error``
+        unless an error is given. Response URLs answer errors as plain text, as Slack does.
+        """
+        if error is None:
+            error = "ratelimited" if status in (None, 429) else "fatal_error"
+        if status is None:
+            status = 429 if error == "ratelimited" else 200
+        with self._cond:
+            for _ in range(times):
+                self._failures[method].append(_Failure(error, status, retry_after))
+
+    # -- request handling (called from server threads) ---------------------------------------
+
+    def _handle(self, path: str, headers: dict[str, str], body: bytes, query: str) -> _Reply:
+        if path.startswith("/api/"):
+            method = path[len("/api/") :]
+            params = _parse_params(headers.get("content-type", ""), body, query)
+            kind = "api"
+        elif path.startswith("/upload/"):
+            method = "upload"
+            params = {"file_id": path[len("/upload/") :]}
+            kind = "upload"
+        elif path.startswith("/response/"):
+            method = f"response_url:{path[len('/response/') :]}"
+            params = _parse_response_payload(headers.get("content-type", ""), body, query)
+            kind = "response_url"
+        else:
+            return _Reply.json({"ok": False, "error": "unknown_path"}, status=404)
+
+        with self._cond:
+            call = Call(method, params, headers, body, time.monotonic())
+            self._calls.append(call)
+            try:
+                failures = self._failures.get(method)
+                if failures:
+                    return _failure_reply(failures.popleft(), kind)
+                if kind == "upload":
+                    return self._upload(params["file_id"], body)
+                if kind == "response_url":
+                    return _Reply.text("ok", content_type="text/html")
+                return self._api(method, params, call.token)
+            finally:
+                self._cond.notify_all()
+
+    def _api(self, method: str, params: dict[str, Any], token: str | None) -> _Reply:
+        if not token:
+            return _error("not_authed")
+        if token in self.invalid_tokens:
+            return _error("invalid_auth")
+        handler = _API_METHODS.get(method)
+        if handler is None:
+            return _Reply.json({"ok": True})
+        return handler(self, params)
+
+    def _next_ts(self) -> str:
+        self._ts_micros += TS_STEP_MICROS
+        seconds, micros = divmod(self._ts_micros, 1_000_000)
+        return f"{seconds}.{micros:06d}"
+
+    def _find_message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        for message in self._messages.get(channel, []):
+            if message["ts"] == ts:
+                return message
+        return None
+
+    def _auth_test(self, params: dict[str, Any]) -> _Reply:
+        return _ok(
+            url="https://fake-team.slack.com/",
+            team="Fake Team",
+            user=BOT_NAME,
+            team_id=TEAM_ID,
+            user_id=BOT_USER_ID,
+            bot_id=BOT_ID,
+            is_enterprise_install=False,
+        )
+
+    def _chat_post_message(self, params: dict[str, Any]) -> _Reply:
+        channel = _dm_channel(str(params.get("channel") or ""))
+        if not channel:
+            return _error("channel_not_found")
+        if not any(params.get(k) for k in ("text", "blocks", "attachments")):
+            return _error("no_text")
+        ts = self._next_ts()
+        message: dict[str, Any] = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "text": params.get("text", ""),
+            "ts": ts,
+        }
+        for key in ("blocks", "attachments", "metadata"):
+            if params.get(key):
+                message[key] = params[key]
+        thread_ts = params.get("thread_ts")
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+            parent = self._find_message(channel, thread_ts)
+            if parent is not None:
+                parent["thread_ts"] = thread_ts
+                parent["reply_count"] = parent.get("reply_count", 0) + 1
+        self._messages[channel].append(message)
+        return _ok(channel=channel, ts=ts, message=dict(message))
+
+    def _chat_post_ephemeral(self, params: dict[str, Any]) -> _Reply:
+        if not params.get("channel"):
+            return _error("channel_not_found")
+        if not params.get("user"):
+            return _error("user_not_in_channel")
+        return _ok(message_ts=self._next_ts())
+
+    def _chat_update(self, params: dict[str, Any]) -> _Reply:
+        channel = str(params.get("channel") or "")
+        ts = str(params.get("ts") or "")
+        message = self._find_message(channel, ts)
+        if message is not None:
+            for key in ("text", "blocks", "attachments", "metadata"):
+                if key in params:
+                    message[key] = params[key]
+        return _ok(channel=channel, ts=ts, text=params.get("text", ""))
+
+    def _conversations_open(self, params: dict[str, Any]) -> _Reply:
+        if params.get("channel"):
+            return _ok(channel={"id": params["channel"]}, already_open=True)
+        users = [u for u in str(params.get("users") or "").split(",") if u]
+        if not users:
+            return _error("users_list_not_supplied")
+        channel_id = "D" + users[0] if len(users) == 1 else "G" + "".join(users)
+        return _ok(channel={"id": channel_id}, no_op=False, already_open=False)
+
+    def _conversations_history(self, params: dict[str, Any]) -> _Reply:
+        channel = str(params.get("channel") or "")
+        inclusive = _truthy(params.get("inclusive"))
+        oldest = _ts_value(params.get("oldest"), Decimal(0))
+        latest = _ts_value(params.get("latest"), Decimal("Infinity"))
+        limit = int(params.get("limit") or 100)
+        with_metadata = _truthy(params.get("include_all_metadata"))
+
+        def in_range(ts: Decimal) -> bool:
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        top_level = [
+            m
+            for m in self._messages.get(channel, [])
+            if m.get("thread_ts", m["ts"]) == m["ts"] and in_range(Decimal(m["ts"]))
+        ]
+        newest_first = [_listed(m, with_metadata) for m in reversed(top_level)]
+        return _ok(
+            messages=newest_first[:limit],
+            has_more=len(newest_first) > limit,
+            pin_count=0,
+            response_metadata={"next_cursor": ""},
+        )
+
+    def _conversations_replies(self, params: dict[str, Any]) -> _Reply:
+        channel = str(params.get("channel") or "")
+        ts = str(params.get("ts") or "")
+        with_metadata = _truthy(params.get("include_all_metadata"))
+        thread = [
+            m for m in self._messages.get(channel, []) if m["ts"] == ts or m.get("thread_ts") == ts
+        ]
+        if not thread:
+            return _error("thread_not_found")
+        return _ok(
+            messages=[_listed(m, with_metadata) for m in thread],
+            has_more=False,
+            response_metadata={"next_cursor": ""},
+        )
+
+    def _files_get_upload_url(self, params: dict[str, Any]) -> _Reply:
+        filename = params.get("filename")
+        if not filename:
+            return _error("invalid_arguments")
+        self._file_seq += 1
+        file_id = f"F{self._file_seq:08d}"
+        length = params.get("length")
+        self._files[file_id] = _PendingFile(
+            file_id, str(filename), int(length) if length is not None else None
+        )
+        return _ok(upload_url=f"{self.base_url}/upload/{file_id}", file_id=file_id)
+
+    def _upload(self, file_id: str, body: bytes) -> _Reply:
+        pending = self._files.get(file_id)
+        if pending is None:
+            return _Reply.text("file not found", status=404)
+        pending.content = body
+        return _Reply.text(f"OK - {len(body)}")
+
+    def _files_complete_upload(self, params: dict[str, Any]) -> _Reply:
+        files = params.get("files")
+        if not isinstance(files, list) or not files:
+            return _error("invalid_arguments")
+        pending: list[tuple[_PendingFile, str | None]] = []
+        for item in files:
+            entry = self._files.get(str(item.get("id")))
+            if entry is None or entry.content is None:
+                return _error("file_not_found")
+            pending.append((entry, item.get("title")))
+        channel_id = params.get("channel_id") or None
+        if channel_id is None and params.get("channels"):
+            channel_id = str(params["channels"]).split(",")[0]
+        answer = []
+        for entry, title in pending:
+            assert entry.content is not None
+            self._shared.append(
+                UploadedFile(
+                    file_id=entry.file_id,
+                    filename=entry.filename,
+                    title=title,
+                    content=entry.content,
+                    channel_id=channel_id,
+                    initial_comment=params.get("initial_comment") or None,
+                    thread_ts=params.get("thread_ts") or None,
+                )
+            )
+            answer.append(
+                {
+                    "id": entry.file_id,
+                    "title": title or entry.filename,
+                    "name": entry.filename,
+                    "size": len(entry.content),
+                }
+            )
+        return _ok(files=answer)
+
+    def _usergroups_users_list(self, params: dict[str, Any]) -> _Reply:
+        group = str(params.get("usergroup") or "")
+        if group not in self.usergroups:
+            return _error("no_such_subteam")
+        return _ok(users=list(self.usergroups[group]))
+
+
+_API_METHODS = {
+    "auth.test": FakeSlack._auth_test,
+    "chat.postMessage": FakeSlack._chat_post_message,
+    "chat.postEphemeral": FakeSlack._chat_post_ephemeral,
+    "chat.update": FakeSlack._chat_update,
+    "conversations.open": FakeSlack._conversations_open,
+    "conversations.history": FakeSlack._conversations_history,
+    "conversations.replies": FakeSlack._conversations_replies,
+    "files.getUploadURLExternal": FakeSlack._files_get_upload_url,
+    "files.completeUploadExternal": FakeSlack._files_complete_upload,
+    "usergroups.users.list": FakeSlack._usergroups_users_list,
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "FakeSlack/1.0"
+    disable_nagle_algorithm = True  # headers and body in two writes would wait ~40 ms for ACKs
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        fake: FakeSlack = self.server.fake  # type: ignore[attr-defined]
+        reply = fake._handle(url.path, headers, body, url.query)
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+
+def _ok(**payload: Any) -> _Reply:
+    return _Reply.json({"ok": True, **payload})
+
+
+def _error(error: str, status: int = 200) -> _Reply:
+    return _Reply.json({"ok": False, "error": error}, status=status)
+
+
+def _failure_reply(failure: _Failure, kind: str) -> _Reply:
+    headers = {}
+    if failure.status == 429:
+        retry_after = 1 if failure.retry_after is None else failure.retry_after
+        headers["Retry-After"] = str(retry_after)
+    if kind == "api":
+        return _Reply.json({"ok": False, "error": failure.error}, failure.status, **headers)
+    status = failure.status
+    if status == 200:
+        status = 404 if failure.error in RESPONSE_URL_404_ERRORS else 400
+    return _Reply.text(failure.error, status, **headers)
+
+
+def _parse_params(content_type: str, body: bytes, query: str) -> dict[str, Any]:
+    params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+    mime = content_type.split(";")[0].strip().lower()
+    if mime == "application/json" and body:
+        decoded = json.loads(body)
+        if isinstance(decoded, dict):
+            params.update(decoded)
+    elif mime == "multipart/form-data":
+        params.update(_parse_multipart(content_type, body))
+    elif body:
+        params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    for key in JSON_STRING_PARAMS:
+        value = params.get(key)
+        if isinstance(value, str) and value[:1] in ("[", "{"):
+            with contextlib.suppress(json.JSONDecodeError):
+                params[key] = json.loads(value)
+    return params
+
+
+def _parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    params: dict[str, Any] = {}
+    for part in message.iter_parts():  # type: ignore[attr-defined]
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        payload = part.get_payload(decode=True) or b""
+        params[name] = payload if part.get_filename() else payload.decode("utf-8")
+    return params
+
+
+def _parse_response_payload(content_type: str, body: bytes, query: str) -> dict[str, Any]:
+    if body[:1] == b"{":
+        decoded = json.loads(body)
+        if isinstance(decoded, dict):
+            return decoded
+    params = _parse_params(content_type, body, query)
+    payload = params.get("payload")
+    if isinstance(payload, str) and payload[:1] == "{":
+        return json.loads(payload)
+    return params
+
+
+def _dm_channel(channel: str) -> str:
+    """Posting to a user ID posts in the DM with that user, as Slack does."""
+    if channel[:1] in ("U", "W"):
+        return "D" + channel
+    return channel
+
+
+def _truthy(value: Any) -> bool:
+    return value in (True, 1, "1", "true", "True")
+
+
+def _ts_value(value: Any, default: Decimal) -> Decimal:
+    if value in (None, ""):
+        return default
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return default
+
+
+def _listed(message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
+    listed = dict(message)
+    if not with_metadata:
+        listed.pop("metadata", None)
+    return listed

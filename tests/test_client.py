@@ -1,0 +1,312 @@
+"""The Tencent client over real loopback HTTP against the simulator."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+
+import pytest
+
+from bot.simulator import Faults, Scenario, Simulator
+from bot.tencent import errors
+from bot.tencent.client import RetryPolicy, TencentClient
+from bot.tencent.models import Member
+from bot.tencent.ratelimit import RateLimits
+
+PAGE = 25
+
+
+def make_client(sim, **overrides):
+    args = {
+        "sdkappid": sim.scenario.sdkappid,
+        "secret_key": sim.scenario.secret_key,
+        "admin": sim.scenario.admin,
+        "base_url": sim.url,
+        "rate_limits": RateLimits(sim.scenario.rate_limit),
+        "retry": RetryPolicy(attempts=4, deadline=10, initial_wait=0.01, max_wait=0.05),
+    }
+    args.update(overrides)
+    return TencentClient(**args)
+
+
+def members(n, prefix="user"):
+    return [Member(f"{prefix}{i:05d}", f"Nick {i}", "", 1_700_000_000 + i) for i in range(n)]
+
+
+@pytest.fixture
+def sim():
+    scenario = Scenario(page_size=PAGE, cache_seconds=0, groups=[], faults=Faults())
+    with Simulator(scenario).start() as running:
+        running.add_group("@TGS#g", "Group G", "AVChatRoom")
+        running.add_group("@TGS#public", "Team chat", "Public")
+        yield running
+
+
+@pytest.fixture
+def client(sim):
+    with make_client(sim) as c:
+        yield c
+
+
+@pytest.mark.parametrize("size", [0, 1, PAGE, PAGE + 1, 1000, 2500])
+def test_every_page_followed(sim, client, size):
+    sim.set_members("@TGS#g", members(size))
+    result = client.online_members("@TGS#g")
+    expected = min(size, 1000)
+    assert len(result.members) == expected
+    assert len({m.account for m in result.members}) == expected
+    assert result.pages == max(1, -(-expected // PAGE))
+    assert result.capped == (size >= 1000)
+    assert not result.edition_limited
+    assert client.online_count("@TGS#g") == size
+
+
+def test_mark_filter(sim, client):
+    everyone = members(40)
+    marked = {m.account: {1000} for m in everyone[::4]}
+    sim.set_members("@TGS#g", everyone, marks=marked)
+    result = client.online_members("@TGS#g", mark=1000)
+    assert {m.account for m in result.members} == set(marked)
+    assert result.mark == 1000
+
+
+def test_lower_edition_flagged():
+    scenario = Scenario(edition="lower", cache_seconds=0, groups=[], faults=Faults())
+    with Simulator(scenario).start() as sim, make_client(sim) as client:
+        sim.add_group("@TGS#g", "G", "AVChatRoom")
+        sim.set_members("@TGS#g", members(300))
+        result = client.online_members("@TGS#g")
+        assert len(result.members) == 30
+        assert result.edition_limited and not result.capped
+        sim.set_members("@TGS#g", members(29))
+        assert not client.online_members("@TGS#g").edition_limited
+
+
+def test_duplicates_across_pages_dropped(scripted):
+    # A member who moves between pages while we page (a join shifts the list) comes twice.
+    page1 = [_raw(f"u{i}") for i in range(5)]
+    page2 = [_raw("u3"), _raw("u4"), _raw("u5"), _raw("u6")]
+    scripted.pages = [(page1, 123456789), (page2, 0)]
+    with TencentClient(
+        sdkappid=1, secret_key="k", base_url=scripted.url, rate_limits=RateLimits(100)
+    ) as client:
+        result = client.online_members("@TGS#x")
+    assert [m.account for m in result.members] == ["u0", "u1", "u2", "u3", "u4", "u5", "u6"]
+    assert result.pages == 2
+    assert scripted.timestamps == [0, 123456789]
+
+
+def _raw(account):
+    return {"Member_Account": account, "NickName": account, "Avatar": "", "JoinTime": 1}
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.script.timestamps.append(body["Timestamp"])
+        members, cursor = self.server.script.pages.pop(0)
+        payload = json.dumps(
+            {"ActionStatus": "OK", "ErrorCode": 0, "MemberList": members, "NextTimestamp": cursor}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def scripted():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    server.daemon_threads = True
+    server.script = SimpleNamespace(pages=[], timestamps=[], url="")
+    server.script.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.script
+    server.shutdown()
+    server.server_close()
+
+
+def test_endless_cursor_guarded(sim, client):
+    sim.set_members("@TGS#g", members(50))
+    sim.inject_cursor_loop("@TGS#g")
+    with pytest.raises(errors.PagingError, match="same page cursor"):
+        client.online_members("@TGS#g")
+
+
+def test_page_bound_guarded(sim):
+    sim.set_members("@TGS#g", members(4 * PAGE))
+    with (
+        make_client(sim, max_pages=3) as client,
+        pytest.raises(errors.PagingError, match="3 pages"),
+    ):
+        client.online_members("@TGS#g")
+
+
+@pytest.mark.parametrize(
+    ("group", "kind", "code"),
+    [
+        ("@TGS#public", errors.NotAudioVideoGroup, 10007),
+        ("@TGS#nope", errors.GroupNotFound, 10010),
+    ],
+)
+def test_group_errors(client, group, kind, code):
+    with pytest.raises(kind) as caught:
+        client.online_members(group)
+    assert caught.value.code == code
+    assert caught.value.request_id
+    assert not caught.value.retryable
+
+
+@pytest.mark.parametrize("bad", ["", "a" * 49, "@TGS#tab\tid", "é"])
+def test_group_id_validated_before_calling(sim, client, bad):
+    with pytest.raises(errors.InvalidInput):
+        client.online_members(bad)
+    assert sim.stats().get_members.calls == 0
+
+
+def test_mark_validated(client):
+    with pytest.raises(errors.InvalidInput, match="whole number"):
+        client.online_members("@TGS#g", mark=-1)
+
+
+def test_wrong_key_is_a_credentials_error_not_retried(sim):
+    client = make_client(sim, secret_key="wrong")
+    with client, pytest.raises(errors.CredentialsError) as caught:
+        client.online_count("@TGS#g")
+    assert caught.value.code == 70009
+    assert "TENCENT_IM_SECRET_KEY" in caught.value.user_message
+    assert sim.stats().get_online_member_num.calls == 1
+
+
+def test_502_then_success(sim, client):
+    sim.set_members("@TGS#g", members(3))
+    sim.inject_http("get_online_member_num", status=502, times=2)
+    assert client.online_count("@TGS#g") == 3
+    assert sim.stats().get_online_member_num.calls == 3
+
+
+def test_retryable_code_then_success(sim, client):
+    sim.set_members("@TGS#g", members(3))
+    sim.inject_error("get_members", 10002, times=1)
+    sim.inject_error("get_members", 60007, times=1)
+    assert len(client.online_members("@TGS#g").members) == 3
+
+
+def test_gives_up_after_bounded_retries(sim, client):
+    sim.inject_http("get_online_member_num", status=502, times=10)
+    with pytest.raises(errors.TransportError, match="HTTP 502"):
+        client.online_count("@TGS#g")
+    assert sim.stats().get_online_member_num.calls == 4
+
+
+def test_malformed_body_retried_then_reported(sim, client):
+    sim.set_faults(Faults(malformed_rate=1.0))
+    with pytest.raises(errors.TransportError, match="not valid JSON"):
+        client.online_count("@TGS#g")
+    assert sim.stats().get_online_member_num.calls == 4
+
+
+def test_input_errors_not_retried(sim, client):
+    sim.inject_error("get_online_member_num", 10004, times=1, info="GroupId is required")
+    with pytest.raises(errors.RequestError, match="GroupId is required"):
+        client.online_count("@TGS#g")
+    assert sim.stats().get_online_member_num.calls == 1
+
+
+def test_expired_usersig_regenerated_and_retried_once(sim):
+    sim.set_members("@TGS#g", members(2))
+    # The first signature is made at a time long past (it expired 10 days ago); the next
+    # one, made after Tencent's 70001, at the real time.
+    times = iter([time.time() - 190 * 86400])
+    with make_client(sim, clock=lambda: next(times, time.time())) as client:
+        assert client.online_count("@TGS#g") == 2
+        assert client.usersigs_generated == 2
+        assert client.online_count("@TGS#g") == 2  # the fresh one is reused
+        assert client.usersigs_generated == 2
+    assert sim.stats().get_online_member_num.calls == 3
+
+
+def test_usersig_expired_again_after_regeneration_is_reported():
+    # Our clock is 200 days behind Tencent's: every signature we make looks expired there.
+    scenario = Scenario(cache_seconds=0, groups=[], faults=Faults())
+    with Simulator(scenario, clock=lambda: time.time() + 200 * 86400).start() as sim:
+        sim.add_group("@TGS#g", "G", "AVChatRoom")
+        client = make_client(sim)
+        with client, pytest.raises(errors.CredentialsError) as caught:
+            client.online_count("@TGS#g")
+        assert caught.value.code == 70001
+        assert "server clock" in caught.value.user_message
+        assert sim.stats().get_online_member_num.calls == 2  # regenerated, retried once
+
+
+def test_connection_refused_is_a_transport_error_without_secrets():
+    with (
+        TencentClient(
+            sdkappid=1,
+            secret_key="k",
+            base_url="http://127.0.0.1:9",
+            rate_limits=RateLimits(100),
+            retry=RetryPolicy(attempts=2, deadline=5, initial_wait=0.01, max_wait=0.01),
+        ) as client,
+        pytest.raises(errors.TransportError) as caught,
+    ):
+        client.online_count("@TGS#g")
+    text = str(caught.value) + repr(caught.value)
+    assert "usersig" not in text.lower()
+    assert caught.value.__suppress_context__  # the requests error (with the URL) is not chained
+    assert "Could not reach Tencent" in caught.value.user_message
+
+
+def test_group_info(sim, client):
+    info = client.group_info("@TGS#public")
+    assert (info.name, info.type, info.supports_online_list) == ("Team chat", "Public", False)
+    with pytest.raises(errors.GroupNotFound):
+        client.group_info("@TGS#nope")
+
+
+def test_set_marks_then_filter(sim, client):
+    sim.set_members("@TGS#g", members(10))
+    client.set_marks("@TGS#g", ["user00001", "user00002"], [1200])
+    assert {m.account for m in client.online_members("@TGS#g", 1200).members} == {
+        "user00001",
+        "user00002",
+    }
+
+
+def test_limiter_keeps_16_threads_under_the_simulators_limit():
+    scenario = Scenario(rate_limit=40, cache_seconds=0, groups=[], faults=Faults())
+    with Simulator(scenario).start() as sim, make_client(sim) as client:
+        sim.add_group("@TGS#g", "G", "AVChatRoom")
+        sim.set_members("@TGS#g", members(1))
+        barrier = threading.Barrier(16)
+        failures = []
+
+        def worker():
+            barrier.wait()
+            for _ in range(8):
+                try:
+                    client.online_count("@TGS#g")
+                except errors.TencentError as exc:  # pragma: no cover - would fail the test
+                    failures.append(exc)
+
+        threads = [threading.Thread(target=worker) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stats = sim.stats().get_online_member_num
+        assert failures == []
+        assert stats.calls == 128
+        assert stats.rate_limited == 0
+        assert stats.max_per_second <= 40
+
+
+def test_secret_not_in_repr(sim, client):
+    assert sim.scenario.secret_key not in repr(client)
