@@ -7,6 +7,7 @@ a repr, a log line or an error.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -52,6 +53,12 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     port: int = Field(default=3000, ge=1, le=65535)
+
+    database_url: str | None = None
+    xdg_data_home: str | None = None
+    poll_interval: int = Field(default=60, ge=40, le=86_400)
+    history_days: int = Field(default=14, ge=1, le=3650)
+    watch_admins: str = ""
 
     @field_validator("tencent_im_base_url")
     @classmethod
@@ -108,6 +115,28 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("sqlite://", "sqlite+pysqlite://", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @property
+    def database(self) -> str:
+        """DATABASE_URL, else a SQLite file in the user's data directory."""
+        if self.database_url:
+            return self.database_url
+        base = Path(self.xdg_data_home) if self.xdg_data_home else Path.home() / ".local/share"
+        return f"sqlite:///{base / 'online-bot' / 'online-bot.db'}"
+
+    @property
+    def watch_admin_ids(self) -> frozenset[str]:
+        """Slack user IDs (U.../W...) and user-group IDs (S...) allowed to change watches."""
+        return frozenset(part for part in self.watch_admins.replace(",", " ").split() if part)
+
     @property
     def use_simulator(self) -> bool:
         """No Tencent app configured: the bot runs against the built-in simulator."""
@@ -144,6 +173,15 @@ _ALLOWED: dict[str, str] = {
     ),
     "slack_api_url": "a URL starting with http:// or https://",
     "port": "a TCP port from 1 to 65535",
+    "database_url": (
+        "a SQLAlchemy URL: sqlite:////path/to/online-bot.db or "
+        "postgresql+psycopg://user@host:5432/dbname"
+    ),
+    "poll_interval": (
+        "whole seconds from 40 to 86400: Tencent caches the online list for up to 40 s "
+        "(the count for about 10 s), so polling faster only repeats the same answer"
+    ),
+    "history_days": "whole days from 1 to 3650",
 }
 
 
