@@ -387,8 +387,11 @@ def render_error(message: str) -> Message:
 
 
 def render_help(usage: str) -> Message:
-    """The usage text, as written (it holds no user input)."""
-    return Message(text=usage, blocks=[_section(escape_mrkdwn(usage))])
+    """The usage text in a code block (it holds no user input, but is escaped all the same)."""
+    text = f"Usage of /online:\n{usage}"
+    return Message(
+        text=text, blocks=[_section(f"*Usage of* `/online`\n```{escape_mrkdwn(usage)}```")]
+    )
 
 
 def render_looking_up(group_id: str, mark: int | None) -> Message:

@@ -48,9 +48,23 @@ def _markup(match: re.Match[str]) -> str:
     return target
 
 
+#: The emoji codes the bot itself writes, as terminal characters.
+_EMOJI = {
+    ":warning:": "⚠️",
+    ":hourglass_flowing_sand:": "⏳",
+    ":paperclip:": "📎",
+    ":white_check_mark:": "✅",
+    ":rotating_light:": "🚨",
+    ":bell:": "🔔",
+    ":mute:": "🔇",
+}
+_EMOJI_RE = re.compile("|".join(re.escape(code) for code in _EMOJI))
+
+
 def mrkdwn_to_text(text: str) -> str:
     """One mrkdwn string as plain terminal text."""
-    converted = _MARKUP_RE.sub(_markup, text)
+    converted = _MARKUP_RE.sub(_markup, text).replace("```", "\n")
+    converted = _EMOJI_RE.sub(lambda m: _EMOJI[m.group(0)], converted)
     return _ENTITY_RE.sub(lambda m: _ENTITIES[m.group(1)], converted)
 
 

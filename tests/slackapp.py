@@ -1,0 +1,113 @@
+"""A running HTTP-mode Slack app over the simulator and the fake Slack Web API, for tests."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from slack_sdk import WebClient
+
+from bot.handlers import OnlineHandlers
+from bot.simulator import Simulator
+from bot.slack.serve import build_app, http_server
+from bot.tencent.client import TencentClient
+from bot.tencent.ratelimit import RateLimits
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
+    base = f"v0:{timestamp}:{body}".encode()
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class RunningApp:
+    url: str
+    handlers: OnlineHandlers
+    session: requests.Session
+
+    def post(
+        self, path: str, body: str, *, timestamp: int | None = None, signature: str | None = None
+    ) -> requests.Response:
+        ts = int(time.time()) if timestamp is None else timestamp
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": str(ts),
+            "X-Slack-Signature": signature or sign(body, ts),
+        }
+        return self.session.post(self.url + path, data=body.encode(), headers=headers, timeout=10)
+
+    def command(
+        self, text: str, response_url: str, *, user: str = "U1", channel: str = "C1", **kwargs: Any
+    ) -> requests.Response:
+        body = urlencode(
+            {
+                "token": "legacy",
+                "team_id": "T0001",
+                "channel_id": channel,
+                "user_id": user,
+                "user_name": "ada",
+                "command": "/online",
+                "text": text,
+                "response_url": response_url,
+                "trigger_id": "1.2.3",
+            }
+        )
+        return self.post("/slack/events", body, **kwargs)
+
+    def press(self, action_id: str, value: str, response_url: str) -> requests.Response:
+        payload = {
+            "type": "block_actions",
+            "team": {"id": "T0001"},
+            "user": {"id": "U1"},
+            "channel": {"id": "C1"},
+            "response_url": response_url,
+            "trigger_id": "1.2.3",
+            "container": {"type": "message"},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "value": value,
+                    "action_ts": "1",
+                }
+            ],
+        }
+        return self.post("/slack/events", urlencode({"payload": json.dumps(payload)}))
+
+
+def start_app(sim: Simulator, api_url: str):
+    """Start the app; returns (RunningApp, stop)."""
+    tencent = TencentClient(
+        sdkappid=sim.scenario.sdkappid,
+        secret_key=sim.scenario.secret_key,
+        base_url=sim.url,
+        rate_limits=RateLimits(sim.scenario.rate_limit),
+    )
+    handlers = OnlineHandlers(tencent)
+    client = WebClient(token="xoxb-test", base_url=api_url)
+    app = build_app(handlers, client, SIGNING_SECRET)
+    server = http_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    session = requests.Session()
+    running = RunningApp(f"http://127.0.0.1:{server.effective_port}", handlers, session)
+
+    def stop() -> None:
+        session.close()
+        server.close()
+        handlers.close()
+        tencent.close()
+
+    return running, stop

@@ -1,0 +1,84 @@
+"""The shell: the same handlers as Slack, rendered for a terminal (errbot's text backend idea)."""
+
+import pytest
+
+from bot.handlers import OnlineHandlers
+from bot.shell import Shell
+from bot.simulator import Faults, Scenario, Simulator
+from bot.tencent.client import TencentClient
+from bot.tencent.models import Member
+from bot.tencent.ratelimit import RateLimits
+
+
+@pytest.fixture(scope="module")
+def sim():
+    scenario = Scenario(cache_seconds=0, groups=[], faults=Faults())
+    with Simulator(scenario).start() as running:
+        running.add_group("@TGS#small", "Office Hours", "AVChatRoom")
+        running.set_members(
+            "@TGS#small",
+            [Member("u1", "<!channel>", "", 1_700_000_000), Member("u2", "Tom & Jerry", "", 1)],
+        )
+        running.add_group("@TGS#big", "Friday Live", "AVChatRoom")
+        running.set_members(
+            "@TGS#big",
+            [Member(f"user{i:04d}", f"Guest {i}", "", 1_700_000_000 + i) for i in range(120)],
+        )
+        yield running
+
+
+@pytest.fixture
+def shell(sim, tmp_path):
+    client = TencentClient(
+        sdkappid=sim.scenario.sdkappid,
+        secret_key=sim.scenario.secret_key,
+        base_url=sim.url,
+        rate_limits=RateLimits(200),
+    )
+    handlers = OnlineHandlers(client)
+    yield Shell(handlers, tmp_path)
+    handlers.close()
+    client.close()
+
+
+def test_query_reads_like_a_conversation(shell):
+    out = shell.execute("/online @TGS#small")
+    assert "Looking up" in out
+    assert "Office Hours" in out
+    assert "<!channel>" in out  # shown literally in a terminal: escaping is undone for display
+    assert "Tom & Jerry" in out
+    assert "&lt;" not in out and "&amp;" not in out
+
+
+def test_slash_is_optional(shell):
+    assert "Office Hours" in shell.execute("@TGS#small")
+
+
+def test_large_list_written_to_a_file_and_paged(shell, tmp_path):
+    out = shell.execute("/online @TGS#big")
+    assert "[Next 50]" in out
+    files = list(tmp_path.glob("*.csv"))
+    assert len(files) == 1 and str(files[0]) in out
+    assert files[0].read_text(encoding="utf-8-sig").count("\n") == 121
+    second = shell.execute("next")
+    assert "user0069" in second  # latest first: the second page holds 69..20
+    assert "[Previous]" in second or "[Prev" in second
+    back = shell.execute("prev")
+    assert "user0119" in back
+
+
+def test_next_without_a_button(shell):
+    assert "no [Next] button" in shell.execute("next")
+
+
+def test_errors_and_help(shell):
+    assert "does not exist" in shell.execute("/online @TGS#nope")
+    assert "Usage of* `/online`\n\n/online <groupId>" in shell.execute("/online help")
+    assert "Usage" in shell.execute("/online a b c d")
+
+
+def test_loop_reads_until_quit(shell):
+    lines = iter(["/online @TGS#small", "", "quit", "never read"])
+    shown = []
+    shell.loop(read=lambda prompt: next(lines), write=shown.append)
+    assert len(shown) == 1 and "Office Hours" in shown[0]

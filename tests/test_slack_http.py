@@ -1,0 +1,199 @@
+"""End to end in HTTP mode: signed requests into the running app (waitress + bolt),
+Tencent answered by the simulator, Slack's Web API and response_url by the fake."""
+
+import csv
+import io
+import json
+import time
+
+import pytest
+import requests
+from slackapp import start_app
+
+from bot.simulator import Faults, Scenario, Simulator
+from bot.tencent.models import Member
+
+HOSTILE = ["<!channel>", "<https://evil.example|click me>", "Tom & Jerry", "*bold*"]
+
+
+def _members(n, prefix="user"):
+    return [
+        Member(
+            f"{prefix}{i:04d}",
+            HOSTILE[i % len(HOSTILE)] if i < 8 else f"Guest {i}",
+            "",
+            1_700_000_000 + i,
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def sim():
+    scenario = Scenario(cache_seconds=0, page_size=500, groups=[], faults=Faults())
+    with Simulator(scenario).start() as running:
+        running.add_group("@TGS#small", "Office <Hours> & more", "AVChatRoom")
+        running.set_members("@TGS#small", _members(6))
+        running.add_group("@TGS#big", "Friday Live", "AVChatRoom")
+        running.set_members("@TGS#big", _members(1200))
+        running.add_group("@TGS#team", "Team chat", "Public")
+        yield running
+
+
+@pytest.fixture
+def app(sim, fake_slack):
+    running, stop = start_app(sim, fake_slack.api_url)
+    yield running
+    stop()
+
+
+def _texts(payload):
+    """Every piece of text in a message payload, flattened."""
+    return json.dumps(payload, ensure_ascii=False)
+
+
+def test_healthz(app):
+    response = requests.get(app.url + "/healthz", timeout=5)
+    assert response.status_code == 200 and response.text == "ok"
+
+
+def test_ack_first_then_answer_on_response_url(app, fake_slack):
+    url = fake_slack.response_url("q1")
+    response = app.command("@TGS#small", url)
+    assert response.status_code == 200
+    ack = response.json()
+    assert ack["response_type"] == "ephemeral"
+    assert "Looking up" in ack["text"]
+    (answer,) = [c.params for c in fake_slack.wait_for("response_url:q1")]
+    assert answer["response_type"] == "ephemeral"
+    body = _texts(answer)
+    assert "Office &lt;Hours&gt; &amp; more" in body
+    assert "@TGS#small" in body
+    assert "6" in answer["text"]
+    assert len(answer["blocks"]) <= 50
+    # a small list needs no file
+    assert fake_slack.calls("files.completeUploadExternal") == []
+
+
+def test_nicknames_are_escaped(app, fake_slack):
+    url = fake_slack.response_url("esc")
+    app.command("@TGS#small", url)
+    (answer,) = [c.params for c in fake_slack.wait_for("response_url:esc")]
+    body = _texts(answer)
+    assert "<!channel>" not in body
+    assert "<https://evil.example|click me>" not in body
+    assert "&lt;!channel&gt;" in body
+    assert "&lt;https://evil.example|click me&gt;" in body
+    assert "Tom &amp; Jerry" in body
+
+
+def test_large_group_csv_in_dm_and_paging_button(app, fake_slack):
+    url = fake_slack.response_url("big")
+    app.command("@TGS#big", url, user="U7")
+    (answer,) = [c.params for c in fake_slack.wait_for("response_url:big", timeout=10)]
+    opened = fake_slack.calls("conversations.open")
+    assert opened and opened[0].params["users"] == "U7"
+    (upload,) = fake_slack.uploaded_files()
+    assert upload.channel_id == "DU7"
+    rows = list(csv.reader(io.StringIO(upload.content.decode("utf-8-sig"))))
+    assert len(rows) == 1 + 1000  # header + the 1,000 Tencent returns
+    assert rows[0][0] == "account"
+    body = _texts(answer)
+    assert "1,200" in body or "1200" in body  # the exact count
+    assert "1,000" in body  # capped note
+    assert upload.filename in body
+    actions = [b for b in answer["blocks"] if b["type"] == "actions"]
+    assert actions, "a Next button to page through"
+    button = actions[0]["elements"][0]
+    assert button["action_id"] == "online_next_page"
+
+    page_url = fake_slack.response_url("page")
+    assert app.press(button["action_id"], button["value"], page_url).status_code == 200
+    (page,) = [c.params for c in fake_slack.wait_for("response_url:page")]
+    assert page["replace_original"] is True
+    assert "51" in _texts(page)  # "Showing 51-100 of ..."
+
+
+def test_public_answer_shares_in_channel_with_csv_there(app, fake_slack):
+    url = fake_slack.response_url("pub")
+    ack = app.command("@TGS#big public", url, channel="C9").json()
+    assert ack["response_type"] == "ephemeral"  # the "looking up" stays private
+    (answer,) = [c.params for c in fake_slack.wait_for("response_url:pub", timeout=10)]
+    assert answer["response_type"] == "in_channel"
+    (upload,) = fake_slack.uploaded_files()
+    assert upload.channel_id == "C9"
+
+
+def test_bot_not_in_channel_falls_back_to_paging(app, fake_slack):
+    fake_slack.fail_next("files.completeUploadExternal", "not_in_channel")
+    url = fake_slack.response_url("nic")
+    app.command("@TGS#big public", url, channel="C8")
+    (answer,) = [c.params for c in fake_slack.wait_for("response_url:nic", timeout=10)]
+    body = _texts(answer)
+    assert "not_in_channel" in body and "invite the bot" in body
+    assert any(b["type"] == "actions" for b in answer["blocks"])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@TGS#nope", "does not exist"),
+        ("@TGS#team", "Public group"),
+    ],
+)
+def test_tencent_errors_become_replies(app, fake_slack, text, expected):
+    url = fake_slack.response_url("err")
+    app.command(text, url)
+    (answer,) = [c.params for c in fake_slack.wait_for("response_url:err")]
+    assert expected in answer["text"]
+    assert "Traceback" not in _texts(answer)
+
+
+def test_bad_credentials_reply_without_secrets(sim, fake_slack, monkeypatch):
+    sim.inject_error("get_group_info", 70009, times=1)
+    running, stop = start_app(sim, fake_slack.api_url)
+    try:
+        url = fake_slack.response_url("cred")
+        running.command("@TGS#small", url)
+        (answer,) = [c.params for c in fake_slack.wait_for("response_url:cred")]
+    finally:
+        stop()
+    assert "TENCENT_IM_SECRET_KEY" in answer["text"] and "70009" in answer["text"]
+    assert sim.scenario.secret_key not in _texts(answer)
+
+
+def test_tencent_busy_says_try_again(sim, app, fake_slack):
+    sim.inject_error("get_group_info", 60007, times=10)
+    url = fake_slack.response_url("busy")
+    try:
+        app.command("@TGS#small", url)
+        (answer,) = [c.params for c in fake_slack.wait_for("response_url:busy", timeout=30)]
+    finally:
+        sim.clear_injections()
+    assert "try again" in answer["text"].lower()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "Usage of /online"),
+        ("help", "Usage of /online"),
+        ("watch", "watch &lt;groupId&gt;"),
+        ("frobnicate the thing", "Usage"),
+    ],
+)
+def test_help_and_nonsense_answer_in_the_ack(app, fake_slack, text, expected):
+    response = app.command(text, fake_slack.response_url("h"))
+    assert response.status_code == 200
+    assert expected.lower() in response.json()["text"].lower()
+    assert fake_slack.calls("response_url:h") == []
+
+
+def test_forged_signature_rejected(app, fake_slack):
+    response = app.command("@TGS#small", fake_slack.response_url("f"), signature="v0=" + "0" * 64)
+    assert response.status_code == 401
+    response = app.command(
+        "@TGS#small", fake_slack.response_url("f"), timestamp=int(time.time()) - 301
+    )
+    assert response.status_code == 401
+    assert fake_slack.calls() == []  # nothing was done
