@@ -114,43 +114,84 @@ def _as_text(result: OnlineMembers, count: int) -> str:
     return "\n".join(lines)
 
 
+SHELL_POLL_INTERVAL = 10  # seconds: the shell's demo polls faster than POLL_INTERVAL allows
+DEMO_WATCH = "watch @TGS#demo-drop below 100 recover 200"
+
+
 @main.command()
-def shell() -> None:
+@click.option(
+    "--poll-interval",
+    type=click.IntRange(5, 86_400),
+    default=None,
+    help="Seconds between checks of watched groups (default: 10 on the simulator, "
+    "else POLL_INTERVAL).",
+)
+def shell(poll_interval: int | None) -> None:
     """Try the bot in the terminal: the Slack command handlers, without Slack."""
     import tempfile
     from pathlib import Path
 
     from bot.handlers import OnlineHandlers
-    from bot.shell import Shell
-    from bot.wiring import open_tencent
+    from bot.scheduler import start_scheduler
+    from bot.shell import Shell, ShellPoster
+    from bot.wiring import open_alerting, open_tencent
 
     settings = _settings()
+    files = Path(tempfile.mkdtemp(prefix="online-bot-"))
     with open_tencent(settings) as tencent:
-        if tencent.simulator is not None:
-            groups = tencent.simulator.scenario.groups
+        demo = tencent.simulator is not None
+        if demo:
             click.echo("No TENCENT_IM_SDKAPPID set: the built-in simulator is serving demo groups:")
-            for group in groups:
+            for group in tencent.simulator.scenario.groups:  # type: ignore[union-attr]
                 click.echo(f"  {group.group_id:<20} {group.name} ({group.type})")
+            database = f"sqlite:///{files / 'demo.db'}"
         else:
             click.echo(f"Using Tencent Cloud Chat app {settings.tencent_im_sdkappid}.")
-        click.echo(
-            "Type /online <groupId> [mark] [public], /online help, next / prev to page, "
-            "quit to leave."
-        )
-        handlers = OnlineHandlers(tencent.client)
-        files = Path(tempfile.mkdtemp(prefix="online-bot-"))
-        try:
-            Shell(handlers, files).loop()
-        finally:
-            handlers.close()
+            database = settings.database
+        interval = poll_interval or (SHELL_POLL_INTERVAL if demo else settings.poll_interval)
+        with open_alerting(settings, tencent.client, database, ShellPoster(click.echo)) as alerting:
+            handlers = OnlineHandlers(tencent.client, alerting.watches)
+            console = Shell(handlers, files)
+            if demo:
+                click.echo(f"Demo watch in this shell: /online {DEMO_WATCH}")
+                click.echo(console.execute(f"/online {DEMO_WATCH}").splitlines()[-1])
+                click.echo(
+                    "Its audience drops in about 2 minutes and comes back at 5: "
+                    "the alert and its resolve will show here."
+                )
+            click.echo(
+                "Type /online <groupId> [mark] [public], /online watches, /online help, "
+                "next / prev to page, quit to leave."
+            )
+            scheduler = start_scheduler(
+                alerting.poller,
+                alerting.deliverer,
+                interval=interval,
+                history_days=settings.history_days,
+            )
+            try:
+                console.loop()
+            finally:
+                scheduler.shutdown(wait=False)
+                handlers.close()
 
 
 @main.command()
 def run() -> None:
     """Run the Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP mode on PORT."""
     from bot.handlers import OnlineHandlers
-    from bot.slack.serve import build_app, check_auth, http_server, run_socket_mode, web_client
-    from bot.wiring import open_tencent
+    from bot.scheduler import start_scheduler
+    from bot.slack.poster import SlackPoster, poster_client
+    from bot.slack.serve import (
+        build_app,
+        check_auth,
+        http_server,
+        run_socket_mode,
+        usergroup_members,
+        web_client,
+    )
+    from bot.store.db import safe_url
+    from bot.wiring import open_alerting, open_tencent
 
     settings = _settings()
     try:
@@ -166,31 +207,50 @@ def run() -> None:
         click.echo(f"Configuration error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     click.echo(f"Connected to Slack as {identity.get('user')} in {identity.get('team')}.", err=True)
+    assert settings.slack_bot_token is not None
+    poster = SlackPoster(
+        poster_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    )
     with open_tencent(settings) as tencent:
         if tencent.simulator is not None:
             click.echo(
                 "No TENCENT_IM_SDKAPPID set: answering from the built-in simulator.", err=True
             )
-        handlers = OnlineHandlers(tencent.client)
-        secret = settings.slack_signing_secret
-        app = build_app(handlers, client, secret.get_secret_value() if secret else "")
-        try:
-            if settings.slack_app_token is not None:
-                click.echo("Socket Mode: connecting to Slack.", err=True)
-                run_socket_mode(
-                    app, settings.slack_app_token.get_secret_value(), settings.slack_api_url
-                )
-            else:
-                server = http_server(app, "0.0.0.0", settings.port)
-                click.echo(
-                    f"HTTP mode on port {settings.port}: POST /slack/events, GET /healthz.",
-                    err=True,
-                )
-                server.run()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            handlers.close()
+        click.echo(f"Database: {safe_url(settings.database)}", err=True)
+        with open_alerting(
+            settings,
+            tencent.client,
+            settings.database,
+            poster,
+            usergroup_members=lambda group: usergroup_members(client, group),
+        ) as alerting:
+            handlers = OnlineHandlers(tencent.client, alerting.watches)
+            secret = settings.slack_signing_secret
+            app = build_app(handlers, client, secret.get_secret_value() if secret else "")
+            scheduler = start_scheduler(
+                alerting.poller,
+                alerting.deliverer,
+                interval=settings.poll_interval,
+                history_days=settings.history_days,
+            )
+            try:
+                if settings.slack_app_token is not None:
+                    click.echo("Socket Mode: connecting to Slack.", err=True)
+                    run_socket_mode(
+                        app, settings.slack_app_token.get_secret_value(), settings.slack_api_url
+                    )
+                else:
+                    server = http_server(app, "0.0.0.0", settings.port)
+                    click.echo(
+                        f"HTTP mode on port {settings.port}: POST /slack/events, GET /healthz.",
+                        err=True,
+                    )
+                    server.run()
+            except KeyboardInterrupt:
+                pass
+            finally:
+                scheduler.shutdown(wait=False)
+                handlers.close()
 
 
 @main.command("usersig")
@@ -217,6 +277,15 @@ def usersig_command(identifier: str | None, expire: int) -> None:
         key = settings.tencent_im_secret_key.get_secret_value()
     who = identifier or settings.tencent_im_admin
     click.echo(usersig.generate(sdkappid, key, who, expire=expire, now=int(time.time())))
+
+
+def _attach_db() -> None:
+    from bot.store.cli import db
+
+    main.add_command(db)
+
+
+_attach_db()
 
 
 @main.command()

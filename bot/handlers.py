@@ -15,7 +15,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from bot.commands.grammar import USAGE, WATCH_USAGE, Help, Query, UsageError, parse
+from bot.commands.grammar import (
+    USAGE,
+    WATCH_USAGE,
+    Help,
+    ListWatches,
+    Mute,
+    Query,
+    Unmute,
+    Unwatch,
+    UsageError,
+    WatchDrop,
+    WatchThreshold,
+    parse,
+)
 from bot.render.members import (
     PAGE_SIZE,
     Message,
@@ -28,6 +41,7 @@ from bot.render.members import (
 from bot.tencent.client import TencentClient
 from bot.tencent.errors import ApiError, GroupError, TencentError
 from bot.tencent.models import GroupInfo, OnlineMembers
+from bot.watches import Actor, WatchError, Watches
 
 __all__ = [
     "PAGE_SIZE",
@@ -41,6 +55,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+ALERT_ACK, ALERT_MUTE, ALERT_UNWATCH = "alert_ack", "alert_mute", "alert_unwatch"
 UNEXPECTED = (
     "Something went wrong inside the bot; the details were logged. Try again, and tell the "
     "bot's admins if it keeps happening."
@@ -110,8 +125,9 @@ class Deferred:
 class OnlineHandlers:
     """The ``/online`` command and its paging buttons, over one Tencent client."""
 
-    def __init__(self, tencent: TencentClient) -> None:
+    def __init__(self, tencent: TencentClient, watches: Watches | None = None) -> None:
         self.tencent = tencent
+        self.watches = watches
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tencent")
 
     def close(self) -> None:
@@ -130,7 +146,51 @@ class OnlineHandlers:
                 ack=render_looking_up(query.group_id, query.mark),
                 work=lambda: self._guarded(lambda: self._query(query)),
             )
-        return Reply(render_error("Watches are not available yet in this version of online-bot."))
+        return self._watch_command(command, caller)
+
+    def _watch_command(self, command: object, caller: Caller) -> Reply | Deferred:
+        watches = self.watches
+        if watches is None:
+            return Reply(
+                render_error(
+                    "Watches need the bot's database: they work in `online-bot run` and "
+                    "`online-bot shell`."
+                )
+            )
+        actor = Actor(caller.user_id, caller.channel_id)
+        if isinstance(command, WatchThreshold | WatchDrop):
+            create = command
+            return Deferred(
+                ack=render_looking_up(create.group_id, create.mark),
+                work=lambda: self._guarded(
+                    lambda: Reply(watches.create(create, actor), public=True)
+                ),
+            )
+        if isinstance(command, ListWatches):
+            return self._guarded_reply(lambda: Reply(watches.list(actor)))
+        if isinstance(command, Unwatch):
+            unwatch = command
+            return self._guarded_reply(
+                lambda: Reply(watches.unwatch(unwatch.watch_id, actor), public=True)
+            )
+        if isinstance(command, Mute):
+            mute = command
+            return self._guarded_reply(
+                lambda: Reply(
+                    watches.mute(mute.watch_id, mute.seconds, mute.reason, actor), public=True
+                )
+            )
+        if isinstance(command, Unmute):
+            unmute = command
+            return self._guarded_reply(
+                lambda: Reply(watches.unmute(unmute.watch_id, actor), public=True)
+            )
+        raise AssertionError(f"unhandled command {command!r}")
+
+    def _guarded_reply(self, work: Callable[[], Reply]) -> Reply:
+        outcome = self._guarded(work)
+        assert isinstance(outcome, Reply)
+        return outcome
 
     def page(self, value: str) -> Reply | Answer:
         """A "Next 50" / "Previous" button: its value is {"g": group, "m": mark, "p": page}."""
@@ -142,9 +202,45 @@ class OnlineHandlers:
             return Reply(render_error("That button is out of date; run the command again."))
         return self._guarded(lambda: self._query(query, page=page))
 
+    def alert_button(self, action_id: str, value: str, caller: Caller) -> Reply | None:
+        """Acknowledge, Mute 1h or Unwatch on an alert; None when the alert is over.
+
+        An acknowledged alert comes back as a public Reply to replace the original.
+        """
+        if self.watches is None:
+            return Reply(render_error("Watches need the bot's database."))
+        try:
+            data = json.loads(value)
+            watch_id, incident = int(data["w"]), str(data["i"])
+        except (ValueError, KeyError, TypeError):
+            return Reply(render_error("That button is out of date."))
+        watches, actor = self.watches, Actor(caller.user_id, caller.channel_id)
+        if action_id == ALERT_ACK:
+
+            def ack() -> Reply:
+                message = watches.acknowledge(watch_id, incident, actor)
+                if message is None:
+                    return Reply(
+                        render_error("This alert is already over: nothing to acknowledge.")
+                    )
+                return Reply(message, public=True)
+
+            return self._guarded_reply(ack)
+        if action_id == ALERT_MUTE:
+            return self._guarded_reply(
+                lambda: Reply(
+                    watches.mute(watch_id, 3600, "muted from the alert", actor), public=True
+                )
+            )
+        if action_id == ALERT_UNWATCH:
+            return self._guarded_reply(lambda: Reply(watches.unwatch(watch_id, actor), public=True))
+        return None
+
     def _guarded(self, work: Callable[[], Reply | Answer]) -> Reply | Answer:
         try:
             return work()
+        except WatchError as error:
+            return Reply(render_error(str(error)))
         except TencentError as error:
             return Reply(render_error(_explain(error)))
         except Exception:

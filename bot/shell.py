@@ -7,17 +7,50 @@ written to a local folder instead.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bot.handlers import Answer, Caller, Deferred, OnlineHandlers, Reply
 from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION, Message
 from bot.render.text import blocks_to_text
 
-__all__ = ["Shell"]
+__all__ = ["Shell", "ShellPoster"]
 
 PROMPT = "online> "
 SHELL_CALLER = Caller(user_id="USHELL", channel_id="CSHELL")
+
+
+class ShellPoster:
+    """Alert messages printed to the terminal as they are delivered (the outbox's Poster)."""
+
+    def __init__(self, write: Callable[[str], None] = print) -> None:
+        self._write = write
+        self._lock = threading.Lock()
+        self._seq = 0
+
+    def post(
+        self, channel: str, payload: dict[str, Any], *, thread_ts: str | None, broadcast: bool
+    ) -> str:
+        with self._lock:
+            self._seq += 1
+            ts = f"{self._seq}.000000"
+            where = f"in the thread of alert {thread_ts}" if thread_ts else f"alert {ts}"
+            self._write(f"\n--- #{channel}: {where} ---\n{_text(payload)}\n")
+        return ts
+
+    def update(self, channel: str, ts: str, payload: dict[str, Any]) -> None:
+        with self._lock:
+            self._write(f"\n--- #{channel}: alert {ts} updated ---\n{_text(payload)}\n")
+
+    def find(self, channel: str, key: str, *, since: float, thread_ts: str | None) -> str | None:
+        return None  # the terminal keeps no history to look in
+
+
+def _text(payload: dict[str, Any]) -> str:
+    blocks = payload.get("blocks") or []
+    return blocks_to_text(blocks) if blocks else str(payload.get("text", ""))
 
 
 class Shell:

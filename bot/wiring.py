@@ -1,18 +1,28 @@
-"""Composition root for the Tencent side: a client for the configured app, or for
-the built-in simulator (started in-process) when no app is configured."""
+"""Composition root: a Tencent client for the configured app (or for the built-in
+simulator, started in-process, when no app is configured), and the alerting
+services over the database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import socket
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.alerts.delivery import Deliverer, Poster
+from bot.alerts.names import GroupNames
+from bot.alerts.poller import Poller
 from bot.settings import Settings
 from bot.simulator import Scenario, Simulator, demo_scenario
+from bot.store.db import make_engine, session_factory, upgrade
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import shared_rate_limits
+from bot.watches import Watches
 
-__all__ = ["Tencent", "open_tencent"]
+__all__ = ["Alerting", "Tencent", "open_alerting", "open_tencent"]
 
 
 @dataclass
@@ -48,3 +58,47 @@ def open_tencent(settings: Settings, scenario: Scenario | None = None) -> Iterat
         client.close()
         if simulator is not None:
             simulator.stop()
+
+
+@dataclass
+class Alerting:
+    """The watch-and-alert services over one database."""
+
+    sessions: sessionmaker[Session]
+    watches: Watches
+    poller: Poller
+    deliverer: Deliverer
+
+
+@contextmanager
+def open_alerting(
+    settings: Settings,
+    tencent: TencentClient,
+    database_url: str,
+    poster: Poster,
+    *,
+    usergroup_members: Callable[[str], frozenset[str]] | None = None,
+) -> Iterator[Alerting]:
+    """Migrate the database to the latest schema, then build the alerting services."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    sessions = session_factory(engine)
+    names = GroupNames(tencent)
+    poller = Poller(sessions, tencent, names=names)
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        yield Alerting(
+            sessions=sessions,
+            watches=Watches(
+                sessions,
+                tencent,
+                names,
+                admins=settings.watch_admin_ids,
+                usergroup_members=usergroup_members,
+            ),
+            poller=poller,
+            deliverer=Deliverer(sessions, poster, owner=owner),
+        )
+    finally:
+        poller.close()
+        engine.dispose()

@@ -331,7 +331,8 @@ class FakeSlack:
         return handler(self, params)
 
     def _next_ts(self) -> str:
-        self._ts_micros += TS_STEP_MICROS
+        # Like Slack's: the time of posting, always increasing.
+        self._ts_micros = max(self._ts_micros + TS_STEP_MICROS, int(time.time() * 1_000_000))
         seconds, micros = divmod(self._ts_micros, 1_000_000)
         return f"{seconds}.{micros:06d}"
 

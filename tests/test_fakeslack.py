@@ -1,7 +1,9 @@
 """The fake Slack Web API answers the real slack_sdk clients the way Slack would."""
 
 import json
+import re
 import threading
+import time
 
 import pytest
 from fakeslack import BOT_USER_ID, FakeSlack
@@ -64,6 +66,7 @@ def test_a_request_without_token_is_not_authed(fake_slack: FakeSlack) -> None:
 def test_post_message_is_recorded_with_blocks_and_metadata(
     fake_slack: FakeSlack, client: WebClient
 ) -> None:
+    before = time.time()
     first = client.chat_postMessage(channel="C1", text="3 online", blocks=BLOCKS, metadata=METADATA)
     second = client.chat_postMessage(channel="C1", text="again")
 
@@ -74,7 +77,8 @@ def test_post_message_is_recorded_with_blocks_and_metadata(
         "blocks": BLOCKS,
         "metadata": METADATA,
     }
-    assert first["ts"] == "1700000000.000100"
+    assert re.fullmatch(r"\d{10}\.\d{6}", first["ts"])
+    assert before - 1 <= float(first["ts"]) <= time.time() + 1  # the time of posting, like Slack
     assert float(second["ts"]) > float(first["ts"])
     assert first["message"]["blocks"] == BLOCKS
     assert first["channel"] == "C1"

@@ -22,7 +22,16 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bot.handlers import Caller, CsvFile, Deferred, OnlineHandlers, Reply
+from bot.handlers import (
+    ALERT_ACK,
+    ALERT_MUTE,
+    ALERT_UNWATCH,
+    Caller,
+    CsvFile,
+    Deferred,
+    OnlineHandlers,
+    Reply,
+)
 from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION, Message
 
 __all__ = ["register", "retry_handlers"]
@@ -51,6 +60,27 @@ def register(app: App, handlers: OnlineHandlers) -> None:
             return
         ack(**_payload(outcome.ack, public=False))
         _finish(outcome, caller, body.get("response_url", ""), client)
+
+    @app.action(ALERT_ACK)
+    @app.action(ALERT_MUTE)
+    @app.action(ALERT_UNWATCH)
+    def alert_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        caller = Caller(
+            user_id=(body.get("user") or {}).get("id", ""),
+            channel_id=(body.get("channel") or {}).get("id", ""),
+        )
+        outcome = handlers.alert_button(
+            action.get("action_id", ""), action.get("value", ""), caller
+        )
+        if outcome is None:
+            return
+        payload = _payload(outcome.message, outcome.public)
+        if action.get("action_id") == ALERT_ACK and outcome.public:
+            payload["replace_original"] = True
+        else:
+            payload["replace_original"] = False
+        _post(body.get("response_url", ""), payload)
 
     @app.action(NEXT_PAGE_ACTION)
     @app.action(PREVIOUS_PAGE_ACTION)

@@ -17,7 +17,15 @@ from bot.handlers import OnlineHandlers
 from bot.settings import Settings, SettingsError
 from bot.slack.listeners import register, retry_handlers
 
-__all__ = ["build_app", "check_auth", "http_server", "run_socket_mode", "web_client", "wsgi_app"]
+__all__ = [
+    "build_app",
+    "check_auth",
+    "http_server",
+    "run_socket_mode",
+    "usergroup_members",
+    "web_client",
+    "wsgi_app",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,11 @@ def check_auth(client: WebClient) -> dict[str, Any]:
             f"Could not reach Slack at {client.base_url} ({error.strerror or error}): check the "
             "network, or SLACK_API_URL."
         ) from None
+
+
+def usergroup_members(client: WebClient, usergroup: str) -> frozenset[str]:
+    """The Slack user IDs in a user group (for WATCH_ADMINS)."""
+    return frozenset(client.usergroups_users_list(usergroup=usergroup).get("users") or [])
 
 
 def build_app(handlers: OnlineHandlers, client: WebClient, signing_secret: str) -> App:

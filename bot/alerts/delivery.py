@@ -1,0 +1,257 @@
+"""Delivering the outbox: every alert message sent once, none lost.
+
+Rows are claimed with a lease (``claimed_by``/``claimed_until``; ``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL so replicas share the work). ``attempts`` is counted when a
+row is claimed, so a row claimed before and not recorded as delivered may already
+be in Slack (the process died between posting and recording): such a row is first
+looked for in the channel by the key in its message metadata, and only posted if
+it is not there.
+
+Whether to retry is decided by the poster (``PostError.permanent``), apart from
+this loop: 429 waits for Retry-After, 5xx and network errors back off; a
+permanent error (the bot is not in the channel, the channel is gone...) pauses
+the watch with the reason shown in ``/online watches``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.alerts.mapping import to_dt
+from bot.store.models import AlertState, Outbox, Watch, WatchChange
+
+__all__ = ["Deliverer", "DeliveryReport", "PostError", "Poster"]
+
+log = logging.getLogger(__name__)
+
+#: Closing kinds reply in the thread of the incident's first message and update it.
+THREAD_KINDS = ("resolved", "recovered", "repeat", "reminder")
+
+
+class PostError(Exception):
+    """Slack did not take a message. ``permanent``: retrying cannot help."""
+
+    def __init__(self, reason: str, *, permanent: bool, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class Poster(Protocol):
+    """Where alert messages go: Slack, or the shell's terminal."""
+
+    def post(
+        self, channel: str, payload: dict[str, Any], *, thread_ts: str | None, broadcast: bool
+    ) -> str:
+        """Post a message; return its ts. Raise PostError."""
+        ...
+
+    def update(self, channel: str, ts: str, payload: dict[str, Any]) -> None:
+        """Replace a posted message. Raise PostError."""
+        ...
+
+    def find(self, channel: str, key: str, *, since: float, thread_ts: str | None) -> str | None:
+        """The ts of a message already posted with this key in its metadata, if any."""
+        ...
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    found_already_posted: int = 0
+    retried: int = 0
+    failed: int = 0
+    waiting_for_parent: int = 0
+
+
+class Deliverer:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        poster: Poster,
+        *,
+        owner: str,
+        clock: Callable[[], float] = time.time,
+        lease_seconds: float = 120.0,
+        max_attempts: int = 12,
+    ) -> None:
+        self.sessions = sessions
+        self.poster = poster
+        self.owner = owner
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+
+    def deliver_due(self, limit: int = 50) -> DeliveryReport:
+        report = DeliveryReport()
+        for row_id in self._claim(limit):
+            self._deliver(row_id, report)
+        return report
+
+    def _claim(self, limit: int) -> list[int]:
+        now = to_dt(self.clock())
+        with self.sessions.begin() as session:
+            query = (
+                select(Outbox)
+                .where(
+                    Outbox.status == "pending",
+                    Outbox.next_attempt_at <= now,
+                    or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now),
+                )
+                .order_by(Outbox.id)
+                .limit(limit)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = session.scalars(query).all()
+            for row in rows:
+                row.claimed_by = self.owner
+                row.claimed_until = to_dt(self.clock() + self.lease_seconds)
+                row.attempts += 1
+            return [row.id for row in rows]
+
+    def _deliver(self, row_id: int, report: DeliveryReport) -> None:
+        with self.sessions() as session:
+            row = session.get(Outbox, row_id)
+            if row is None or row.status != "pending" or row.claimed_by != self.owner:
+                return
+            parent = session.get(Outbox, row.parent_id) if row.parent_id else None
+            plan = _Plan.of(row, parent)
+        if plan.waiting:
+            report.waiting_for_parent += 1
+            self._postpone(row_id, "waiting for the first message of the incident", 5.0)
+            return
+        try:
+            ts = self._send(plan)
+        except PostError as error:
+            self._failed(row_id, error, report)
+            return
+        self._done(row_id, ts, plan, report)
+
+    def _send(self, plan: _Plan) -> str:
+        ts = None
+        if plan.attempts > 1:
+            ts = self.poster.find(
+                plan.channel, plan.key, since=plan.created_at - 1, thread_ts=plan.thread_ts
+            )
+            if ts is not None:
+                plan.found = True
+        if ts is None:
+            message = {k: v for k, v in plan.payload.items() if k in ("text", "blocks", "metadata")}
+            ts = self.poster.post(
+                plan.channel, message, thread_ts=plan.thread_ts, broadcast=plan.broadcast
+            )
+        update = plan.payload.get("update")
+        if update and plan.thread_ts:
+            self.poster.update(plan.channel, plan.thread_ts, update)
+        return ts
+
+    def _done(self, row_id: int, ts: str, plan: _Plan, report: DeliveryReport) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            row = session.get(Outbox, row_id)
+            if row is None:
+                return
+            row.status, row.message_ts, row.delivered_at = "delivered", ts, to_dt(now)
+            row.claimed_by = row.claimed_until = None
+            row.last_error = None
+            if row.kind in ("firing", "error") and row.watch_id is not None:
+                state = session.get(AlertState, row.watch_id)
+                if state is not None and state.incident_id == row.incident_id:
+                    state.alert_channel, state.alert_ts = row.channel_id, ts
+        if plan.found:
+            report.found_already_posted += 1
+        report.delivered += 1
+
+    def _postpone(self, row_id: int, why: str, delay: float) -> None:
+        with self.sessions.begin() as session:
+            row = session.get(Outbox, row_id)
+            if row is None:
+                return
+            row.attempts = max(0, row.attempts - 1)  # not an attempt: nothing was sent
+            row.next_attempt_at = to_dt(self.clock() + delay)
+            row.claimed_by = row.claimed_until = None
+            row.last_error = why
+
+    def _failed(self, row_id: int, error: PostError, report: DeliveryReport) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            row = session.get(Outbox, row_id)
+            if row is None:
+                return
+            row.last_error = error.reason[:500]
+            row.claimed_by = row.claimed_until = None
+            if not error.permanent and row.attempts < self.max_attempts:
+                wait = max(error.retry_after or 0.0, min(300.0, 2.0**row.attempts))
+                row.next_attempt_at = to_dt(now + wait)
+                report.retried += 1
+                log.warning(
+                    "alert message %s not delivered (%s); retry in %.0fs", row.id, error, wait
+                )
+                return
+            row.status = "failed"
+            report.failed += 1
+            log.error("alert message %s failed for good: %s", row.id, error)
+            if error.permanent and row.watch_id is not None:
+                _pause(session, row.watch_id, row.channel_id, error.reason, now)
+
+
+def _pause(session: Session, watch_id: int, channel: str, reason: str, now: float) -> None:
+    watch = session.get(Watch, watch_id)
+    if watch is None or watch.paused_reason is not None:
+        return
+    watch.paused_reason = (
+        f"Slack refused to post in <#{channel}> ({reason}): invite the bot to the channel, "
+        "then `/online unmute` the watch to resume it."
+    )[:300]
+    session.add(
+        WatchChange(
+            watch_id=watch_id,
+            actor="online-bot",
+            at=to_dt(now),
+            action="paused",
+            detail=reason[:500],
+        )
+    )
+
+
+@dataclass
+class _Plan:
+    channel: str
+    key: str
+    payload: dict[str, Any]
+    thread_ts: str | None
+    broadcast: bool
+    attempts: int
+    created_at: float
+    waiting: bool = False
+    found: bool = False
+
+    @classmethod
+    def of(cls, row: Outbox, parent: Outbox | None) -> _Plan:
+        thread_ts = None
+        waiting = False
+        if row.kind in THREAD_KINDS and parent is not None:
+            if parent.status == "delivered":
+                thread_ts = parent.message_ts
+            elif parent.status == "pending":
+                waiting = True
+            # a parent that failed for good: post on its own, not in a thread
+        return cls(
+            channel=row.channel_id,
+            key=row.dedup_key,
+            payload=dict(row.payload),
+            thread_ts=thread_ts,
+            broadcast=bool(row.payload.get("broadcast")) and thread_ts is not None,
+            attempts=row.attempts,
+            created_at=row.created_at.timestamp(),
+            waiting=waiting,
+        )

@@ -1,0 +1,60 @@
+"""Between the store's rows (aware datetimes) and the rule engine's values (unix floats)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.alerts import rules
+from bot.store.models import AlertState, Watch
+
+__all__ = ["apply_state", "rule_of", "state_of", "to_dt", "to_ts"]
+
+
+def to_ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def to_dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def rule_of(watch: Watch) -> rules.Rule:
+    return rules.Rule(
+        kind=watch.rule_kind,  # type: ignore[arg-type]
+        threshold=watch.threshold,
+        recover=watch.recover,
+        for_seconds=watch.for_seconds,
+        percent=watch.percent,
+        within_seconds=watch.within_seconds,
+        repeat_seconds=watch.repeat_seconds,
+    )
+
+
+def state_of(row: AlertState | None) -> rules.AlertState:
+    if row is None:
+        return rules.AlertState()
+    return rules.AlertState(
+        status=rules.Status(row.status),
+        since=to_ts(row.since),
+        pending_since=to_ts(row.pending_since),
+        firing_since=to_ts(row.firing_since),
+        last_notified_at=to_ts(row.last_notified_at),
+        reference=row.reference,
+        errors_in_row=row.errors_in_row,
+        last_error=row.last_error,
+        muted_notice_due=row.muted_notice_due,
+        last_value=row.last_value,
+    )
+
+
+def apply_state(row: AlertState, state: rules.AlertState) -> None:
+    row.status = state.status.value
+    row.since = to_dt(state.since)
+    row.pending_since = to_dt(state.pending_since)
+    row.firing_since = to_dt(state.firing_since)
+    row.last_notified_at = to_dt(state.last_notified_at)
+    row.reference = state.reference
+    row.errors_in_row = state.errors_in_row
+    row.last_error = state.last_error[:500] if state.last_error else None
+    row.muted_notice_due = state.muted_notice_due
+    row.last_value = state.last_value

@@ -1,0 +1,361 @@
+"""One poll cycle: check every watched (group, mark) once, judge every watch, enqueue alerts.
+
+Each distinct target is fetched once per cycle however many channels watch it:
+the exact count API for unmarked rules (one call), the member list for marked ones.
+Calls run concurrently inside the client's shared rate limiter. Every check is
+stored as a sample. Then each watch is judged by the pure rule engine, and its new
+state and the messages to send are committed in ONE transaction (the outbox): a
+transition is never recorded without its message, nor a message without its
+transition. The alert state carries a version column, so two writers racing on the
+same watch cannot both commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from bot.alerts import rules
+from bot.alerts.mapping import apply_state, rule_of, state_of, to_dt, to_ts
+from bot.alerts.names import GroupNames
+from bot.render import alerts as render
+from bot.store.models import AlertState, Outbox, Sample, Watch
+from bot.tencent.client import TencentClient
+from bot.tencent.errors import ApiError, TencentError
+
+__all__ = ["CycleReport", "Poller", "Target", "alert_view", "fetch_value"]
+
+log = logging.getLogger(__name__)
+
+#: How many recent samples an alert's sparkline shows.
+SPARK_SAMPLES = 20
+
+#: Which outbox kind each notifying reason becomes.
+KIND_OF = {
+    rules.Reason.FIRST_FIRING: "firing",
+    rules.Reason.REPEAT_ELAPSED: "repeat",
+    rules.Reason.MUTE_ENDED: "reminder",
+    rules.Reason.RESOLVED: "resolved",
+    rules.Reason.ERROR: "error",
+    rules.Reason.RECOVERED_FROM_ERROR: "recovered",
+}
+#: Kinds that start a new incident with a top-level message; the rest reply in its thread.
+OPENING_KINDS = ("firing", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    group_id: str
+    mark: int | None
+
+
+@dataclass
+class CycleReport:
+    started_at: float
+    duration: float = 0.0
+    watches: int = 0
+    targets: int = 0
+    failed_checks: int = 0
+    evaluated: int = 0
+    notifications: int = 0
+    conflicts: int = 0  # another writer changed a watch's state first
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def fetch_value(tencent: TencentClient, target: Target) -> tuple[int | None, str | None]:
+    """One check: the exact count (no mark) or the length of the marked list."""
+    try:
+        if target.mark is None:
+            return tencent.online_count(target.group_id), None
+        return len(tencent.online_members(target.group_id, target.mark).members), None
+    except TencentError as error:
+        code = f" (Tencent error {error.code})" if isinstance(error, ApiError) else ""
+        return None, error.user_message + code
+
+
+class Poller:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        tencent: TencentClient,
+        *,
+        names: GroupNames,
+        clock: Callable[[], float] = time.time,
+        workers: int = 32,
+        error_after: int = rules.ERROR_AFTER,
+    ) -> None:
+        self.sessions = sessions
+        self.tencent = tencent
+        self.names = names
+        self.clock = clock
+        self.error_after = error_after
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- the cycle -------------------------------------------------------------
+
+    def run_cycle(self, watch_ids: Iterable[int] | None = None) -> CycleReport:
+        """Check and judge every active watch (or only ``watch_ids``)."""
+        started = time.monotonic()
+        now = self.clock()
+        report = CycleReport(started_at=now)
+        with self.sessions() as session:
+            query = select(Watch.id, Watch.group_id, Watch.mark).where(
+                Watch.deleted_at.is_(None), Watch.paused_reason.is_(None)
+            )
+            if watch_ids is not None:
+                query = query.where(Watch.id.in_(list(watch_ids)))
+            rows = session.execute(query).all()
+        by_target: dict[Target, list[int]] = defaultdict(list)
+        for watch_id, group_id, mark in rows:
+            by_target[Target(group_id, mark)].append(watch_id)
+        report.watches, report.targets = len(rows), len(by_target)
+        checks = self.check_targets(list(by_target), now)
+        report.failed_checks = sum(1 for _, error in checks.values() if error)
+        for target, ids in by_target.items():
+            value, error = checks[target]
+            sample = rules.Sample(at=now, value=value, error=error)
+            for watch_id in ids:
+                self.judge(watch_id, sample, now, report)
+        report.duration = time.monotonic() - started
+        return report
+
+    def check_targets(
+        self, targets: Sequence[Target], now: float
+    ) -> dict[Target, tuple[int | None, str | None]]:
+        """Fetch every target concurrently; store one sample each."""
+        results = dict(
+            zip(
+                targets,
+                self._pool.map(lambda t: fetch_value(self.tencent, t), targets),
+                strict=True,
+            )
+        )
+        taken_at = to_dt(now)
+        with self.sessions.begin() as session:
+            session.add_all(
+                Sample(
+                    group_id=t.group_id,
+                    mark=t.mark,
+                    taken_at=taken_at,
+                    value=value,
+                    error=error[:500] if error else None,
+                )
+                for t, (value, error) in results.items()
+            )
+        return results
+
+    def judge(self, watch_id: int, sample: rules.Sample, now: float, report: CycleReport) -> None:
+        """Evaluate one watch and commit its new state with its outbox rows, or nothing."""
+        try:
+            with self.sessions.begin() as session:
+                watch = session.scalar(
+                    select(Watch).where(Watch.id == watch_id).options(selectinload(Watch.state))
+                )
+                if watch is None or watch.deleted_at is not None:
+                    return
+                decision = self._decide(session, watch, sample, now)
+                report.evaluated += 1
+                report.reasons[decision.reason.value] = (
+                    report.reasons.get(decision.reason.value, 0) + 1
+                )
+                report.notifications += self._record(session, watch, decision, sample, now)
+        except StaleDataError:
+            report.conflicts += 1
+            log.info("watch %s was judged by another writer first; skipped", watch_id)
+
+    def _decide(
+        self, session: Session, watch: Watch, sample: rules.Sample, now: float
+    ) -> rules.Decision:
+        rule = rule_of(watch)
+        history: list[rules.Sample] = []
+        if rule.kind == "drop":
+            since = to_dt(now - rule.window_seconds)
+            rows = session.execute(
+                select(Sample.taken_at, Sample.value).where(
+                    Sample.group_id == watch.group_id,
+                    _mark_is(watch.mark),
+                    Sample.taken_at >= since,
+                    Sample.taken_at < to_dt(now),
+                )
+            ).all()
+            history = [rules.Sample(at=to_ts(at) or 0.0, value=value) for at, value in rows]
+        return rules.evaluate(
+            rule,
+            state_of(watch.state),
+            sample,
+            now=now,
+            history=history,
+            muted_until=to_ts(watch.muted_until),
+            error_after=self.error_after,
+        )
+
+    def _record(
+        self,
+        session: Session,
+        watch: Watch,
+        decision: rules.Decision,
+        sample: rules.Sample,
+        now: float,
+    ) -> int:
+        row = watch.state
+        if row is None:
+            row = AlertState(watch_id=watch.id)
+            session.add(row)
+            watch.state = row
+        previous_incident = row.incident_id
+        apply_state(row, decision.state)
+        row.last_checked_at = to_dt(now)
+        enqueued = 0
+        for note in decision.notifications:
+            kind = KIND_OF[note.reason]
+            if kind in OPENING_KINDS:
+                row.incident_id = str(uuid.uuid4())
+                row.acknowledged_by = row.acknowledged_at = None
+                row.alert_channel = row.alert_ts = None
+                incident = row.incident_id
+            else:
+                incident = previous_incident or row.incident_id or str(uuid.uuid4())
+            session.add(self._message(session, watch, row, kind, incident, note, now))
+            enqueued += 1
+            previous_incident = row.incident_id
+        return enqueued
+
+    def _message(
+        self,
+        session: Session,
+        watch: Watch,
+        state: AlertState,
+        kind: str,
+        incident: str,
+        note: rules.Notification,
+        now: float,
+    ) -> Outbox:
+        opening = None
+        if kind not in OPENING_KINDS:
+            opening = session.scalar(
+                select(Outbox)
+                .where(Outbox.incident_id == incident, Outbox.kind.in_(OPENING_KINDS))
+                .order_by(Outbox.id)
+                .limit(1)
+            )
+        since = to_ts(opening.created_at) if opening is not None else None
+        view = alert_view(
+            session,
+            watch,
+            state,
+            self.names,
+            incident=incident,
+            value=note.value,
+            now=now,
+            since=since,
+        )
+        payload = _payload(kind, view, note, state, now)
+        key = f"{watch.id}:{incident}:{kind}:{int(now)}"
+        payload["metadata"] = render.alert_metadata(incident, watch.id, kind)
+        payload["metadata"]["event_payload"]["key"] = key
+        return Outbox(
+            watch_id=watch.id,
+            incident_id=incident,
+            kind=kind,
+            dedup_key=key,
+            channel_id=watch.channel_id,
+            parent_id=opening.id if opening is not None else None,
+            payload=payload,
+            next_attempt_at=to_dt(now),
+            created_at=to_dt(now),
+        )
+
+    def prune(self, older_than_days: int) -> int:
+        """Delete samples older than ``older_than_days``; returns how many."""
+        cutoff = to_dt(self.clock() - timedelta(days=older_than_days).total_seconds())
+        with self.sessions.begin() as session:
+            result = session.execute(delete(Sample).where(Sample.taken_at < cutoff))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def alert_view(
+    session: Session,
+    watch: Watch,
+    state: AlertState,
+    names: GroupNames,
+    *,
+    incident: str,
+    value: int | None,
+    now: float,
+    since: float | None = None,
+) -> render.AlertView:
+    """Everything an alert message shows, read from the store."""
+    recent = session.scalars(
+        select(Sample.value)
+        .where(Sample.group_id == watch.group_id, _mark_is(watch.mark))
+        .order_by(Sample.taken_at.desc())
+        .limit(SPARK_SAMPLES)
+    ).all()
+    if since is None:
+        since = to_ts(state.firing_since) or to_ts(state.since)
+    return render.AlertView(
+        watch_id=watch.id,
+        group_id=watch.group_id,
+        group_name=names.get(watch.group_id),
+        mark=watch.mark,
+        rule_text=rule_of(watch).describe(),
+        value=value,
+        since=since,
+        now=now,
+        samples=tuple(reversed(recent)),
+        acknowledged_by=state.acknowledged_by,
+        acknowledged_at=to_ts(state.acknowledged_at),
+        muted_until=to_ts(watch.muted_until),
+        error=state.last_error,
+        incident_id=incident,
+    )
+
+
+def _mark_is(mark: int | None) -> Any:
+    return Sample.mark.is_(None) if mark is None else Sample.mark == mark
+
+
+def _payload(
+    kind: str,
+    view: render.AlertView,
+    note: rules.Notification,
+    state: AlertState,
+    now: float,
+) -> dict[str, Any]:
+    """What to send: ``text``/``blocks`` of the message, and for closing kinds an
+    ``update`` for the original message."""
+    if kind == "firing":
+        message = render.render_firing(view, reason=note.detail)
+        return {"text": message.text, "blocks": message.blocks}
+    if kind in ("repeat", "reminder"):
+        message = render.render_firing(view, reason=note.detail)
+        return {"text": message.text, "blocks": message.blocks, "broadcast": True}
+    if kind == "error":
+        message = render.render_error_alert(view)
+        return {"text": message.text, "blocks": message.blocks}
+    fired_for = max(0.0, now - (view.since or now))
+    if kind == "resolved":
+        reply = render.render_resolved_reply(view, fired_for=fired_for)
+        original = render.render_resolved_original(view, fired_for=fired_for, resolved_at=now)
+    else:  # recovered
+        reply = render.render_recovered_reply(view)
+        original = render.render_error_original_recovered(view, recovered_at=now)
+    return {
+        "text": reply.text,
+        "blocks": reply.blocks,
+        "update": {"text": original.text, "blocks": original.blocks},
+    }

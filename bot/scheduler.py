@@ -1,0 +1,83 @@
+"""The in-process triggers (APScheduler 3.x): poll, deliver, prune.
+
+- poll: every POLL_INTERVAL seconds; never two at once (max_instances=1); runs that
+  were missed while the machine slept or the process was down are coalesced into
+  one, not replayed. Right after a cycle, the outbox is delivered.
+- deliver: every few seconds, for retries and messages left by a restart.
+- prune: once a day, samples older than HISTORY_DAYS.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.alerts.delivery import Deliverer
+from bot.alerts.poller import Poller
+
+__all__ = ["DELIVER_EVERY", "start_scheduler"]
+
+log = logging.getLogger(__name__)
+
+DELIVER_EVERY = 5
+
+
+def start_scheduler(
+    poller: Poller,
+    deliverer: Deliverer,
+    *,
+    interval: float,
+    history_days: int,
+    on_cycle: Callable[[object], None] | None = None,
+) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(interval)}
+    )
+
+    def poll() -> None:
+        try:
+            report = poller.run_cycle()
+        except Exception:
+            log.exception("poll cycle failed")
+            return
+        level = logging.WARNING if report.duration > 0.8 * interval else logging.INFO
+        log.log(
+            level,
+            "poll cycle: %d watches, %d targets, %d failed checks, %d alerts, %.1fs%s",
+            report.watches,
+            report.targets,
+            report.failed_checks,
+            report.notifications,
+            report.duration,
+            " (slow: close to the poll interval)" if level == logging.WARNING else "",
+        )
+        if on_cycle is not None:
+            on_cycle(report)
+        deliver()
+
+    def deliver() -> None:
+        try:
+            deliverer.deliver_due()
+        except Exception:
+            log.exception("delivering alerts failed; will retry")
+
+    def prune() -> None:
+        try:
+            removed = poller.prune(history_days)
+            log.info("pruned %d samples older than %d days", removed, history_days)
+        except Exception:
+            log.exception("pruning samples failed")
+
+    scheduler.add_job(poll, IntervalTrigger(seconds=interval), id="poll", next_run_time=_now())
+    scheduler.add_job(deliver, IntervalTrigger(seconds=DELIVER_EVERY), id="deliver")
+    scheduler.add_job(prune, IntervalTrigger(days=1), id="prune", next_run_time=_now())
+    scheduler.start()
+    return scheduler
+
+
+def _now() -> datetime:
+    return datetime.now().astimezone()

@@ -1,0 +1,126 @@
+"""Alert messages into Slack: post, update, and find one already posted (by metadata key).
+
+Errors become ``PostError``: permanent ones (the bot cannot post in that channel)
+pause the watch; 429 carries Retry-After; 5xx and network errors are retried by the
+outbox later. No retry sleeps here: the outbox schedules the next attempt.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+
+from bot.alerts.delivery import PostError
+
+__all__ = ["PERMANENT_ERRORS", "SlackPoster", "poster_client"]
+
+#: Slack errors after which posting to that channel cannot succeed until a human acts.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "account_inactive",
+        "invalid_auth",
+        "token_revoked",
+        "missing_scope",
+        "restricted_action",
+        "ekm_access_denied",
+        "team_access_not_granted",
+    }
+)
+#: How far back ``find`` reads a channel, in pages of 200 messages.
+FIND_PAGES = 3
+
+
+def poster_client(token: str, base_url: str) -> WebClient:
+    """A WebClient for the outbox: connection errors retried at once, 429 left to the outbox."""
+    return WebClient(
+        token=token, base_url=base_url, retry_handlers=[ConnectionErrorRetryHandler(2)]
+    )
+
+
+class SlackPoster:
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def post(
+        self, channel: str, payload: dict[str, Any], *, thread_ts: str | None, broadcast: bool
+    ) -> str:
+        args: dict[str, Any] = {
+            "channel": channel,
+            "text": payload.get("text", ""),
+            "blocks": payload.get("blocks"),
+            "metadata": payload.get("metadata"),
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if thread_ts:
+            args["thread_ts"] = thread_ts
+            if broadcast:
+                args["reply_broadcast"] = True
+        response = _call(lambda: self.client.chat_postMessage(**args))
+        return str(response["ts"])
+
+    def update(self, channel: str, ts: str, payload: dict[str, Any]) -> None:
+        _call(
+            lambda: self.client.chat_update(
+                channel=channel, ts=ts, text=payload.get("text", ""), blocks=payload.get("blocks")
+            )
+        )
+
+    def find(self, channel: str, key: str, *, since: float, thread_ts: str | None) -> str | None:
+        cursor = None
+        for _ in range(FIND_PAGES):
+            if thread_ts:
+                response = _call(
+                    lambda c=cursor: self.client.conversations_replies(
+                        channel=channel,
+                        ts=thread_ts,
+                        oldest=f"{since:.6f}",
+                        include_all_metadata=True,
+                        limit=200,
+                        cursor=c,
+                    )
+                )
+            else:
+                response = _call(
+                    lambda c=cursor: self.client.conversations_history(
+                        channel=channel,
+                        oldest=f"{since:.6f}",
+                        include_all_metadata=True,
+                        limit=200,
+                        cursor=c,
+                    )
+                )
+            for message in response.get("messages") or []:
+                payload = (message.get("metadata") or {}).get("event_payload") or {}
+                if payload.get("key") == key:
+                    return str(message["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
+
+
+def _call(send: Any) -> Any:
+    try:
+        return send()
+    except SlackApiError as error:
+        reason = str(error.response.get("error") or f"HTTP {error.response.status_code}")
+        if error.response.status_code == 429:
+            retry_after = _float(error.response.headers.get("Retry-After"), 30.0)
+            raise PostError("ratelimited", permanent=False, retry_after=retry_after) from None
+        raise PostError(reason, permanent=reason in PERMANENT_ERRORS) from None
+    except (SlackClientError, OSError) as error:
+        raise PostError(f"Slack did not answer ({type(error).__name__})", permanent=False) from None
+
+
+def _float(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default

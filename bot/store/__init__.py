@@ -1,0 +1,44 @@
+"""The store: typed SQLAlchemy models, engines and sessions, and Alembic migrations.
+
+No business logic: what to write and when is decided elsewhere.
+"""
+
+from bot.store.db import (
+    check,
+    current_revision,
+    downgrade,
+    head_revision,
+    make_engine,
+    safe_url,
+    session_factory,
+    upgrade,
+)
+from bot.store.models import (
+    AlertState,
+    Base,
+    Outbox,
+    Sample,
+    UTCDateTime,
+    Watch,
+    WatchChange,
+    utcnow,
+)
+
+__all__ = [
+    "AlertState",
+    "Base",
+    "Outbox",
+    "Sample",
+    "UTCDateTime",
+    "Watch",
+    "WatchChange",
+    "check",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "make_engine",
+    "safe_url",
+    "session_factory",
+    "upgrade",
+    "utcnow",
+]

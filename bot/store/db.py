@@ -1,0 +1,181 @@
+"""Engines, sessions and migrations, for SQLite files and PostgreSQL alike.
+
+The URL is the one ``Settings.database`` gives (DATABASE_URL, else a SQLite file in the
+user's data directory). URLs may hold a password: show them only through ``safe_url``.
+
+Migrations are the Alembic scripts in the repository's ``migrations`` directory; run them
+with ``upgrade``/``downgrade`` here, ``online-bot db upgrade``, or ``alembic upgrade head``
+at the repository root. ``check`` says whether the models and a migrated database agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.autogenerate.api import AutogenContext
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store.models import Base, UTCDateTime
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "alembic_config",
+    "check",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "make_engine",
+    "migration_options",
+    "safe_url",
+    "session_factory",
+    "upgrade",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The Alembic scripts. The package is installed in editable mode, next to them.
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+#: How long a SQLite writer waits for another one before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL fit for logs and messages: any password is masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL names, or None for an in-memory database."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def make_engine(url: str | URL, *, echo: bool = False, sqlite_foreign_keys: bool = True) -> Engine:
+    """An engine for ``url``.
+
+    SQLite: the file's directory is created on first start, and every connection gets
+    ``journal_mode=WAL`` (readers do not block the writer), ``busy_timeout`` and
+    ``foreign_keys=ON`` (SQLite ignores ON DELETE rules without it; migrations turn it off,
+    as table rebuilds would otherwise cascade). PostgreSQL: connections are pinged before
+    use, so a restarted server costs no failed request.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = _sqlite_file(parsed)
+        if path is not None and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            logger.info("created %s for the SQLite database", path.parent)
+        engine = create_engine(parsed, echo=echo)
+        foreign_keys = "ON" if sqlite_foreign_keys else "OFF"
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                cursor.execute(f"PRAGMA foreign_keys={foreign_keys}")
+            finally:
+                cursor.close()
+
+    else:
+        engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
+    logger.debug("database engine for %s", safe_url(parsed))
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions on ``engine``; objects stay readable after commit (expire_on_commit=False)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+# --- migrations ----------------------------------------------------------------------
+
+
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | bool:
+    """Autogenerate writes our column types as plain SQLAlchemy ones."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+def migration_options(dialect_name: str) -> dict[str, Any]:
+    """The options env.py and ``check`` both give Alembic's migration context."""
+    return {
+        "target_metadata": Base.metadata,
+        "compare_type": True,
+        "render_as_batch": dialect_name == "sqlite",
+        "render_item": _render_item,
+    }
+
+
+def alembic_config(url: str | URL | None = None) -> Config:
+    """An Alembic configuration for the repository's migrations (and ``url``, if given).
+
+    The URL also travels in ``config.attributes["url"]``: env.py prefers it there, as the
+    ini-style option would need every ``%`` of a percent-encoded password doubled.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    if url is not None:
+        text = make_url(url).render_as_string(hide_password=False)
+        config.set_main_option("sqlalchemy.url", text.replace("%", "%%"))
+        config.attributes["url"] = text
+    return config
+
+
+def upgrade(url: str | URL, revision: str = "head") -> None:
+    """Migrate the database at ``url`` up to ``revision`` (creating it from empty)."""
+    logger.info("upgrading %s to %s", safe_url(url), revision)
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str | URL, revision: str) -> None:
+    """Migrate the database at ``url`` down to ``revision`` ("base" drops everything)."""
+    logger.info("downgrading %s to %s", safe_url(url), revision)
+    command.downgrade(alembic_config(url), revision)
+
+
+def head_revision() -> str | None:
+    """The newest migration in the repository."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(url: str | URL) -> str | None:
+    """The migration the database at ``url`` is at; None when it has none (empty)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def check(url: str | URL) -> list[Any]:
+    """How the migrated database at ``url`` differs from the models; empty when they agree.
+
+    Each item is one of Alembic's autogenerate diffs, e.g. ``("add_table", Table)`` or
+    ``[("modify_type", schema, table, column, {...}, old_type, new_type)]``.
+    """
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            options = migration_options(connection.dialect.name)
+            metadata = options.pop("target_metadata")
+            context = MigrationContext.configure(connection, opts=options)
+            return list(compare_metadata(context, metadata))
+    finally:
+        engine.dispose()

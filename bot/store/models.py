@@ -1,0 +1,298 @@
+"""The database tables, as typed SQLAlchemy 2.x models. No business logic lives here.
+
+Tables::
+
+    watches        Watch         a channel watching a group (optionally one mark) with one rule
+    alert_states   AlertState    1:1 with a watch: where its rule stands (ok/pending/firing/...)
+    samples        Sample        one poll of a group: the count, or the error instead
+    outbox         Outbox        Slack messages to deliver, each transition enqueued once
+    watch_changes  WatchChange   who created/muted/unwatched/... a watch, and when
+
+Every timestamp is a ``UTCDateTime``: give it an aware datetime (any zone), get back an
+aware UTC one, on SQLite as on PostgreSQL. Naive datetimes are refused.
+
+Constraint and index names follow ``NAMING_CONVENTION``, so Alembic autogenerate gives the
+same names on both dialects (and SQLite batch migrations can find them to drop).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    false,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "CHANGE_ACTIONS",
+    "NAMING_CONVENTION",
+    "OUTBOX_KINDS",
+    "OUTBOX_STATUSES",
+    "RULE_KINDS",
+    "AlertState",
+    "Base",
+    "Outbox",
+    "Sample",
+    "UTCDateTime",
+    "Watch",
+    "WatchChange",
+    "utcnow",
+]
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# The values the string columns hold. Documented here, not enforced by CHECK constraints,
+# so a new kind needs no migration.
+RULE_KINDS = ("below", "above", "drop")
+OUTBOX_KINDS = (
+    "firing", "resolved", "repeat", "reminder", "error", "recovered", "update", "notice"
+)  # fmt: skip
+OUTBOX_STATUSES = ("pending", "delivered", "failed")
+CHANGE_ACTIONS = (
+    "created", "muted", "unmuted", "unwatched", "paused", "acknowledged", "resumed"
+)  # fmt: skip
+
+#: A 64-bit primary key that is still SQLite's auto-incrementing rowid alias.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC (the Python-side default of timestamp columns)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that stores UTC and always returns aware UTC datetimes.
+
+    PostgreSQL keeps a ``timestamptz`` (returned in the session's zone: converted back to
+    UTC here). SQLite has no zones: the value is stored as naive UTC text and UTC is
+    attached again on the way out. A naive datetime is ambiguous, so it is refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: give it a timezone (UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Watch(Base):
+    """A channel watches a group (or one mark in it) with one rule. Unwatch soft-deletes."""
+
+    __tablename__ = "watches"
+    __table_args__ = (
+        Index("ix_watches_group_id_mark", "group_id", "mark"),
+        Index("ix_watches_channel_id", "channel_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    group_id: Mapped[str] = mapped_column(String(64))
+    mark: Mapped[int | None] = mapped_column(Integer)
+    rule_kind: Mapped[str] = mapped_column(String(8))  # RULE_KINDS
+    threshold: Mapped[int | None] = mapped_column(Integer)
+    recover: Mapped[int | None] = mapped_column(Integer)
+    for_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    percent: Mapped[int | None] = mapped_column(Integer)
+    within_seconds: Mapped[int | None] = mapped_column(Integer)
+    repeat_seconds: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+    muted_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mute_reason: Mapped[str | None] = mapped_column(String(300))
+    muted_by: Mapped[str | None] = mapped_column(String(32))
+    #: Set when Slack refuses, for good, to post in the channel (not_in_channel, ...).
+    paused_reason: Mapped[str | None] = mapped_column(String(300))
+    #: Unwatch is a soft delete: history and audit remain.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    state: Mapped[AlertState | None] = relationship(
+        back_populates="watch", cascade="all, delete-orphan", passive_deletes=True
+    )
+    changes: Mapped[list[WatchChange]] = relationship(
+        back_populates="watch",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="WatchChange.id",
+    )
+
+    def __repr__(self) -> str:
+        return (
+            f"Watch(id={self.id!r}, channel_id={self.channel_id!r}, group_id={self.group_id!r}, "
+            f"mark={self.mark!r}, rule_kind={self.rule_kind!r})"
+        )
+
+
+class AlertState(Base):
+    """Where a watch's rule stands. ``version`` is the ORM's optimistic-concurrency counter:
+    an UPDATE through the ORM checks and bumps it, and raises ``StaleDataError`` when another
+    writer got there first."""
+
+    __tablename__ = "alert_states"
+
+    watch_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("watches.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(8), default="ok", server_default="ok")
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    firing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reference: Mapped[int | None] = mapped_column(Integer)
+    errors_in_row: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    muted_notice_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    last_value: Mapped[int | None] = mapped_column(Integer)
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A uuid for the current firing/error episode.
+    incident_id: Mapped[str | None] = mapped_column(String(36))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The Slack message of the current incident, for updates and thread replies.
+    alert_channel: Mapped[str | None] = mapped_column(String(32))
+    alert_ts: Mapped[str | None] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    watch: Mapped[Watch] = relationship(back_populates="state")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    def __repr__(self) -> str:
+        return (
+            f"AlertState(watch_id={self.watch_id!r}, status={self.status!r}, "
+            f"version={self.version!r})"
+        )
+
+
+class Sample(Base):
+    """One poll of a group (and mark): the online count, or the error that came instead."""
+
+    __tablename__ = "samples"
+    __table_args__ = (
+        Index("ix_samples_group_id_mark_taken_at", "group_id", "mark", "taken_at"),
+        Index("ix_samples_taken_at", "taken_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(String(64))
+    mark: Mapped[int | None] = mapped_column(Integer)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    value: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+
+    def __repr__(self) -> str:
+        return (
+            f"Sample(id={self.id!r}, group_id={self.group_id!r}, mark={self.mark!r}, "
+            f"taken_at={self.taken_at!r}, value={self.value!r})"
+        )
+
+
+class Outbox(Base):
+    """A Slack message to deliver. ``dedup_key`` is unique: a transition is enqueued once.
+
+    ``parent_id`` points at the message this one replies to in a thread (a resolve replies
+    to its firing message, whose ts is known only once that one is delivered).
+    ``claimed_by``/``claimed_until`` are a lease so several replicas can share the work.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("dedup_key"),
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    watch_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("watches.id", ondelete="SET NULL")
+    )
+    incident_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(16))  # OUTBOX_KINDS
+    dedup_key: Mapped[str] = mapped_column(String(128))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    parent_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("outbox.id", ondelete="SET NULL")
+    )
+    #: {"text": ..., "blocks": [...], "metadata": {...}}
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return (
+            f"Outbox(id={self.id!r}, kind={self.kind!r}, status={self.status!r}, "
+            f"dedup_key={self.dedup_key!r})"
+        )
+
+
+class WatchChange(Base):
+    """The audit trail of a watch: who did what (created, muted, unwatched, ...) and when."""
+
+    __tablename__ = "watch_changes"
+    __table_args__ = (Index("ix_watch_changes_watch_id", "watch_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    watch_id: Mapped[int] = mapped_column(Integer, ForeignKey("watches.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(String(32))  # a Slack user id
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=func.now())
+    action: Mapped[str] = mapped_column(String(16))  # CHANGE_ACTIONS
+    detail: Mapped[str] = mapped_column(String(500), default="", server_default="")
+
+    watch: Mapped[Watch] = relationship(back_populates="changes")
+
+    def __repr__(self) -> str:
+        return (
+            f"WatchChange(id={self.id!r}, watch_id={self.watch_id!r}, actor={self.actor!r}, "
+            f"action={self.action!r})"
+        )

@@ -1,0 +1,343 @@
+"""Channel watches: create, list, unwatch, mute, unmute, acknowledge.
+
+Changes need permission when ``WATCH_ADMINS`` is set (Slack user IDs, and
+user-group IDs whose members count too); every change is recorded (who, when,
+what) and the latest shows in ``/online watches``. A watch belongs to its
+channel: it is changed from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from bot.alerts import rules
+from bot.alerts.mapping import rule_of, to_dt, to_ts
+from bot.alerts.names import GroupNames
+from bot.alerts.poller import Target, alert_view, fetch_value
+from bot.commands.grammar import WatchDrop, WatchThreshold, format_duration
+from bot.render import alerts as render
+from bot.render.escape import date_token, escape_mrkdwn
+from bot.render.members import Message
+from bot.store.models import AlertState, Sample, Watch, WatchChange
+from bot.tencent.client import TencentClient
+from bot.tencent.errors import GroupError, TencentError
+
+__all__ = ["MAX_WATCHES_PER_CHANNEL", "WatchError", "Watches"]
+
+log = logging.getLogger(__name__)
+
+MAX_WATCHES_PER_CHANNEL = 100
+GROUP_MEMBERS_TTL = 300.0
+
+
+class WatchError(Exception):
+    """A refused or impossible watch change; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    user_id: str
+    channel_id: str
+
+
+class Watches:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        tencent: TencentClient,
+        names: GroupNames,
+        *,
+        admins: frozenset[str] = frozenset(),
+        usergroup_members: Callable[[str], frozenset[str]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sessions = sessions
+        self.tencent = tencent
+        self.names = names
+        self.admins = admins
+        self.usergroup_members = usergroup_members
+        self.clock = clock
+        self._groups_lock = threading.Lock()
+        self._groups: dict[str, tuple[frozenset[str], float]] = {}
+
+    # -- permission ------------------------------------------------------------
+
+    def allowed(self, user_id: str) -> bool:
+        if not self.admins or user_id in self.admins:
+            return True
+        return any(
+            user_id in self._members(group) for group in self.admins if group.startswith("S")
+        )
+
+    def _members(self, usergroup: str) -> frozenset[str]:
+        now = self.clock()
+        with self._groups_lock:
+            hit = self._groups.get(usergroup)
+        if hit is not None and now - hit[1] < GROUP_MEMBERS_TTL:
+            return hit[0]
+        members: frozenset[str] = frozenset()
+        if self.usergroup_members is not None:
+            try:
+                members = self.usergroup_members(usergroup)
+            except Exception as error:  # Slack unreachable: refuse rather than allow
+                log.warning("could not list user group %s: %s", usergroup, type(error).__name__)
+                return hit[0] if hit else frozenset()
+        with self._groups_lock:
+            self._groups[usergroup] = (members, now)
+        return members
+
+    def _require(self, user_id: str, what: str) -> None:
+        if not self.allowed(user_id):
+            raise WatchError(
+                f"Only the watch admins may {what} (WATCH_ADMINS). Ask one of them: "
+                + ", ".join(_mention(a) for a in sorted(self.admins))
+                + "."
+            )
+
+    # -- commands ----------------------------------------------------------------
+
+    def create(self, command: WatchThreshold | WatchDrop, actor: Actor) -> Message:
+        self._require(actor.user_id, "create watches")
+        rule = rules.Rule.from_command(command)
+        group_name = None
+        try:
+            info = self.tencent.group_info(command.group_id)
+            group_name = info.name or None
+            self.names.remember(command.group_id, group_name)
+            if not info.supports_online_list:
+                raise WatchError(
+                    f"Not watching {command.group_id}: it is a {info.type or 'non audio-video'} "
+                    "group, and Tencent counts online members only in AVChatRoom and "
+                    "Community groups."
+                )
+        except GroupError as error:
+            raise WatchError(f"Not watching {command.group_id}: {error.user_message}") from None
+        except TencentError as error:
+            log.info("group info for a new watch failed: %s", error)
+        now = self.clock()
+        value, error_text = fetch_value(self.tencent, Target(command.group_id, command.mark))
+        with self.sessions.begin() as session:
+            self._refuse_duplicate(session, command, rule, actor)
+            watch = Watch(
+                channel_id=actor.channel_id,
+                group_id=command.group_id,
+                mark=command.mark,
+                rule_kind=rule.kind,
+                threshold=rule.threshold,
+                recover=rule.recover,
+                for_seconds=rule.for_seconds,
+                percent=rule.percent,
+                within_seconds=rule.within_seconds,
+                repeat_seconds=rule.repeat_seconds,
+                created_by=actor.user_id,
+                created_at=to_dt(now),
+            )
+            session.add(watch)
+            session.flush()
+            session.add(AlertState(watch_id=watch.id))
+            session.add(
+                Sample(
+                    group_id=command.group_id,
+                    mark=command.mark,
+                    taken_at=to_dt(now),
+                    value=value,
+                    error=error_text[:500] if error_text else None,
+                )
+            )
+            session.add(_change(watch.id, actor, now, "created", rule.describe()))
+            watch_id = watch.id
+        return render.render_watch_created(
+            watch_id=watch_id,
+            group_id=command.group_id,
+            group_name=group_name,
+            rule_text=rule.describe(),
+            mark=command.mark,
+            current=value,
+            current_error=error_text,
+            channel_id=actor.channel_id,
+        )
+
+    def _refuse_duplicate(
+        self,
+        session: Session,
+        command: WatchThreshold | WatchDrop,
+        rule: rules.Rule,
+        actor: Actor,
+    ) -> None:
+        existing = session.scalars(
+            select(Watch).where(
+                Watch.channel_id == actor.channel_id,
+                Watch.deleted_at.is_(None),
+            )
+        ).all()
+        if len(existing) >= MAX_WATCHES_PER_CHANNEL:
+            raise WatchError(
+                f"This channel already has {len(existing)} watches, the most one channel may "
+                "have; `/online unwatch <id>` some first."
+            )
+        for watch in existing:
+            if (watch.group_id, watch.mark) == (command.group_id, command.mark) and rule_of(
+                watch
+            ) == rule:
+                raise WatchError(
+                    f"This channel already watches {command.group_id} with that rule (#{watch.id})."
+                )
+
+    def list(self, actor: Actor) -> Message:
+        now = self.clock()
+        with self.sessions() as session:
+            watches = session.scalars(
+                select(Watch)
+                .where(Watch.channel_id == actor.channel_id, Watch.deleted_at.is_(None))
+                .options(selectinload(Watch.state), selectinload(Watch.changes))
+                .order_by(Watch.id)
+            ).all()
+            rows = [self._row(watch, now) for watch in watches]
+        return render.render_watch_list(rows, now=now)
+
+    def _row(self, watch: Watch, now: float) -> render.WatchRow:
+        state = watch.state
+        last = watch.changes[-1] if watch.changes else None
+        change = None
+        if last is not None:
+            change = f"{last.action} by {_mention(last.actor)} {_ago(now - last.at.timestamp())}"
+        return render.WatchRow(
+            watch_id=watch.id,
+            group_id=watch.group_id,
+            group_name=self.names.get(watch.group_id),
+            mark=watch.mark,
+            rule_text=rule_of(watch).describe(),
+            status=state.status if state else "ok",
+            last_value=state.last_value if state else None,
+            last_checked_at=to_ts(state.last_checked_at) if state else None,
+            muted_until=_active_mute(watch, now),
+            mute_reason=watch.mute_reason,
+            paused_reason=watch.paused_reason,
+            last_error=state.last_error if state else None,
+            last_change=change,
+        )
+
+    def unwatch(self, watch_id: int, actor: Actor) -> Message:
+        self._require(actor.user_id, "remove watches")
+        now = self.clock()
+        with self.sessions.begin() as session:
+            watch = self._own(session, watch_id, actor)
+            watch.deleted_at = to_dt(now)
+            session.add(_change(watch.id, actor, now, "unwatched", ""))
+            what = _what(watch)
+        return _notice(f"{_mention(actor.user_id)} stopped watching {what} (#{watch_id}).")
+
+    def mute(self, watch_id: int, seconds: int, reason: str | None, actor: Actor) -> Message:
+        self._require(actor.user_id, "mute watches")
+        now = self.clock()
+        until = now + seconds
+        with self.sessions.begin() as session:
+            watch = self._own(session, watch_id, actor)
+            watch.muted_until, watch.muted_by = to_dt(until), actor.user_id
+            watch.mute_reason = reason[:300] if reason else None
+            detail = f"for {format_duration(seconds)}" + (f": {reason}" if reason else "")
+            session.add(_change(watch.id, actor, now, "muted", detail))
+            what = _what(watch)
+        because = f" ({escape_mrkdwn(reason)})" if reason else ""
+        return _notice(
+            f"{_mention(actor.user_id)} muted {what} (#{watch_id}) until "
+            f"{date_token(until)}{because}. It is still checked; alerts resume after."
+        )
+
+    def unmute(self, watch_id: int, actor: Actor) -> Message:
+        self._require(actor.user_id, "unmute watches")
+        now = self.clock()
+        with self.sessions.begin() as session:
+            watch = self._own(session, watch_id, actor)
+            was_paused = watch.paused_reason is not None
+            watch.muted_until = watch.muted_by = watch.mute_reason = None
+            watch.paused_reason = None
+            action = "resumed" if was_paused else "unmuted"
+            session.add(_change(watch.id, actor, now, action, ""))
+            what = _what(watch)
+        return _notice(f"{_mention(actor.user_id)} {action} {what} (#{watch_id}).")
+
+    def acknowledge(self, watch_id: int, incident_id: str, actor: Actor) -> Message | None:
+        """Record who acknowledged; the re-rendered alert, or None if it is over."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            watch = session.get(Watch, watch_id)
+            state = session.get(AlertState, watch_id)
+            if watch is None or state is None or state.incident_id != incident_id:
+                return None
+            if state.status not in ("firing", "error"):
+                return None
+            if state.acknowledged_by is None:
+                state.acknowledged_by, state.acknowledged_at = actor.user_id, to_dt(now)
+                session.add(_change(watch.id, actor, now, "acknowledged", incident_id))
+            view = alert_view(
+                session,
+                watch,
+                state,
+                self.names,
+                incident=incident_id,
+                value=state.last_value,
+                now=now,
+            )
+            if state.status == "error":
+                return render.render_error_alert(view)
+            return render.render_firing(view, reason="acknowledged")
+
+    def _own(self, session: Session, watch_id: int, actor: Actor) -> Watch:
+        watch = session.get(Watch, watch_id)
+        if watch is None or watch.deleted_at is not None:
+            raise WatchError(
+                f"There is no watch #{watch_id}; `/online watches` lists this channel's watches."
+            )
+        if watch.channel_id != actor.channel_id:
+            raise WatchError(
+                f"Watch #{watch_id} belongs to <#{watch.channel_id}>: change it from there."
+            )
+        return watch
+
+    def count(self) -> int:
+        with self.sessions() as session:
+            return int(
+                session.scalar(select(func.count(Watch.id)).where(Watch.deleted_at.is_(None))) or 0
+            )
+
+
+def _change(watch_id: int, actor: Actor, now: float, action: str, detail: str) -> WatchChange:
+    return WatchChange(
+        watch_id=watch_id, actor=actor.user_id, at=to_dt(now), action=action, detail=detail[:500]
+    )
+
+
+def _active_mute(watch: Watch, now: float) -> float | None:
+    until = to_ts(watch.muted_until)
+    return until if until is not None and until > now else None
+
+
+def _what(watch: Watch) -> str:
+    mark = f" (mark {watch.mark})" if watch.mark is not None else ""
+    return f"`{escape_mrkdwn(watch.group_id)}`{mark}"
+
+
+def _mention(user_or_group: str) -> str:
+    if user_or_group.startswith("S"):
+        return f"<!subteam^{user_or_group}>"
+    if user_or_group.startswith(("U", "W")):
+        return f"<@{user_or_group}>"
+    return escape_mrkdwn(user_or_group)
+
+
+def _ago(seconds: float) -> str:
+    return "just now" if seconds < 60 else f"{format_duration(int(seconds) // 60 * 60)} ago"
+
+
+def _notice(text: str) -> Message:
+    return Message(
+        text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    )

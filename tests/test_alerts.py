@@ -1,0 +1,319 @@
+"""Watches and alerts end to end: the simulator's scripted audiences, the real store
+(SQLite and PostgreSQL), the outbox delivered to the fake Slack Web API."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sqlalchemy import select
+
+from bot.alerts.delivery import Deliverer
+from bot.alerts.names import GroupNames
+from bot.alerts.poller import Poller
+from bot.commands.grammar import parse
+from bot.simulator import Faults, Scenario, Simulator
+from bot.slack.poster import SlackPoster, poster_client
+from bot.store import Outbox, Watch, WatchChange, make_engine, session_factory, upgrade
+from bot.store.models import AlertState
+from bot.tencent.client import RetryPolicy, TencentClient
+from bot.tencent.ratelimit import RateLimits
+from bot.watches import Actor, WatchError, Watches
+
+GROUP = "@TGS#live"
+
+
+class Clock:
+    """The bot's clock, set an hour back so Slack's real-time ts are "after" its events."""
+
+    def __init__(self) -> None:
+        self.now = time.time() - 3600
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Env:
+    """The alerting services over one database, the simulator and the fake Slack."""
+
+    def __init__(self, database_url, sim, fake, clock, admins=frozenset()):
+        upgrade(database_url)
+        self.engine = make_engine(database_url)
+        self.sessions = session_factory(self.engine)
+        self.sim, self.fake, self.clock = sim, fake, clock
+        self.tencent = TencentClient(
+            sdkappid=sim.scenario.sdkappid,
+            secret_key=sim.scenario.secret_key,
+            base_url=sim.url,
+            rate_limits=RateLimits(200),
+            retry=RetryPolicy(attempts=2, deadline=5, initial_wait=0.01, max_wait=0.01),
+        )
+        self.names = GroupNames(self.tencent, clock=clock)
+        self.watches = Watches(
+            self.sessions,
+            self.tencent,
+            self.names,
+            admins=admins,
+            clock=clock,
+            usergroup_members=lambda g: frozenset(fake.usergroups.get(g, [])),
+        )
+        self.poller = Poller(self.sessions, self.tencent, names=self.names, clock=clock)
+        self.poster = SlackPoster(poster_client("xoxb-test", fake.api_url))
+        self.deliverer = self.new_deliverer("replica-1")
+
+    def new_deliverer(self, owner):
+        return Deliverer(self.sessions, self.poster, owner=owner, clock=self.clock)
+
+    def watch(self, text, channel="C1", user="U1"):
+        return self.watches.create(parse(text), Actor(user, channel))
+
+    def cycle(self):
+        report = self.poller.run_cycle()
+        delivered = self.deliverer.deliver_due()
+        self.clock.advance(60)
+        return report, delivered
+
+    def outbox(self):
+        with self.sessions() as session:
+            return session.scalars(select(Outbox).order_by(Outbox.id)).all()
+
+    def close(self):
+        self.poller.close()
+        self.tencent.close()
+        self.engine.dispose()
+
+
+@pytest.fixture
+def sim():
+    scenario = Scenario(cache_seconds=0, groups=[], faults=Faults())
+    with Simulator(scenario).start() as running:
+        running.add_group(GROUP, "Evening <Stream>", "AVChatRoom")
+        running.set_audience(GROUP, 500)
+        yield running
+
+
+@pytest.fixture
+def env(database_url, sim, fake_slack):
+    environment = Env(database_url, sim, fake_slack, Clock())
+    yield environment
+    environment.close()
+
+
+def posts(fake, **match):
+    return [
+        c.params
+        for c in fake.calls("chat.postMessage")
+        if all(c.params.get(k) == v for k, v in match.items())
+    ]
+
+
+def test_create_replies_with_id_rule_and_current_count(env):
+    message = env.watch(f"watch {GROUP} below 100 for 2m recover 120")
+    text = json.dumps(message.blocks)
+    assert "#1" in message.text or "#1" in text
+    assert "fewer than 100 online for 2m" in text
+    assert "500" in text
+    with env.sessions() as session:
+        (change,) = session.scalars(select(WatchChange)).all()
+        assert (change.actor, change.action) == ("U1", "created")
+
+
+def test_alert_posted_once_resolved_in_thread_and_original_updated(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    env.cycle()
+    assert fake_slack.calls("chat.postMessage") == []
+    sim.set_audience(GROUP, 40)
+    env.cycle()
+    env.cycle()  # still firing: nothing new
+    (alert,) = posts(fake_slack)
+    assert alert["channel"] == "C1"
+    assert alert["metadata"]["event_type"] == "online_bot_alert"
+    assert "Evening &lt;Stream&gt;" in json.dumps(alert["blocks"])
+    assert "40" in alert["text"]
+    first_ts = fake_slack.calls("chat.postMessage")[0]
+    ts = fake_slack.messages("C1")[0]["ts"]
+    sim.set_audience(GROUP, 150)
+    env.cycle()
+    replies = posts(fake_slack, thread_ts=ts)
+    assert len(replies) == 1 and "Resolved" in replies[0]["text"]
+    (update,) = [c.params for c in fake_slack.calls("chat.update")]
+    assert update["ts"] == ts and update["channel"] == "C1"
+    assert "Resolved" in json.dumps(update["blocks"])
+    assert len(fake_slack.calls("chat.postMessage")) == 2
+    assert first_ts is not None
+    assert all(row.status == "delivered" for row in env.outbox())
+
+
+def test_three_channels_one_group_one_call_per_cycle(env, sim, fake_slack):
+    for channel in ("C1", "C2", "C3"):
+        env.watch(f"watch {GROUP} below 100", channel=channel)
+    before = sim.stats().get_online_member_num.calls
+    sim.set_audience(GROUP, 10)
+    report, _ = env.cycle()
+    assert report.targets == 1 and report.watches == 3
+    assert sim.stats().get_online_member_num.calls - before == 1
+    assert sorted(p["channel"] for p in posts(fake_slack)) == ["C1", "C2", "C3"]
+
+
+def test_marked_rule_counts_the_marked_list(env, sim, fake_slack):
+    sim.set_audience(GROUP, 20)
+    env.watch(f"watch {GROUP} above 5 mark 1000")
+    members_before = sim.stats().get_members.calls
+    env.cycle()
+    assert sim.stats().get_members.calls > members_before
+    assert posts(fake_slack) == []  # no member carries mark 1000 yet: 0 is not above 5
+
+
+def test_ratelimited_then_delivered_once(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_audience(GROUP, 10)
+    fake_slack.fail_next("chat.postMessage", "ratelimited", retry_after=30)
+    env.poller.run_cycle()
+    report = env.deliverer.deliver_due()
+    assert report.retried == 1 and report.delivered == 0
+    (row,) = env.outbox()
+    assert row.status == "pending" and row.last_error == "ratelimited"
+    assert row.next_attempt_at.timestamp() >= env.clock.now + 29.999  # (microseconds)
+    env.clock.advance(10)
+    assert env.deliverer.deliver_due().delivered == 0  # Retry-After is honoured
+    env.clock.advance(25)
+    assert env.deliverer.deliver_due().delivered == 1
+    assert len(posts(fake_slack)) == 2  # the refused one, then the one that went through
+    assert len(fake_slack.messages("C1")) == 1
+
+
+def test_channel_not_found_pauses_the_watch(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100", channel="CGONE")
+    sim.set_audience(GROUP, 10)
+    fake_slack.fail_next("chat.postMessage", "channel_not_found")
+    env.poller.run_cycle()
+    assert env.deliverer.deliver_due().failed == 1
+    with env.sessions() as session:
+        watch = session.scalars(select(Watch)).one()
+        assert "channel_not_found" in watch.paused_reason
+    listing = json.dumps(env.watches.list(Actor("U1", "CGONE")).blocks)
+    assert "channel_not_found" in listing
+    report, _ = env.cycle()
+    assert report.watches == 0  # a paused watch is not checked
+    env.watches.unmute(1, Actor("U1", "CGONE"))  # resumes it
+    assert env.poller.run_cycle().watches == 1
+
+
+def test_restart_between_commit_and_delivery_delivers_once(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_audience(GROUP, 10)
+    env.poller.run_cycle()  # committed, then the process "dies" before delivering
+    restarted = env.new_deliverer("replica-after-restart")
+    assert restarted.deliver_due().delivered == 1
+    assert restarted.deliver_due().delivered == 0
+    assert len(posts(fake_slack)) == 1
+
+
+def test_crash_between_post_and_record_is_not_posted_twice(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_audience(GROUP, 10)
+    env.poller.run_cycle()
+    # Replica 1 claims the row and posts it, then dies before recording the delivery.
+    (row_id,) = env.deliverer._claim(10)
+    with env.sessions() as session:
+        row = session.get(Outbox, row_id)
+        env.poster.post(
+            row.channel_id,
+            {k: row.payload[k] for k in ("text", "blocks", "metadata")},
+            thread_ts=None,
+            broadcast=False,
+        )
+    assert len(posts(fake_slack)) == 1
+    env.clock.advance(200)  # its lease runs out
+    report = env.new_deliverer("replica-2").deliver_due()
+    assert report.delivered == 1 and report.found_already_posted == 1
+    assert len(posts(fake_slack)) == 1
+    assert fake_slack.calls("conversations.history")
+    (row,) = env.outbox()
+    assert row.status == "delivered" and row.message_ts
+
+
+def test_error_state_after_three_failed_checks_then_recovery(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    sim.remove_group(GROUP)
+    for _ in range(4):
+        env.cycle()
+    (alert,) = posts(fake_slack)
+    assert "10010" in alert["text"] or "does not exist" in json.dumps(alert["blocks"])
+    sim.add_group(GROUP, "Evening Stream", "AVChatRoom")
+    sim.set_audience(GROUP, 300)
+    env.cycle()
+    ts = fake_slack.messages("C1")[0]["ts"]
+    assert len(posts(fake_slack, thread_ts=ts)) == 1
+
+
+def test_mute_silences_and_one_reminder_after(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    env.watches.mute(1, 600, "maintenance", Actor("U1", "C1"))
+    sim.set_audience(GROUP, 10)
+    for _ in range(3):
+        env.cycle()
+    assert posts(fake_slack) == []
+    env.clock.advance(600)
+    env.cycle()
+    env.cycle()
+    (reminder,) = posts(fake_slack)
+    assert "Mute over" in json.dumps(reminder) or "mute" in reminder["text"].lower()
+
+
+def test_watch_admins_refuse_with_reason(database_url, sim, fake_slack):
+    fake_slack.usergroups = {"S1": ["U5"]}
+    environment = Env(database_url, sim, fake_slack, Clock(), admins=frozenset({"U9", "S1"}))
+    try:
+        with pytest.raises(WatchError, match="Only the watch admins"):
+            environment.watch(f"watch {GROUP} below 100", user="U1")
+        environment.watch(f"watch {GROUP} below 100", user="U5")  # via the user group
+        environment.watch(f"watch {GROUP} above 900", user="U9")
+        with pytest.raises(WatchError, match="Only the watch admins"):
+            environment.watches.unwatch(1, Actor("U1", "C1"))
+    finally:
+        environment.close()
+
+
+def test_changes_only_from_the_watchs_channel(env):
+    env.watch(f"watch {GROUP} below 100", channel="C1")
+    with pytest.raises(WatchError, match="belongs to <#C1>"):
+        env.watches.mute(1, 600, None, Actor("U1", "C2"))
+    with pytest.raises(WatchError, match="no watch #7"):
+        env.watches.unwatch(7, Actor("U1", "C1"))
+
+
+def test_duplicate_and_unsupported_group_refused(env):
+    env.watch(f"watch {GROUP} below 100")
+    with pytest.raises(WatchError, match="already watches"):
+        env.watch(f"watch {GROUP} below 100")
+    with pytest.raises(WatchError, match="does not exist"):
+        env.watch("watch @TGS#nope below 100")
+
+
+def test_acknowledge_records_who(env, sim):
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_audience(GROUP, 10)
+    env.cycle()
+    with env.sessions() as session:
+        incident = session.get(AlertState, 1).incident_id
+    message = env.watches.acknowledge(1, incident, Actor("U0ACK3", "C1"))
+    assert "<@U0ACK3>" in json.dumps(message.blocks)
+    assert env.watches.acknowledge(1, "old-incident", Actor("U0ACK3", "C1")) is None
+    with env.sessions() as session:
+        state = session.get(AlertState, 1)
+        assert state.acknowledged_by == "U0ACK3"
+        actions = [c.action for c in session.scalars(select(WatchChange)).all()]
+        assert "acknowledged" in actions
+
+
+def test_prune_removes_old_samples(env, sim):
+    env.watch(f"watch {GROUP} below 100")
+    env.cycle()
+    env.clock.advance(15 * 86400)
+    env.poller.run_cycle()
+    assert env.poller.prune(14) == 2  # the creation check and the first cycle's

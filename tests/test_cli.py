@@ -1,0 +1,391 @@
+"""The ``online-bot`` command line, through click's CliRunner and once as a real process.
+
+Every run gets a clean environment (no Tencent, Slack or store settings from the
+developer's shell) and a fresh working directory (so no ``.env`` is read).
+Without TENCENT_IM_SDKAPPID the CLI starts the built-in simulator with the demo
+groups; the "real app" cases aim it at a Simulator started here with its own
+SDKAppID and key, through TENCENT_IM_BASE_URL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bot.cli import main
+from bot.settings import Settings
+from bot.simulator import (
+    DEMO_ADMIN,
+    DEMO_SDKAPPID,
+    DEMO_SECRET_KEY,
+    GroupSpec,
+    Scenario,
+    ScenarioError,
+    Simulator,
+    Steady,
+    load_scenario,
+)
+from bot.simulator.scenario import has_mark
+from bot.tencent.usersig import UserSigError, decode, verify
+
+TOP_KEYS = {
+    "group_id",
+    "mark",
+    "online_count",
+    "member_count",
+    "capped",
+    "edition_limited",
+    "pages",
+    "members",
+}
+MEMBER_KEYS = {"account", "nickname", "avatar", "join_time"}
+SIMULATOR_NOTE = "No TENCENT_IM_SDKAPPID set"
+
+APP_ID = 1400012345
+APP_KEY = "cli-test-secret-key-0123456789abcdef"
+APP_ADMIN = "ops_admin"
+APP_GROUP = "@TGS#cli-real"
+APP_AUDIENCE = 77
+APP_MARK_SHARE = 0.25
+
+
+def _clean_env() -> dict[str, str | None]:
+    """Unset every variable Settings would read (any case), whatever the shell has."""
+    fields = set(Settings.model_fields)
+    env: dict[str, str | None] = {name.upper(): None for name in fields}
+    env.update({key: None for key in os.environ if key.lower() in fields})
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI configures the root logger for its own stderr; undo that after each test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Run the CLI in an empty directory with a clean environment plus ``env``."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def run(*args: str, env: dict[str, str] | None = None) -> Result:
+        return runner.invoke(main, list(args), env={**_clean_env(), **(env or {})})
+
+    return run
+
+
+def _json(result: Result) -> dict[str, object]:
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+# --------------------------------------------------------------------------- online (demo)
+
+
+def test_online_json_shape_and_exact_count(cli):
+    result = cli("online", "@TGS#demo-class", "--json")
+    data = _json(result)
+    assert set(data) == TOP_KEYS
+    assert data["group_id"] == "@TGS#demo-class"
+    assert data["mark"] is None
+    assert data["online_count"] == 45
+    assert data["member_count"] == len(data["members"]) == 45
+    assert data["capped"] is False
+    assert data["edition_limited"] is False
+    assert data["pages"] == 1
+    for member in data["members"]:
+        assert set(member) == MEMBER_KEYS
+        assert isinstance(member["join_time"], int)
+    accounts = [m["account"] for m in data["members"]]
+    assert len(set(accounts)) == len(accounts)
+
+
+def test_simulator_note_on_stderr_not_stdout(cli):
+    result = cli("online", "@TGS#demo-class", "--json")
+    assert result.exit_code == 0
+    assert SIMULATOR_NOTE in result.stderr
+    assert "@TGS#demo-class" in result.stderr
+    assert SIMULATOR_NOTE not in result.stdout
+
+
+def test_online_text_output(cli):
+    result = cli("online", "@TGS#demo-small")
+    assert result.exit_code == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("@TGS#demo-small: 12 online (exact count)")
+    assert "12 members in 1 page(s)" in first
+
+
+def test_mark_filters_the_list(cli):
+    everyone = _json(cli("online", "@TGS#demo-class", "--json"))
+    marked = _json(cli("online", "@TGS#demo-class", "--mark", "1000", "--json"))
+    assert marked["mark"] == 1000
+    assert 0 < marked["member_count"] < everyone["member_count"]
+    assert marked["member_count"] == len(marked["members"])
+    assert {m["account"] for m in marked["members"]} < {m["account"] for m in everyone["members"]}
+    # The count API has no mark filter: it is the whole audience either way.
+    assert marked["online_count"] == everyone["online_count"] == 45
+
+
+def test_large_group_list_is_capped_but_count_is_exact(cli):
+    data = _json(cli("online", "@TGS#demo-large", "--json"))
+    assert data["capped"] is True
+    assert data["member_count"] == len(data["members"]) == 1000
+    assert data["online_count"] > 1000
+    assert data["pages"] >= 2
+
+
+@pytest.mark.parametrize(
+    ("group", "code"),
+    [("@TGS#demo-public", "10007"), ("@TGS#no-such-group", "10010")],
+)
+def test_tencent_errors_exit_1_with_one_sentence(cli, group, code):
+    result = cli("online", group)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if not line.startswith(SIMULATOR_NOTE)]
+    assert len(errors) == 1
+    assert code in errors[0]
+    assert errors[0].startswith(f"Error (Tencent error {code}): ")
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_group_id_is_a_usage_error(cli):
+    result = cli("online", "@TGS#classe-é")
+    assert result.exit_code == 2
+    assert "printable ASCII" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_mark_is_a_usage_error(cli):
+    result = cli("online", "@TGS#demo-class", "--mark", "-1")
+    assert result.exit_code == 2
+    assert "--mark" in result.stderr
+
+
+def test_bad_setting_names_the_variable(cli):
+    result = cli("online", "@TGS#demo-class", env={"TENCENT_IM_REGION": "mars"})
+    assert result.exit_code == 2
+    assert "TENCENT_IM_REGION" in result.stderr
+    assert "mars" in result.stderr
+    assert "singapore" in result.stderr  # says what is allowed
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+
+
+def test_half_configured_app_is_a_usage_error(cli):
+    result = cli("online", "@TGS#demo-class", env={"TENCENT_IM_SDKAPPID": str(APP_ID)})
+    assert result.exit_code == 2
+    assert "TENCENT_IM_SECRET_KEY is missing" in result.stderr
+
+
+def test_missing_argument_is_a_usage_error(cli):
+    result = cli("online")
+    assert result.exit_code == 2
+    assert "GROUP_ID" in result.stderr
+
+
+def test_dot_env_in_working_directory_is_read(cli, tmp_path):
+    """The isolation above matters: a .env in the working directory is a settings source."""
+    (tmp_path / ".env").write_text("TENCENT_IM_REGION=mars\n", encoding="utf-8")
+    result = cli("online", "@TGS#demo-class")
+    assert result.exit_code == 2
+    assert "TENCENT_IM_REGION" in result.stderr
+
+
+# --------------------------------------------------------------------------- usersig
+
+
+def test_usersig_for_the_demo_app(cli):
+    result = cli("usersig")
+    assert result.exit_code == 0, result.stderr
+    sig = result.stdout.strip()
+    verify(
+        sig,
+        sdkappid=DEMO_SDKAPPID,
+        key=DEMO_SECRET_KEY,
+        identifier=DEMO_ADMIN,
+        now=int(time.time()),
+    )
+    assert "demo app" in result.stderr
+
+
+def test_usersig_identifier_and_expire(cli):
+    before = int(time.time())
+    result = cli("usersig", "alice", "--expire", "600")
+    assert result.exit_code == 0, result.stderr
+    sig = result.stdout.strip()
+    fields = decode(sig)
+    assert fields["TLS.identifier"] == "alice"
+    assert fields["TLS.expire"] == 600
+    assert before <= int(fields["TLS.time"]) <= int(time.time())  # type: ignore[call-overload]
+    verify(
+        sig, sdkappid=DEMO_SDKAPPID, key=DEMO_SECRET_KEY, identifier="alice", now=int(time.time())
+    )
+    with pytest.raises(UserSigError) as expired:
+        verify(
+            sig,
+            sdkappid=DEMO_SDKAPPID,
+            key=DEMO_SECRET_KEY,
+            identifier="alice",
+            now=before + 601 + 5,
+        )
+    assert expired.value.code == 70001
+
+
+def test_usersig_expire_out_of_range(cli):
+    result = cli("usersig", "--expire", "0")
+    assert result.exit_code == 2
+    assert "--expire" in result.stderr
+
+
+def test_usersig_signs_for_the_configured_app(cli):
+    env = {
+        "TENCENT_IM_SDKAPPID": str(APP_ID),
+        "TENCENT_IM_SECRET_KEY": APP_KEY,
+        "TENCENT_IM_ADMIN": APP_ADMIN,
+    }
+    result = cli("usersig", env=env)
+    assert result.exit_code == 0, result.stderr
+    sig = result.stdout.strip()
+    verify(sig, sdkappid=APP_ID, key=APP_KEY, identifier=APP_ADMIN, now=int(time.time()))
+    with pytest.raises(UserSigError):
+        verify(
+            sig, sdkappid=APP_ID, key=DEMO_SECRET_KEY, identifier=APP_ADMIN, now=int(time.time())
+        )
+    assert SIMULATOR_NOTE not in result.stderr
+    assert APP_KEY not in result.output
+
+
+# --------------------------------------------------------------------------- simulator
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "groups: [unclosed\n",  # not YAML
+        "groups:\n  - group_id: '@TGS#x'\n    name: X\n    stedy: 3\n",  # a typo'd key
+        "rate_limit: 0\n",  # a bad value
+    ],
+    ids=["not-yaml", "unknown-key", "bad-value"],
+)
+def test_simulator_with_a_broken_scenario_exits_2(cli, tmp_path, text):
+    path = tmp_path / "broken.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ScenarioError) as expected:
+        load_scenario(path)
+    result = cli("simulator", "--port", "0", "--scenario", str(path))
+    assert result.exit_code == 2
+    assert f"Scenario error: {expected.value}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_simulator_with_a_missing_scenario_file_exits_2(cli, tmp_path):
+    result = cli("simulator", "--scenario", str(tmp_path / "nope.yml"))
+    assert result.exit_code == 2
+    assert "nope.yml" in result.stderr
+
+
+# --------------------------------------------------------------------------- a configured app
+
+
+@pytest.fixture
+def app_sim() -> Iterator[Simulator]:
+    scenario = Scenario(
+        sdkappid=APP_ID,
+        secret_key=APP_KEY,
+        admin=APP_ADMIN,
+        groups=(
+            GroupSpec(
+                APP_GROUP, "CLI test", curve=Steady(APP_AUDIENCE), marks={1000: APP_MARK_SHARE}
+            ),
+        ),
+    )
+    with Simulator(scenario).start(host="127.0.0.1", port=0) as sim:
+        yield sim
+
+
+def _app_env(sim: Simulator, key: str = APP_KEY) -> dict[str, str]:
+    return {
+        "TENCENT_IM_BASE_URL": sim.url,
+        "TENCENT_IM_SDKAPPID": str(APP_ID),
+        "TENCENT_IM_SECRET_KEY": key,
+        "TENCENT_IM_ADMIN": APP_ADMIN,
+    }
+
+
+def test_configured_app_counts_match_the_scenario(cli, app_sim):
+    result = cli("online", APP_GROUP, "--json", env=_app_env(app_sim))
+    data = _json(result)
+    assert data["online_count"] == data["member_count"] == APP_AUDIENCE
+    assert SIMULATOR_NOTE not in result.stderr
+    stats = app_sim.stats()
+    assert stats.get_online_member_num.ok == 1
+    assert stats.get_members.ok == 1
+
+    marked = _json(cli("online", APP_GROUP, "--mark", "1000", "--json", env=_app_env(app_sim)))
+    expected = sum(has_mark(APP_GROUP, seq, 1000, APP_MARK_SHARE) for seq in range(APP_AUDIENCE))
+    assert 0 < marked["member_count"] == expected < APP_AUDIENCE
+    assert marked["online_count"] == APP_AUDIENCE
+
+
+def test_wrong_secret_key_exits_1_without_leaking_it(cli, app_sim):
+    wrong = "wrong-key-that-must-never-be-printed-42"
+    result = cli("--log-level", "DEBUG", "online", APP_GROUP, env=_app_env(app_sim, wrong))
+    assert result.exit_code == 1
+    assert "70009" in result.stderr
+    assert "Traceback" not in result.output
+    assert wrong not in result.output
+    assert APP_KEY not in result.output
+    assert re.search(r"usersig=(?!<redacted>)", result.output) is None  # DEBUG logs scrubbed
+    assert app_sim.stats().get_members.errors == 1  # a credentials error is not retried
+
+
+# --------------------------------------------------------------------------- python -m bot
+
+
+def _run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_python_m_bot_prints_json(tmp_path):
+    done = _run_module("online", "@TGS#demo-class", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert set(data) == TOP_KEYS
+    assert data["online_count"] == data["member_count"] == 45
+    assert SIMULATOR_NOTE in done.stderr
+
+
+def test_python_m_bot_api_error_has_no_traceback(tmp_path):
+    done = _run_module("online", "@TGS#demo-public", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "10007" in done.stderr
+    assert "Traceback" not in done.stderr
