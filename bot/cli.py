@@ -154,7 +154,8 @@ def shell(poll_interval: int | None) -> None:
             console = Shell(handlers, files)
             if demo:
                 click.echo(f"Demo watch in this shell: /online {DEMO_WATCH}")
-                click.echo(console.execute(f"/online {DEMO_WATCH}").splitlines()[-1])
+                created = console.execute(f"/online {DEMO_WATCH}")
+                click.echo(created.split("\n", 1)[-1])  # without the "looking up" line
                 click.echo(
                     "Its audience drops in about 2 minutes and comes back at 5: "
                     "the alert and its resolve will show here."

@@ -141,7 +141,14 @@ class Watches:
             )
             session.add(watch)
             session.flush()
-            session.add(AlertState(watch_id=watch.id))
+            session.add(
+                AlertState(
+                    watch_id=watch.id,
+                    last_value=value,
+                    last_checked_at=to_dt(now),
+                    last_error=error_text[:500] if error_text else None,
+                )
+            )
             session.add(
                 Sample(
                     group_id=command.group_id,
