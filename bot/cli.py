@@ -149,7 +149,9 @@ def shell(poll_interval: int | None) -> None:
             click.echo(f"Using Tencent Cloud Chat app {settings.tencent_im_sdkappid}.")
             database = settings.database
         interval = poll_interval or (SHELL_POLL_INTERVAL if demo else settings.poll_interval)
-        with open_alerting(settings, tencent.client, database, ShellPoster(click.echo)) as alerting:
+        with open_alerting(
+            settings, tencent.client, database, ShellPoster(click.echo), poll_interval=interval
+        ) as alerting:
             handlers = OnlineHandlers(tencent.client, alerting.watches)
             console = Shell(handlers, files)
             if demo:

@@ -1,8 +1,10 @@
 """The in-process triggers (APScheduler 3.x): poll, deliver, prune.
 
-- poll: every POLL_INTERVAL seconds; never two at once (max_instances=1); runs that
-  were missed while the machine slept or the process was down are coalesced into
-  one, not replayed. Right after a cycle, the outbox is delivered.
+- poll: checks the targets that are due (each one is due once per POLL_INTERVAL,
+  whichever replica claims it); it ticks every POLL_TICK seconds at most, so a due
+  target waits little. Never two at once (max_instances=1); ticks missed while the
+  machine slept or the process was down are coalesced into one, not replayed.
+  Right after a cycle, the outbox is delivered.
 - deliver: every few seconds, for retries and messages left by a restart.
 - prune: once a day, samples older than HISTORY_DAYS.
 """
@@ -24,6 +26,7 @@ __all__ = ["DELIVER_EVERY", "start_scheduler"]
 log = logging.getLogger(__name__)
 
 DELIVER_EVERY = 5
+POLL_TICK = 15
 
 
 def start_scheduler(
@@ -35,7 +38,7 @@ def start_scheduler(
     on_cycle: Callable[[object], None] | None = None,
 ) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(interval)}
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
     )
 
     def poll() -> None:
@@ -43,6 +46,9 @@ def start_scheduler(
             report = poller.run_cycle()
         except Exception:
             log.exception("poll cycle failed")
+            return
+        if not report.targets:
+            deliver()
             return
         level = logging.WARNING if report.duration > 0.8 * interval else logging.INFO
         log.log(
@@ -72,7 +78,8 @@ def start_scheduler(
         except Exception:
             log.exception("pruning samples failed")
 
-    scheduler.add_job(poll, IntervalTrigger(seconds=interval), id="poll", next_run_time=_now())
+    tick = min(interval, POLL_TICK)
+    scheduler.add_job(poll, IntervalTrigger(seconds=tick), id="poll", next_run_time=_now())
     scheduler.add_job(deliver, IntervalTrigger(seconds=DELIVER_EVERY), id="deliver")
     scheduler.add_job(prune, IntervalTrigger(days=1), id="prune", next_run_time=_now())
     scheduler.start()

@@ -77,6 +77,7 @@ def open_alerting(
     database_url: str,
     poster: Poster,
     *,
+    poll_interval: float,
     usergroup_members: Callable[[str], frozenset[str]] | None = None,
 ) -> Iterator[Alerting]:
     """Migrate the database to the latest schema, then build the alerting services."""
@@ -84,8 +85,8 @@ def open_alerting(
     engine = make_engine(database_url)
     sessions = session_factory(engine)
     names = GroupNames(tencent)
-    poller = Poller(sessions, tencent, names=names)
     owner = f"{socket.gethostname()}:{os.getpid()}"
+    poller = Poller(sessions, tencent, names=names, interval=poll_interval, owner=owner)
     try:
         yield Alerting(
             sessions=sessions,

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.alerts.delivery import Deliverer
 from bot.alerts.names import GroupNames
@@ -317,3 +318,40 @@ def test_prune_removes_old_samples(env, sim):
     env.clock.advance(15 * 86400)
     env.poller.run_cycle()
     assert env.poller.prune(14) == 2  # the creation check and the first cycle's
+
+
+def test_two_replicas_share_the_targets_and_check_each_once(database_url, env, sim):
+    groups = [f"@TGS#g{i:02d}" for i in range(40)]
+    for group in groups:
+        sim.add_group(group, group, "AVChatRoom")
+        sim.set_audience(group, 10)
+        env.watch(f"watch {group} below 100")
+    replicas = [
+        Poller(env.sessions, env.tencent, names=env.names, clock=env.clock, owner=owner, batch=4)
+        for owner in ("replica-a", "replica-b")
+    ]
+    env.clock.advance(60)
+    before = sim.stats().get_online_member_num.calls
+    barrier = threading.Barrier(2)
+    reports = {}
+
+    def run(poller):
+        barrier.wait()
+        reports[poller.owner] = poller.run_cycle()
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in replicas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for poller in replicas:
+        poller.close()
+    assert sim.stats().get_online_member_num.calls - before == 40  # each target once
+    assert sum(r.targets for r in reports.values()) == 40
+    assert sum(r.notifications for r in reports.values()) == 40  # one alert per watch
+    if database_url.startswith("postgresql"):
+        assert all(r.targets > 0 for r in reports.values())  # shared, not only failed over
+    with env.sessions() as session:
+        assert session.scalar(select(func.count(Outbox.id))) == 40
+    # Nothing is due again until the interval has passed.
+    assert replicas[0].run_cycle().targets == 0

@@ -34,7 +34,9 @@ from bot.store.cli import db as db_cli
 from bot.store.db import alembic_config
 
 REPO = Path(__file__).resolve().parents[1]
-TABLES = {"watches", "alert_states", "samples", "outbox", "watch_changes"}
+TABLES = {"watches", "alert_states", "samples", "outbox", "watch_changes", "targets"}
+#: The newest migration: bump it with each new revision (a conscious change).
+HEAD = "0002"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -82,7 +84,7 @@ def _outbox(watch_id: int | None, key: str, **overrides: object) -> Outbox:
 def test_upgrade_from_empty_then_models_and_database_agree(database_url: str) -> None:
     assert current_revision(database_url) is None
     upgrade(database_url)
-    assert current_revision(database_url) == head_revision() == "0001"
+    assert current_revision(database_url) == head_revision() == HEAD
     assert _tables(database_url) == TABLES
     assert check(database_url) == []
 
@@ -128,7 +130,8 @@ def test_alembic_cli_at_repo_root_migrates_database_url(database_url: str, tmp_p
     done = _alembic(["upgrade", "head"], {"DATABASE_URL": database_url, "HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert "Running upgrade  -> 0001" in done.stderr
-    assert current_revision(database_url) == "0001"
+    assert f"Running upgrade 0001 -> {HEAD}" in done.stderr
+    assert current_revision(database_url) == HEAD
     assert check(database_url) == []
 
 
@@ -139,14 +142,14 @@ def test_alembic_cli_without_database_url_uses_the_default_sqlite_file(tmp_path:
     assert done.returncode == 0, done.stderr
     default = data / "online-bot" / "online-bot.db"
     assert default.is_file()
-    assert current_revision(f"sqlite:///{default}") == "0001"
+    assert current_revision(f"sqlite:///{default}") == HEAD
 
 
 def test_alembic_cli_takes_a_url_from_x_option(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x' / 'other.db'}"
     done = _alembic(["-x", f"url={url}", "upgrade", "head"], {"HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr
-    assert current_revision(url) == "0001"
+    assert current_revision(url) == HEAD
 
 
 def test_urls_are_shown_without_password() -> None:
@@ -173,7 +176,7 @@ def test_db_command_upgrades_reports_and_downgrades(
 
     result = runner.invoke(db_cli, ["upgrade"])
     assert result.exit_code == 0, result.output
-    assert "is at 0001 (head)" in result.output
+    assert f"is at {HEAD} (head)" in result.output
 
     result = runner.invoke(db_cli, ["downgrade", "nonesuch"])
     assert result.exit_code == 2

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.mapping import to_dt
@@ -97,10 +97,11 @@ class Deliverer:
         return report
 
     def _claim(self, limit: int) -> list[int]:
+        """Lease due rows in one atomic UPDATE (``SKIP LOCKED`` on PostgreSQL)."""
         now = to_dt(self.clock())
         with self.sessions.begin() as session:
-            query = (
-                select(Outbox)
+            due = (
+                select(Outbox.id)
                 .where(
                     Outbox.status == "pending",
                     Outbox.next_attempt_at <= now,
@@ -110,13 +111,18 @@ class Deliverer:
                 .limit(limit)
             )
             if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = session.scalars(query).all()
-            for row in rows:
-                row.claimed_by = self.owner
-                row.claimed_until = to_dt(self.clock() + self.lease_seconds)
-                row.attempts += 1
-            return [row.id for row in rows]
+                due = due.with_for_update(skip_locked=True)
+            claimed = session.scalars(
+                update(Outbox)
+                .where(Outbox.id.in_(due.scalar_subquery()))
+                .values(
+                    claimed_by=self.owner,
+                    claimed_until=to_dt(self.clock() + self.lease_seconds),
+                    attempts=Outbox.attempts + 1,
+                )
+                .returning(Outbox.id)
+            ).all()
+        return sorted(claimed)
 
     def _deliver(self, row_id: int, report: DeliveryReport) -> None:
         with self.sessions() as session:

@@ -16,13 +16,14 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Insert, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -30,7 +31,8 @@ from bot.alerts import rules
 from bot.alerts.mapping import apply_state, rule_of, state_of, to_dt, to_ts
 from bot.alerts.names import GroupNames
 from bot.render import alerts as render
-from bot.store.models import AlertState, Outbox, Sample, Watch
+from bot.store.models import NO_MARK, AlertState, Outbox, Sample, Watch
+from bot.store.models import Target as TargetRow
 from bot.tencent.client import TencentClient
 from bot.tencent.errors import ApiError, TencentError
 
@@ -92,10 +94,18 @@ class Poller:
         *,
         names: GroupNames,
         clock: Callable[[], float] = time.time,
+        interval: float = 60.0,
+        owner: str = "local",
+        batch: int = 250,
+        lease_seconds: float = 60.0,
         workers: int = 32,
         error_after: int = rules.ERROR_AFTER,
     ) -> None:
         self.sessions = sessions
+        self.interval = interval
+        self.owner = owner
+        self.batch = batch
+        self.lease_seconds = lease_seconds
         self.tencent = tencent
         self.names = names
         self.clock = clock
@@ -107,31 +117,119 @@ class Poller:
 
     # -- the cycle -------------------------------------------------------------
 
-    def run_cycle(self, watch_ids: Iterable[int] | None = None) -> CycleReport:
-        """Check and judge every active watch (or only ``watch_ids``)."""
+    def run_cycle(self) -> CycleReport:
+        """Check every due target once (claiming it first), and judge its watches.
+
+        Several replicas may run this at once on PostgreSQL: each claims a different
+        batch of due targets (``FOR UPDATE SKIP LOCKED``), so the work is shared and
+        every target is checked once per interval.
+        """
         started = time.monotonic()
-        now = self.clock()
-        report = CycleReport(started_at=now)
-        with self.sessions() as session:
-            query = select(Watch.id, Watch.group_id, Watch.mark).where(
-                Watch.deleted_at.is_(None), Watch.paused_reason.is_(None)
+        report = CycleReport(started_at=self.clock())
+        self.sync_targets()
+        while True:
+            now = self.clock()
+            claimed = self.claim(now)
+            if not claimed:
+                break
+            report.targets += len(claimed)
+            checks = self.check_targets([target for _, target in claimed], now)
+            report.failed_checks += sum(1 for _, error in checks.values() if error)
+            watches = self._active_watches({target.group_id for _, target in claimed})
+            for _, target in claimed:
+                value, error = checks[target]
+                sample = rules.Sample(at=now, value=value, error=error)
+                for watch_id in watches.get(target, ()):
+                    report.watches += 1
+                    self.judge(watch_id, sample, now, report)
+            self.complete([target_id for target_id, _ in claimed], now)
+        report.duration = time.monotonic() - started
+        return report
+
+    def sync_targets(self) -> None:
+        """One target per watched (group, mark): add new ones, drop unwatched ones."""
+        with self.sessions.begin() as session:
+            wanted = {
+                (group_id, NO_MARK if mark is None else mark)
+                for group_id, mark in session.execute(
+                    select(Watch.group_id, Watch.mark)
+                    .where(Watch.deleted_at.is_(None), Watch.paused_reason.is_(None))
+                    .distinct()
+                )
+            }
+            have = {
+                (group_id, mark_key): target_id
+                for target_id, group_id, mark_key in session.execute(
+                    select(TargetRow.id, TargetRow.group_id, TargetRow.mark_key)
+                )
+            }
+            missing = [
+                {"group_id": g, "mark_key": m, "next_due_at": to_dt(self.clock())}
+                for g, m in wanted - have.keys()
+            ]
+            if missing:
+                session.execute(_insert_ignoring_duplicates(session, missing))
+            gone = [have[key] for key in have.keys() - wanted]
+            if gone:
+                session.execute(delete(TargetRow).where(TargetRow.id.in_(gone)))
+
+    def claim(self, now: float) -> list[tuple[int, Target]]:
+        """Lease up to ``batch`` due targets for this process, in one atomic UPDATE.
+
+        PostgreSQL: the rows are picked with ``FOR UPDATE SKIP LOCKED``, so concurrent
+        replicas take different ones. SQLite: one UPDATE statement is atomic.
+        """
+        now_dt = to_dt(now)
+        with self.sessions.begin() as session:
+            due = (
+                select(TargetRow.id)
+                .where(
+                    TargetRow.next_due_at <= now_dt,
+                    or_(TargetRow.lease_until.is_(None), TargetRow.lease_until < now_dt),
+                )
+                .order_by(TargetRow.next_due_at, TargetRow.id)
+                .limit(self.batch)
             )
-            if watch_ids is not None:
-                query = query.where(Watch.id.in_(list(watch_ids)))
-            rows = session.execute(query).all()
+            if session.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            rows = session.execute(
+                update(TargetRow)
+                .where(TargetRow.id.in_(due.scalar_subquery()))
+                .values(lease_owner=self.owner, lease_until=to_dt(now + self.lease_seconds))
+                .returning(TargetRow.id, TargetRow.group_id, TargetRow.mark_key)
+            ).all()
+        return [
+            (target_id, Target(group_id, None if mark_key == NO_MARK else mark_key))
+            for target_id, group_id, mark_key in sorted(rows)
+        ]
+
+    def complete(self, target_ids: list[int], claimed_at: float) -> None:
+        """Release the leases; each target is next due one interval after this check."""
+        with self.sessions.begin() as session:
+            session.execute(
+                update(TargetRow)
+                .where(TargetRow.id.in_(target_ids), TargetRow.lease_owner == self.owner)
+                .values(
+                    next_due_at=to_dt(claimed_at + self.interval),
+                    lease_owner=None,
+                    lease_until=None,
+                    last_checked_at=to_dt(self.clock()),
+                )
+            )
+
+    def _active_watches(self, group_ids: set[str]) -> dict[Target, list[int]]:
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Watch.id, Watch.group_id, Watch.mark).where(
+                    Watch.group_id.in_(group_ids),
+                    Watch.deleted_at.is_(None),
+                    Watch.paused_reason.is_(None),
+                )
+            ).all()
         by_target: dict[Target, list[int]] = defaultdict(list)
         for watch_id, group_id, mark in rows:
             by_target[Target(group_id, mark)].append(watch_id)
-        report.watches, report.targets = len(rows), len(by_target)
-        checks = self.check_targets(list(by_target), now)
-        report.failed_checks = sum(1 for _, error in checks.values() if error)
-        for target, ids in by_target.items():
-            value, error = checks[target]
-            sample = rules.Sample(at=now, value=value, error=error)
-            for watch_id in ids:
-                self.judge(watch_id, sample, now, report)
-        report.duration = time.monotonic() - started
-        return report
+        return by_target
 
     def check_targets(
         self, targets: Sequence[Target], now: float
@@ -323,6 +421,12 @@ def alert_view(
         error=state.last_error,
         incident_id=incident,
     )
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING: two replicas may add the same target at once."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(TargetRow).values(rows).on_conflict_do_nothing()
 
 
 def _mark_is(mark: int | None) -> Any:

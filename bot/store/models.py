@@ -7,6 +7,7 @@ Tables::
     samples        Sample        one poll of a group: the count, or the error instead
     outbox         Outbox        Slack messages to deliver, each transition enqueued once
     watch_changes  WatchChange   who created/muted/unwatched/... a watch, and when
+    targets        Target        each watched (group, mark), when it is next due, who holds it
 
 Every timestamp is a ``UTCDateTime``: give it an aware datetime (any zone), get back an
 aware UTC one, on SQLite as on PostgreSQL. Naive datetimes are refused.
@@ -41,6 +42,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "CHANGE_ACTIONS",
     "NAMING_CONVENTION",
+    "NO_MARK",
     "OUTBOX_KINDS",
     "OUTBOX_STATUSES",
     "RULE_KINDS",
@@ -48,6 +50,7 @@ __all__ = [
     "Base",
     "Outbox",
     "Sample",
+    "Target",
     "UTCDateTime",
     "Watch",
     "WatchChange",
@@ -296,3 +299,40 @@ class WatchChange(Base):
             f"WatchChange(id={self.id!r}, watch_id={self.watch_id!r}, actor={self.actor!r}, "
             f"action={self.action!r})"
         )
+
+
+#: ``Target.mark_key`` for "no mark" (a real NULL would not be unique in PostgreSQL).
+NO_MARK = -1
+
+
+class Target(Base):
+    """A watched (group, mark): checked once per poll interval by whichever replica claims it.
+
+    A replica claims due targets (``next_due_at`` passed, no live lease) with
+    ``SELECT ... FOR UPDATE SKIP LOCKED``, sets ``lease_owner``/``lease_until``, checks
+    them, then moves ``next_due_at`` on by the interval. A replica that dies leaves a
+    lease that runs out, and another replica takes the target over.
+    """
+
+    __tablename__ = "targets"
+    __table_args__ = (
+        UniqueConstraint("group_id", "mark_key"),
+        Index("ix_targets_next_due_at", "next_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(String(64))
+    mark_key: Mapped[int] = mapped_column(BigInteger, default=NO_MARK, server_default="-1")
+    next_due_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def mark(self) -> int | None:
+        return None if self.mark_key == NO_MARK else self.mark_key
+
+    def __repr__(self) -> str:
+        return f"Target(id={self.id!r}, group_id={self.group_id!r}, mark_key={self.mark_key!r})"
