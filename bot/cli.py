@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import click
@@ -27,6 +29,18 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
+        click.echo(f"Configuration error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+@contextmanager
+def _exit_if_in_use() -> Iterator[None]:
+    """A SQLite database held by another process: one clear sentence, exit 2."""
+    from bot.store.db import DatabaseInUse
+
+    try:
+        yield
+    except DatabaseInUse as exc:
         click.echo(f"Configuration error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
 
@@ -149,9 +163,12 @@ def shell(poll_interval: int | None) -> None:
             click.echo(f"Using Tencent Cloud Chat app {settings.tencent_im_sdkappid}.")
             database = settings.database
         interval = poll_interval or (SHELL_POLL_INTERVAL if demo else settings.poll_interval)
-        with open_alerting(
-            settings, tencent.client, database, ShellPoster(click.echo), poll_interval=interval
-        ) as alerting:
+        with (
+            _exit_if_in_use(),
+            open_alerting(
+                settings, tencent.client, database, ShellPoster(click.echo), poll_interval=interval
+            ) as alerting,
+        ):
             handlers = OnlineHandlers(tencent.client, alerting.watches)
             console = Shell(handlers, files)
             if demo:

@@ -17,7 +17,7 @@ from bot.alerts.names import GroupNames
 from bot.alerts.poller import Poller
 from bot.settings import Settings
 from bot.simulator import Scenario, Simulator, demo_scenario
-from bot.store.db import make_engine, session_factory, upgrade
+from bot.store.db import make_engine, session_factory, single_process, upgrade
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import shared_rate_limits
 from bot.watches import Watches
@@ -80,7 +80,24 @@ def open_alerting(
     poll_interval: float,
     usergroup_members: Callable[[str], frozenset[str]] | None = None,
 ) -> Iterator[Alerting]:
-    """Migrate the database to the latest schema, then build the alerting services."""
+    """Migrate the database to the latest schema, then build the alerting services.
+
+    A SQLite database is held for this process alone (DatabaseInUse otherwise).
+    """
+    with single_process(database_url):
+        yield from _alerting(
+            settings, tencent, database_url, poster, poll_interval, usergroup_members
+        )
+
+
+def _alerting(
+    settings: Settings,
+    tencent: TencentClient,
+    database_url: str,
+    poster: Poster,
+    poll_interval: float,
+    usergroup_members: Callable[[str], frozenset[str]] | None,
+) -> Iterator[Alerting]:
     upgrade(database_url)
     engine = make_engine(database_url)
     sessions = session_factory(engine)

@@ -31,7 +31,7 @@ from bot.store import (
     upgrade,
 )
 from bot.store.cli import db as db_cli
-from bot.store.db import alembic_config
+from bot.store.db import DatabaseInUse, alembic_config, single_process
 
 REPO = Path(__file__).resolve().parents[1]
 TABLES = {"watches", "alert_states", "samples", "outbox", "watch_changes", "targets"}
@@ -439,3 +439,41 @@ def test_sqlite_in_memory_engine_needs_no_directory() -> None:
             assert connection.exec_driver_sql("SELECT 1").scalar_one() == 1
     finally:
         engine.dispose()
+
+
+def test_a_second_process_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom bot.store.db import single_process\n"
+            f"with single_process({url!r}):\n    print('held', flush=True)\n    sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with (
+            pytest.raises(DatabaseInUse, match="already in use by process") as refused,
+            single_process(url),
+        ):
+            pass
+        assert "PostgreSQL" in str(refused.value)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+        holder.stdout.close()
+    with single_process(url):  # free again once the other process has ended
+        pass
+
+
+def test_postgresql_is_never_held_for_one_process() -> None:
+    with (
+        single_process("postgresql+psycopg://postgres@127.0.0.1:5432/x"),
+        single_process("postgresql+psycopg://postgres@127.0.0.1:5432/x"),
+    ):
+        pass

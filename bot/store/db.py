@@ -10,7 +10,12 @@ at the repository root. ``check`` says whether the models and a migrated databas
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +99,46 @@ def make_engine(url: str | URL, *, echo: bool = False, sqlite_foreign_keys: bool
         engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
     logger.debug("database engine for %s", safe_url(parsed))
     return engine
+
+
+class DatabaseInUse(Exception):
+    """Another process already uses this SQLite database."""
+
+
+@contextmanager
+def single_process(url: str | URL) -> Iterator[None]:
+    """Hold this SQLite database for this process alone; no-op for other databases.
+
+    SQLite serves one process: two bots on one file would both poll and both alert.
+    The lock is an exclusive ``flock`` on ``<file>.lock``, released when the process
+    ends however it ends.
+    """
+    parsed = make_url(url)
+    path = _sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise DatabaseInUse(
+                f"The SQLite database {path} is already in use by {holder}. SQLite serves one "
+                "bot process; stop the other one, or run several replicas on PostgreSQL "
+                "(DATABASE_URL=postgresql+psycopg://user@host:5432/dbname)."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
