@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     tencent_im_region: Region = "china"
     tencent_im_base_url: str | None = None
     tencent_im_rate_limit: int = Field(default=200, ge=1, le=100_000)
+    tencent_im_interactive_reserve: int = Field(default=10, ge=0, le=99_999)
+    redis_url: str | None = None
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -101,6 +103,25 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _reserve_below_limit(self) -> Settings:
+        if self.tencent_im_interactive_reserve >= self.tencent_im_rate_limit:
+            raise ValueError(
+                f"TENCENT_IM_INTERACTIVE_RESERVE ({self.tencent_im_interactive_reserve}) must be "
+                f"less than TENCENT_IM_RATE_LIMIT ({self.tencent_im_rate_limit}): it is the "
+                "share of the calls per second kept for /online queries"
+            )
+        return self
 
     @model_validator(mode="after")
     def _app_pair(self) -> Settings:
@@ -164,6 +185,10 @@ _ALLOWED: dict[str, str] = {
     "tencent_im_region": ", ".join(REGION_DOMAINS),
     "tencent_im_base_url": "a URL starting with http:// or https://",
     "tencent_im_rate_limit": "an integer from 1 to 100000 (calls per second per API)",
+    "tencent_im_interactive_reserve": (
+        "an integer from 0 to 99999 (calls per second kept for /online queries)"
+    ),
+    "redis_url": "a redis:// URL, e.g. redis://localhost:6379/0",
     "slack_bot_token": (
         "a bot token starting with xoxb- (api.slack.com/apps > your app > OAuth & Permissions)"
     ),

@@ -50,7 +50,12 @@ def open_tencent(settings: Settings, scenario: Scenario | None = None) -> Iterat
         secret_key=key,
         admin=admin,
         base_url=base_url,
-        rate_limits=shared_rate_limits(str(sdkappid), settings.tencent_im_rate_limit),
+        rate_limits=shared_rate_limits(
+            str(sdkappid),
+            settings.tencent_im_rate_limit,
+            reserve=settings.tencent_im_interactive_reserve,
+            redis_url=settings.redis_url,
+        ),
     )
     try:
         yield Tencent(client, simulator)
@@ -103,7 +108,9 @@ def _alerting(
     sessions = session_factory(engine)
     names = GroupNames(tencent)
     owner = f"{socket.gethostname()}:{os.getpid()}"
-    poller = Poller(sessions, tencent, names=names, interval=poll_interval, owner=owner)
+    poller = Poller(
+        sessions, tencent.for_background(), names=names, interval=poll_interval, owner=owner
+    )
     try:
         yield Alerting(
             sessions=sessions,

@@ -11,6 +11,7 @@ within a bounded number of attempts and an overall deadline. An expired UserSig
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import time
@@ -80,6 +81,7 @@ class TencentClient:
         sleep: Callable[[float], None] = time.sleep,
         max_pages: int = MAX_PAGES,
         pool_size: int = 32,
+        background: bool = False,
     ) -> None:
         self.sdkappid = sdkappid
         self.admin = admin
@@ -88,6 +90,7 @@ class TencentClient:
         self.timeout = timeout
         self.retry = retry
         self.max_pages = max_pages
+        self.background = background
         self._backoff = tenacity.wait_exponential(
             multiplier=retry.initial_wait, max=retry.max_wait
         ) + tenacity.wait_random(0, retry.initial_wait)
@@ -107,6 +110,13 @@ class TencentClient:
 
     def close(self) -> None:
         self._session.close()
+
+    def for_background(self) -> TencentClient:
+        """The same client (session, signatures, limits) for background work: its calls
+        leave the rate limit's reserved share to interactive queries."""
+        clone = copy.copy(self)
+        clone.background = True
+        return clone
 
     def __enter__(self) -> TencentClient:
         return self
@@ -220,7 +230,7 @@ class TencentClient:
         for attempt in retrying:
             with attempt:
                 remaining = self.retry.deadline - (time.monotonic() - started)
-                self.rate_limits.acquire(command, timeout=remaining)
+                self.rate_limits.acquire(command, timeout=remaining, background=self.background)
                 return self._signed_post(url, body)
         raise AssertionError("unreachable: tenacity either returns or reraises")
 

@@ -1,20 +1,34 @@
-"""Client-side rate limits: one limiter per Tencent API, shared by every caller.
+"""Client-side rate limits: Tencent's per-API budget, shared by every caller.
 
 Tencent allows each REST API a number of calls per second per app (200 by
-default, ``TENCENT_IM_RATE_LIMIT``). The bot keeps under it by itself with a
-sliding-window log from pyrate-limiter: never more than ``per_second`` calls in
-any window of ``WINDOW_MS`` milliseconds. The window is 2 % longer than a second
-so that network jitter between here and Tencent's per-second counter cannot
-turn our 200th call into their 201st; the cost is a ceiling of ~196 calls/s.
+default, ``TENCENT_IM_RATE_LIMIT``). The bot keeps under it by itself with
+pyrate-limiter's sliding-window log: never more than ``per_second`` calls in any
+window of ``WINDOW_MS`` milliseconds. The window is 2 % longer than a second so
+that network jitter between here and Tencent's per-second counter cannot turn our
+200th call into their 201st; the cost is a ceiling of ~196 calls/s.
+
+Two levels, so a big poll cycle never makes a user wait:
+
+- every call takes a slot of ``<api>:all`` (``per_second``);
+- background calls (the poller) also take a slot of ``<api>:background``
+  (``per_second - reserve``): they can never use the last ``reserve`` slots of a
+  window, which stay for interactive queries (``/online``), while interactive
+  queries may use the whole budget when the poller is idle.
+
+The buckets live in process memory, or in Redis (``REDIS_URL``) so that every
+replica of the bot shares one budget per Tencent app: the budget is per app, not
+per process.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from typing import Any
 
-from pyrate_limiter import InMemoryBucket, Limiter, Rate
+from pyrate_limiter import InMemoryBucket, Limiter, Rate, RedisBucket
 
-from bot.tencent.errors import Throttled
+from bot.tencent.errors import Throttled, TransportError
 
 __all__ = ["WINDOW_MS", "RateLimits", "shared_rate_limits"]
 
@@ -22,35 +36,66 @@ WINDOW_MS = 1020
 
 
 class RateLimits:
-    """Per-API limiters (created on first use), thread-safe."""
+    """Per-API limiters (created on first use), thread-safe; in memory or in Redis."""
 
-    def __init__(self, per_second: int) -> None:
+    def __init__(
+        self,
+        per_second: int,
+        *,
+        reserve: int = 0,
+        redis: Any = None,
+        key_prefix: str = "online-bot:ratelimit:",
+    ) -> None:
         if per_second < 1:
             raise ValueError("per_second must be at least 1")
+        if not 0 <= reserve < per_second:
+            raise ValueError("reserve must be from 0 to per_second - 1")
         self.per_second = per_second
+        self.reserve = reserve
+        self._redis = redis
+        self._prefix = key_prefix
         self._lock = threading.Lock()
         self._limiters: dict[str, Limiter] = {}
 
     def __repr__(self) -> str:
-        return f"RateLimits(per_second={self.per_second}, apis={sorted(self._limiters)})"
+        where = "redis" if self._redis is not None else "memory"
+        return f"RateLimits(per_second={self.per_second}, reserve={self.reserve}, in={where})"
 
-    def _limiter(self, api: str) -> Limiter:
+    def _limiter(self, key: str, limit: int) -> Limiter:
         with self._lock:
-            limiter = self._limiters.get(api)
+            limiter = self._limiters.get(key)
             if limiter is None:
-                bucket = InMemoryBucket([Rate(self.per_second, WINDOW_MS)])
-                limiter = Limiter(bucket, buffer_ms=5)
-                self._limiters[api] = limiter
+                rates = [Rate(limit, WINDOW_MS)]
+                if self._redis is not None:
+                    bucket: Any = RedisBucket.init(rates, self._redis, self._prefix + key)
+                else:
+                    bucket = InMemoryBucket(rates)
+                limiter = self._limiters[key] = Limiter(bucket, buffer_ms=5)
             return limiter
 
-    def acquire(self, api: str, *, timeout: float) -> None:
-        """Wait for a slot for ``api``; raise Throttled if none comes within ``timeout`` s."""
+    def acquire(self, api: str, *, timeout: float, background: bool = False) -> None:
+        """Wait for a slot for ``api``; raise Throttled if none comes within ``timeout`` s.
+
+        ``background`` calls leave the reserved slots to interactive ones.
+        """
+        deadline = time.monotonic() + timeout
+        if background and self.reserve:
+            self._take(f"{api}:background", self.per_second - self.reserve, deadline)
+        self._take(f"{api}:all", self.per_second, deadline)
+
+    def _take(self, key: str, limit: int, deadline: float) -> None:
+        remaining = max(deadline - time.monotonic(), 0.001)
         try:
-            acquired = self._limiter(api).try_acquire(
-                api, blocking=True, timeout=max(timeout, 0.001)
-            )
+            acquired = self._limiter(key, limit).try_acquire(key, blocking=True, timeout=remaining)
         except TimeoutError:
             acquired = False
+        except Exception as error:  # the shared limiter's store (Redis) is unreachable
+            if self._redis is None:
+                raise
+            raise TransportError(
+                f"The shared rate limiter in Redis is unreachable ({type(error).__name__}): "
+                "check REDIS_URL; Tencent was not called."
+            ) from None
         if not acquired:
             raise Throttled(
                 f"The bot is at its own limit of {self.per_second} calls per second to Tencent "
@@ -58,14 +103,25 @@ class RateLimits:
             )
 
 
-_shared: dict[tuple[str, int], RateLimits] = {}
+_shared: dict[tuple[str, int, int, str], RateLimits] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_rate_limits(app: str, per_second: int) -> RateLimits:
-    """The process-wide limits for one Tencent app: every client of that app shares them."""
+def shared_rate_limits(
+    app: str, per_second: int, *, reserve: int = 0, redis_url: str | None = None
+) -> RateLimits:
+    """The limits of one Tencent app, shared by every client of it in this process and,
+    with ``redis_url``, by every replica."""
+    key = (app, per_second, reserve, redis_url or "")
     with _shared_lock:
-        limits = _shared.get((app, per_second))
+        limits = _shared.get(key)
         if limits is None:
-            limits = _shared[(app, per_second)] = RateLimits(per_second)
+            redis = None
+            if redis_url:
+                import redis as redis_client
+
+                redis = redis_client.Redis.from_url(redis_url, socket_timeout=2)
+            limits = _shared[key] = RateLimits(
+                per_second, reserve=reserve, redis=redis, key_prefix=f"online-bot:{app}:"
+            )
         return limits
