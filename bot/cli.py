@@ -7,6 +7,8 @@ Errors are one sentence on stderr, never a traceback.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -229,7 +231,11 @@ def run() -> None:
     click.echo(f"Connected to Slack as {identity.get('user')} in {identity.get('team')}.", err=True)
     assert settings.slack_bot_token is not None
     poster = SlackPoster(
-        poster_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        poster_client(
+            settings.slack_bot_token.get_secret_value(),
+            settings.slack_api_url,
+            replica=f"{socket.gethostname()}:{os.getpid()}",
+        )
     )
     with open_tencent(settings) as tencent:
         if tencent.simulator is not None:

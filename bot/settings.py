@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,9 @@ REGION_DOMAINS: dict[str, str] = {
     "jakarta": "adminapiidn.im.qcloud.com",
     "mumbai": "adminapiind.im.qcloud.com",
 }
+
+#: Tencent's list cache is 40 s: polling faster than this gains nothing.
+MIN_POLL_INTERVAL = 40
 
 Region = Literal[
     "china", "singapore", "seoul", "tokyo", "frankfurt", "silicon-valley", "jakarta", "mumbai"
@@ -58,7 +62,7 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     xdg_data_home: str | None = None
-    poll_interval: int = Field(default=60, ge=40, le=86_400)
+    poll_interval: int = Field(default=60, ge=1, le=86_400)
     history_days: int = Field(default=14, ge=1, le=3650)
     watch_admins: str = ""
 
@@ -114,6 +118,18 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _poll_no_faster_than_the_cache(self) -> Settings:
+        if self.poll_interval < MIN_POLL_INTERVAL and not self.tencent_is_local:
+            raise ValueError(
+                f"POLL_INTERVAL is {self.poll_interval}: it must be at least "
+                f"{MIN_POLL_INTERVAL} seconds. Tencent caches the online list for up to 40 s "
+                "(the count for about 10 s), so polling faster only repeats the same answer "
+                "and spends the rate limit (shorter intervals are allowed only against a "
+                "local simulator)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _reserve_below_limit(self) -> Settings:
         if self.tencent_im_interactive_reserve >= self.tencent_im_rate_limit:
             raise ValueError(
@@ -159,6 +175,14 @@ class Settings(BaseSettings):
         return frozenset(part for part in self.watch_admins.replace(",", " ").split() if part)
 
     @property
+    def tencent_is_local(self) -> bool:
+        """The built-in simulator, or TENCENT_IM_BASE_URL on this machine (a simulator)."""
+        if self.use_simulator:
+            return True
+        host = urlsplit(self.tencent_im_base_url or "").hostname or ""
+        return host in ("127.0.0.1", "localhost", "::1")
+
+    @property
     def use_simulator(self) -> bool:
         """No Tencent app configured: the bot runs against the built-in simulator."""
         return self.tencent_im_sdkappid is None
@@ -202,10 +226,7 @@ _ALLOWED: dict[str, str] = {
         "a SQLAlchemy URL: sqlite:////path/to/online-bot.db or "
         "postgresql+psycopg://user@host:5432/dbname"
     ),
-    "poll_interval": (
-        "whole seconds from 40 to 86400: Tencent caches the online list for up to 40 s "
-        "(the count for about 10 s), so polling faster only repeats the same answer"
-    ),
+    "poll_interval": "whole seconds from 40 to 86400",
     "history_days": "whole days from 1 to 3650",
 }
 

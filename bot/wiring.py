@@ -108,8 +108,15 @@ def _alerting(
     sessions = session_factory(engine)
     names = GroupNames(tencent)
     owner = f"{socket.gethostname()}:{os.getpid()}"
+    # A lease outlives the work it covers (a batch of checks; one Slack post with its
+    # retries) and runs out soon enough that a dead replica's work is taken over.
     poller = Poller(
-        sessions, tencent.for_background(), names=names, interval=poll_interval, owner=owner
+        sessions,
+        tencent.for_background(),
+        names=names,
+        interval=poll_interval,
+        owner=owner,
+        lease_seconds=max(10.0, min(60.0, poll_interval)),
     )
     try:
         yield Alerting(
@@ -122,7 +129,12 @@ def _alerting(
                 usergroup_members=usergroup_members,
             ),
             poller=poller,
-            deliverer=Deliverer(sessions, poster, owner=owner),
+            deliverer=Deliverer(
+                sessions,
+                poster,
+                owner=owner,
+                lease_seconds=max(30.0, min(120.0, 2 * poll_interval)),
+            ),
         )
     finally:
         poller.close()

@@ -80,3 +80,37 @@ def test_environment_and_dotenv_file(monkeypatch, tmp_path):
     settings = load_settings(env_file=str(env_file))
     assert settings.tencent_im_region == "seoul"
     assert settings.tencent_im_rate_limit == 120  # the environment wins over .env
+
+
+def test_poll_interval_below_tencents_cache_is_refused():
+    app = {"TENCENT_IM_SDKAPPID": "1400000000", "TENCENT_IM_SECRET_KEY": "k"}
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**app, "POLL_INTERVAL": "30"})
+    assert "at least 40 seconds" in str(caught.value) and "cache" in str(caught.value)
+    assert load_settings({**app, "POLL_INTERVAL": "40"}).poll_interval == 40
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {
+            "TENCENT_IM_BASE_URL": "http://127.0.0.1:8080",
+            "TENCENT_IM_SDKAPPID": "1",
+            "TENCENT_IM_SECRET_KEY": "k",
+        },
+    ],
+)
+def test_shorter_poll_interval_only_against_a_local_simulator(env):
+    assert load_settings({**env, "POLL_INTERVAL": "2"}).poll_interval == 2
+
+
+def test_interactive_reserve_must_leave_room():
+    with pytest.raises(SettingsError, match="TENCENT_IM_INTERACTIVE_RESERVE"):
+        load_settings({"TENCENT_IM_RATE_LIMIT": "10", "TENCENT_IM_INTERACTIVE_RESERVE": "10"})
+    assert load_settings({}).tencent_im_interactive_reserve == 10
+
+
+def test_redis_url_checked():
+    with pytest.raises(SettingsError, match="REDIS_URL"):
+        load_settings({"REDIS_URL": "localhost:6379"})

@@ -36,10 +36,17 @@ PERMANENT_ERRORS = frozenset(
 FIND_PAGES = 3
 
 
-def poster_client(token: str, base_url: str) -> WebClient:
-    """A WebClient for the outbox: connection errors retried at once, 429 left to the outbox."""
+def poster_client(token: str, base_url: str, *, replica: str = "") -> WebClient:
+    """A WebClient for the outbox: connection errors retried at once, 429 left to the outbox.
+
+    ``replica`` goes into the User-Agent, so Slack-side logs (and tests) tell replicas apart.
+    """
     return WebClient(
-        token=token, base_url=base_url, retry_handlers=[ConnectionErrorRetryHandler(2)]
+        token=token,
+        base_url=base_url,
+        timeout=10,
+        retry_handlers=[ConnectionErrorRetryHandler(2)],
+        user_agent_suffix=f"online-bot-replica/{replica}" if replica else None,
     )
 
 
