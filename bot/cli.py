@@ -243,13 +243,17 @@ def run() -> None:
                 "No TENCENT_IM_SDKAPPID set: answering from the built-in simulator.", err=True
             )
         click.echo(f"Database: {safe_url(settings.database)}", err=True)
-        with open_alerting(
-            settings,
-            tencent.client,
-            settings.database,
-            poster,
-            usergroup_members=lambda group: usergroup_members(client, group),
-        ) as alerting:
+        with (
+            _exit_if_in_use(),
+            open_alerting(
+                settings,
+                tencent.client,
+                settings.database,
+                poster,
+                poll_interval=settings.poll_interval,
+                usergroup_members=lambda group: usergroup_members(client, group),
+            ) as alerting,
+        ):
             handlers = OnlineHandlers(tencent.client, alerting.watches)
             secret = settings.slack_signing_secret
             app = build_app(handlers, client, secret.get_secret_value() if secret else "")

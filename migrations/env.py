@@ -43,9 +43,17 @@ def _url() -> str:
         raise SystemExit(f"Configuration error: {exc}") from None
 
 
+#: pg_advisory_xact_lock key: replicas starting together migrate one at a time.
+MIGRATION_LOCK = 0x6F6E6C62  # "onlb"
+
+
 def _migrate(connection: Connection) -> None:
     context.configure(connection=connection, **migration_options(connection.dialect.name))
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Held until this transaction ends; the next replica then finds the schema
+            # at head and has nothing to do.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 
 

@@ -477,3 +477,27 @@ def test_postgresql_is_never_held_for_one_process() -> None:
         single_process("postgresql+psycopg://postgres@127.0.0.1:5432/x"),
     ):
         pass
+
+
+def test_replicas_starting_together_migrate_once(tmp_path: Path) -> None:
+    from conftest import _fresh_postgres_database
+
+    databases = _fresh_postgres_database()
+    url = next(databases)
+    try:
+        script = f"from bot.store.db import upgrade\nupgrade({url!r})\nprint('ok')\n"
+        replicas = [
+            subprocess.Popen(
+                [sys.executable, "-c", script],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        outcomes = [replica.communicate(timeout=60) for replica in replicas]
+        assert [r.returncode for r in replicas] == [0, 0, 0], [err for _, err in outcomes]
+        assert current_revision(url) == HEAD
+        assert check(url) == []
+    finally:
+        databases.close()
