@@ -1,0 +1,20 @@
+# online-bot: one image for every replica. Build: docker build -t online-bot .
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml README.md alembic.ini ./
+COPY bot ./bot
+COPY migrations ./migrations
+# Installed in place: the migrations are read from /app/migrations.
+RUN pip install -e . \
+    && useradd --system --uid 10001 --home-dir /app bot
+
+USER bot
+# HTTP mode listens on PORT; Socket Mode needs no port.
+EXPOSE 3000
+CMD ["online-bot", "--log-level", "INFO", "run"]
