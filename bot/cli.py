@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -33,6 +34,10 @@ def _settings() -> Settings:
     except SettingsError as exc:
         click.echo(f"Configuration error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @contextmanager
@@ -216,6 +221,7 @@ def run() -> None:
     from bot.wiring import open_alerting, open_tencent
 
     settings = _settings()
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)  # docker stop: shut down cleanly
     try:
         client = web_client(settings)
         identity = check_auth(client)

@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 
 from bot.handlers import OnlineHandlers
 from bot.simulator import Simulator
-from bot.slack.serve import build_app, http_server
+from bot.slack.serve import build_app, http_server, stop_http_server
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import RateLimits
 
@@ -106,7 +106,9 @@ def start_app(sim: Simulator, api_url: str):
 
     def stop() -> None:
         session.close()
-        server.close()
+        stop_http_server(server)
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "the HTTP server did not stop"
         handlers.close()
         tencent.close()
 

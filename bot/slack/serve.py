@@ -11,6 +11,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from waitress import wasyncore
 from waitress.server import create_server
 
 from bot.handlers import OnlineHandlers
@@ -22,6 +23,7 @@ __all__ = [
     "check_auth",
     "http_server",
     "run_socket_mode",
+    "stop_http_server",
     "usergroup_members",
     "web_client",
     "wsgi_app",
@@ -99,6 +101,16 @@ def wsgi_app(app: App) -> Callable[[dict[str, Any], Callable[..., Any]], Iterabl
 def http_server(app: App, host: str, port: int) -> Any:
     """A waitress server (not started): ``.run()`` serves, ``.close()`` stops."""
     return create_server(wsgi_app(app), host=host, port=port, threads=16, ident="online-bot")
+
+
+def stop_http_server(server: Any, timeout: float = 5.0) -> None:
+    """Stop a waitress server running in another thread, from its own loop thread.
+
+    Closing its sockets from outside races the loop's ``select`` (EBADF); the
+    trigger runs the close inside the loop, which then ends for want of sockets.
+    """
+    server.task_dispatcher.shutdown(timeout=timeout)
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
 
 
 def run_socket_mode(app: App, app_token: str, api_url: str) -> None:
