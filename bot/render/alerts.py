@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from bot.commands.grammar import format_duration
-from bot.render.escape import date_token, escape_mrkdwn, plain, single_line
+from bot.render.escape import cut, date_token, escape_cut, escape_mrkdwn, plain, single_line
 from bot.render.members import (
     MAX_BLOCKS,
     MAX_BUTTON_CHARS,
@@ -250,27 +250,14 @@ def _ago(now: float, then: float) -> str:
     return "just now" if seconds < 1 else f"{_span(seconds)} ago"
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _escape_cut(text: str, limit: int) -> str:
     """``text`` on one line, escaped, cut so the escaped form is at most ``limit`` long."""
-    text = single_line(text)
-    escaped = escape_mrkdwn(text)
-    if len(escaped) <= limit:
-        return escaped
-    size = 0
-    for i, ch in enumerate(text):
-        size += len(escape_mrkdwn(ch))
-        if size > limit - 1:
-            return escape_mrkdwn(text[:i]) + "…"
-    return escaped
+    return escape_cut(single_line(text), limit)
 
 
 def _code(text: str) -> str:
     """``text`` on one line, cut, escaped, in a code span unless a backtick would end it."""
-    text = _cut(single_line(text), _ID_CAP)
+    text = cut(single_line(text), _ID_CAP)
     escaped = escape_mrkdwn(text)
     return escaped if "`" in text or not text else f"`{escaped}`"
 
@@ -317,7 +304,7 @@ def _mrkdwn(text: str) -> Block:
 
 
 def _plain_text(text: str, limit: int) -> Block:
-    text = _cut(plain(single_line(text)) or " ", limit)
+    text = cut(plain(single_line(text)) or " ", limit)
     return {"type": "plain_text", "text": text, "emoji": True}
 
 
@@ -329,9 +316,9 @@ def _section(text: str | None, fields: Sequence[str] = ()) -> Block:
     """A section with text, fields (at most 10, each cut to 2,000 characters) or both."""
     block: Block = {"type": "section"}
     if text is not None:
-        block["text"] = _mrkdwn(_cut(text, MAX_SECTION_CHARS))
+        block["text"] = _mrkdwn(cut(text, MAX_SECTION_CHARS))
     if fields:
-        block["fields"] = [_mrkdwn(_cut(f, _MAX_FIELD_CHARS)) for f in fields[:10]]
+        block["fields"] = [_mrkdwn(cut(f, _MAX_FIELD_CHARS)) for f in fields[:10]]
     return block
 
 
@@ -352,7 +339,7 @@ def _button(label: str, action_id: str, value: str, style: str | None = None) ->
 
 
 def _unwatch_confirm(view: AlertView) -> Block:
-    name = _cut(_display_name(view.group_id, view.group_name), 120)
+    name = cut(_display_name(view.group_id, view.group_name), 120)
     return {
         "title": _plain_text("Stop watching?", _CONFIRM_TITLE),
         "text": _plain_text(

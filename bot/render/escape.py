@@ -11,7 +11,16 @@ from __future__ import annotations
 import unicodedata
 from datetime import UTC, datetime
 
-__all__ = ["DATE_FORMAT", "date_token", "escape_mrkdwn", "plain", "single_line", "utc_text"]
+__all__ = [
+    "DATE_FORMAT",
+    "cut",
+    "date_token",
+    "escape_cut",
+    "escape_mrkdwn",
+    "plain",
+    "single_line",
+    "utc_text",
+]
 
 #: How Slack shows a date token in each reader's own time zone.
 DATE_FORMAT = "{date_short_pretty} {time}"
@@ -56,3 +65,22 @@ def date_token(unix: float, fallback: str | None = None) -> str:
     text = utc_text(unix) if fallback is None else fallback
     text = escape_mrkdwn(plain(text)).replace("|", "/")
     return f"<!date^{int(unix)}^{DATE_FORMAT}|{text}>"
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` cut with an ellipsis to at most ``limit`` characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape_cut(text: str, limit: int) -> str:
+    """``text`` escaped, cut with an ellipsis so the escaped form is at most ``limit`` long
+    (never in the middle of an entity such as ``&amp;``)."""
+    escaped = escape_mrkdwn(text)
+    if len(escaped) <= limit:
+        return escaped
+    size = 0
+    for i, ch in enumerate(text):
+        size += len(escape_mrkdwn(ch))
+        if size > limit - 1:
+            return escape_mrkdwn(text[:i]) + "…"
+    return escaped

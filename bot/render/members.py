@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.render.escape import date_token, escape_mrkdwn, plain, single_line
+from bot.render.escape import cut, date_token, escape_cut, escape_mrkdwn, plain, single_line
 from bot.tencent.models import (
     LOWER_EDITION_CAP,
     MEMBER_LIST_CAP,
@@ -110,23 +110,6 @@ def _context(text: str) -> Block:
     return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _escape_cut(text: str, limit: int) -> str:
-    """``text`` escaped, cut with an ellipsis so the escaped form is at most ``limit`` long."""
-    escaped = escape_mrkdwn(text)
-    if len(escaped) <= limit:
-        return escaped
-    size = 0
-    for i, ch in enumerate(text):
-        size += len(escape_mrkdwn(ch))
-        if size > limit - 1:
-            return escape_mrkdwn(text[:i]) + "…"
-    return escaped
-
-
 def _code(text: str) -> str:
     """``text`` escaped, in a code span when it can be (a backtick would end the span)."""
     escaped = escape_mrkdwn(text)
@@ -190,9 +173,9 @@ def render_online(
 
     name = single_line(group.name) if group is not None else ""
     gid = result.group_id
-    code = _code(_cut(single_line(gid), 100))
-    where = f"*{_escape_cut(name, 200)}* ({code})" if name else code
-    title = _cut(f"{name} ({gid})" if name else gid, 300)
+    code = _code(cut(single_line(gid), 100))
+    where = f"*{escape_cut(name, 200)}* ({code})" if name else code
+    title = cut(f"{name} ({gid})" if name else gid, 300)
 
     if online_count is not None:
         summary = f"*{online_count:,} online* in {where}"
@@ -225,7 +208,7 @@ def render_online(
 
     tail: list[Block] = []
     if file_note:
-        tail.append(_context(f":paperclip: {_escape_cut(single_line(file_note), 500)}"))
+        tail.append(_context(f":paperclip: {escape_cut(single_line(file_note), 500)}"))
     budget = TEXT_BUDGET - _text_chars(blocks) - _text_chars(tail) - _RESERVE
     member_lines, shortened = _member_lines(on_page, budget)
     shown = len(member_lines)
@@ -314,8 +297,8 @@ def _notes(result: OnlineMembers, online_count: int | None, listed: int) -> list
 
 
 def _member_line(member_nickname: str, account: str, join_time: int, cap: int) -> str:
-    nick = _cut(single_line(member_nickname), cap)
-    acct = _code(_cut(single_line(account), _ACCOUNT_CAP))
+    nick = cut(single_line(member_nickname), cap)
+    acct = _code(cut(single_line(account), _ACCOUNT_CAP))
     joined = f"joined {date_token(join_time)}"
     if not nick:
         return f"• {acct} · {joined}"
@@ -353,7 +336,7 @@ def _pack(lines: list[str], limit: int) -> list[str]:
     current: list[str] = []
     size = 0
     for line in lines:
-        line = _cut(line, limit)
+        line = cut(line, limit)
         extra = len(line) + (1 if current else 0)
         if current and size + extra > limit:
             chunks.append("\n".join(current))
@@ -382,7 +365,7 @@ def render_error(message: str) -> Message:
     """A user-facing error (escaped; line breaks kept), e.g. a UsageError or a TencentError's."""
     lines = (plain(line).rstrip() for line in message.replace("\r\n", "\n").split("\n"))
     kept = "\n".join(lines).strip() or "Something went wrong."
-    text = _escape_cut(kept, 2900)
+    text = escape_cut(kept, 2900)
     return Message(text=text, blocks=[_section(f":warning: {text}")])
 
 
@@ -396,7 +379,7 @@ def render_help(usage: str) -> Message:
 
 def render_looking_up(group_id: str, mark: int | None) -> Message:
     """The immediate acknowledgement while Tencent is asked."""
-    what = _code(_cut(single_line(group_id), 100))
+    what = _code(cut(single_line(group_id), 100))
     if mark is not None:
         what += f" (mark {mark})"
     text = f":hourglass_flowing_sand: Looking up who is online in {what}…"
