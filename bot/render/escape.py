@@ -8,7 +8,7 @@ neutralising (``*bold*`` in a nickname only looks bold). Pure code.
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from datetime import UTC, datetime
 
 __all__ = [
@@ -33,18 +33,18 @@ def escape_mrkdwn(s: str) -> str:
     return s.translate(_MRKDWN)
 
 
-def _is_control(ch: str) -> bool:
-    return unicodedata.category(ch) == "Cc"
+#: Unicode's control characters (category Cc, closed by Unicode's stability policy).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def plain(s: str) -> str:
     """Text for a ``plain_text`` field: control characters removed, nothing escaped."""
-    return "".join(ch for ch in s if not _is_control(ch))
+    return _CONTROL.sub("", s)
 
 
 def single_line(s: str) -> str:
     """Control characters (newlines, tabs...) as spaces, ends trimmed: one line."""
-    return "".join(" " if _is_control(ch) else ch for ch in s).strip()
+    return _CONTROL.sub(" ", s).strip()
 
 
 def utc_text(unix: float, *, seconds: bool = False) -> str:

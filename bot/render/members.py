@@ -19,8 +19,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from bot.render.escape import cut, date_token, escape_cut, escape_mrkdwn, plain, single_line
@@ -399,7 +399,7 @@ def _csv_cell(value: str) -> str:
 
 def _iso_utc(unix: int) -> str:
     try:
-        return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix))
     except (OverflowError, OSError, ValueError):
         return str(unix)
 

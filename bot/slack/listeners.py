@@ -9,6 +9,8 @@ channel for a public answer, in a DM with the caller for an ephemeral one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -50,7 +52,13 @@ def retry_handlers() -> list[RetryHandler]:
     ]
 
 
-def register(app: App, handlers: OnlineHandlers) -> None:
+def register(app: App, handlers: OnlineHandlers, answers: Executor) -> None:
+    """Listeners only ack; whatever takes longer runs on ``answers``, so that a slow
+    Tencent or Slack never holds up the acknowledgement of the next request."""
+
+    def later(work: Callable[..., None], *args: Any) -> None:
+        answers.submit(_logged, work, *args)
+
     @app.command("/online")
     def online(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         caller = Caller(user_id=body.get("user_id", ""), channel_id=body.get("channel_id", ""))
@@ -59,7 +67,7 @@ def register(app: App, handlers: OnlineHandlers) -> None:
             ack(**_payload(outcome.message, outcome.public))
             return
         ack(**_payload(outcome.ack, public=False))
-        _finish(outcome, caller, body.get("response_url", ""), client)
+        later(_finish, outcome, caller, body.get("response_url", ""), client)
 
     @app.action(ALERT_ACK)
     @app.action(ALERT_MUTE)
@@ -70,25 +78,37 @@ def register(app: App, handlers: OnlineHandlers) -> None:
             user_id=(body.get("user") or {}).get("id", ""),
             channel_id=(body.get("channel") or {}).get("id", ""),
         )
-        outcome = handlers.alert_button(
-            action.get("action_id", ""), action.get("value", ""), caller
-        )
-        if outcome is None:
-            return
-        payload = _payload(outcome.message, outcome.public)
-        if action.get("action_id") == ALERT_ACK and outcome.public:
-            payload["replace_original"] = True
-        else:
-            payload["replace_original"] = False
-        _post(body.get("response_url", ""), payload)
+        later(_alert, handlers, action, caller, body.get("response_url", ""))
 
     @app.action(NEXT_PAGE_ACTION)
     @app.action(PREVIOUS_PAGE_ACTION)
     def page(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        outcome = handlers.page(action.get("value", ""))
-        message = outcome.message if isinstance(outcome, Reply) else outcome.message()
-        _post(body.get("response_url", ""), {**_payload(message), "replace_original": True})
+        later(_page, handlers, action.get("value", ""), body.get("response_url", ""))
+
+
+def _logged(work: Callable[..., None], *args: Any) -> None:
+    try:
+        work(*args)
+    except Exception:  # nobody waits on this future: say what happened
+        log.exception("unexpected failure answering a Slack request")
+
+
+def _alert(
+    handlers: OnlineHandlers, action: dict[str, Any], caller: Caller, response_url: str
+) -> None:
+    outcome = handlers.alert_button(action.get("action_id", ""), action.get("value", ""), caller)
+    if outcome is None:
+        return
+    payload = _payload(outcome.message, outcome.public)
+    payload["replace_original"] = action.get("action_id") == ALERT_ACK and outcome.public
+    _post(response_url, payload)
+
+
+def _page(handlers: OnlineHandlers, value: str, response_url: str) -> None:
+    outcome = handlers.page(value)
+    message = outcome.message if isinstance(outcome, Reply) else outcome.message()
+    _post(response_url, {**_payload(message), "replace_original": True})
 
 
 def _finish(deferred: Deferred, caller: Caller, response_url: str, client: WebClient) -> None:
