@@ -9,10 +9,13 @@ as a CSV file, so the message can say where the file went.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from bot.commands.grammar import (
@@ -55,6 +58,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Seconds an online list is reused for the same question (Tencent's own is up to 40 s old).
+SNAPSHOT_REUSE = 10.0
 ALERT_ACK, ALERT_MUTE, ALERT_UNWATCH = "alert_ack", "alert_mute", "alert_unwatch"
 UNEXPECTED = (
     "Something went wrong inside the bot; the details were logged. Try again, and tell the "
@@ -112,8 +117,12 @@ class Answer:
         return CsvFile(
             filename=f"online-{safe.strip('-')}{suffix}.csv",
             title=f"Online members of {name} ({len(self.result.members)})",
-            content="\ufeff" + members_csv(self.result),  # the BOM lets Excel read UTF-8
+            content="\ufeff" + _csv(self.result),  # the BOM lets Excel read UTF-8
         )
+
+
+#: One CSV per list, however many answers (pages, replies) show it.
+_csv = functools.lru_cache(maxsize=16)(members_csv)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +134,21 @@ class Deferred:
 class OnlineHandlers:
     """The ``/online`` command and its paging buttons, over one Tencent client."""
 
-    def __init__(self, tencent: TencentClient, watches: Watches | None = None) -> None:
+    def __init__(
+        self,
+        tencent: TencentClient,
+        watches: Watches | None = None,
+        *,
+        reuse_seconds: float = SNAPSHOT_REUSE,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.tencent = tencent
         self.watches = watches
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tencent")
+        self.reuse_seconds = reuse_seconds
+        self._monotonic = monotonic
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="tencent")
+        self._snapshots_lock = threading.Lock()
+        self._snapshots: dict[tuple[str, int | None], tuple[float, Future[_Snapshot]]] = {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -248,8 +268,10 @@ class OnlineHandlers:
             return Reply(render_error(UNEXPECTED))
 
     def _query(self, query: Query, page: int = 0) -> Reply | Answer:
-        group = self.tencent.group_info(query.group_id)
-        if not group.supports_online_list:
+        try:
+            snapshot = self._snapshot(query.group_id, query.mark)
+        except _Unsupported as unsupported:
+            group = unsupported.group
             return Reply(
                 render_error(
                     f"{query.group_id} is a {group.type or 'non audio-video'} group. Tencent "
@@ -257,17 +279,70 @@ class OnlineHandlers:
                     "Community groups."
                 )
             )
-        count = self._pool.submit(self._count, group)
-        result = self.tencent.online_members(query.group_id, query.mark)
-        return Answer(result, group, count.result(), query.public, page)
+        return Answer(snapshot.result, snapshot.group, snapshot.count, query.public, page)
 
-    def _count(self, group: GroupInfo) -> int | None:
+    def _snapshot(self, group_id: str, mark: int | None) -> _Snapshot:
+        """The group's list, reused for ``reuse_seconds``; concurrent asks share one fetch.
+
+        Tencent's own list is a snapshot up to 40 s old, so reusing ours for a few seconds
+        changes nothing for the reader, keeps the pages of one answer consistent, and
+        spares the rate limit when a team asks about the same group at once.
+        """
+        key = (group_id, mark)
+        now = self._monotonic()
+        with self._snapshots_lock:
+            for stale in [k for k, (until, _) in self._snapshots.items() if until <= now]:
+                del self._snapshots[stale]
+            entry = self._snapshots.get(key)
+            owner = entry is None
+            if owner:
+                future: Future[_Snapshot] = Future()
+                self._snapshots[key] = (now + self.reuse_seconds, future)
+            else:
+                future = entry[1]
+        if owner:
+            try:
+                future.set_result(self._fetch(group_id, mark))
+            except BaseException as error:
+                with self._snapshots_lock:
+                    self._snapshots.pop(key, None)  # failures are not reused
+                future.set_exception(error)
+        return future.result()
+
+    def _fetch(self, group_id: str, mark: int | None) -> _Snapshot:
+        """Name and type, exact count and list, asked of Tencent at the same time."""
+        info = self._pool.submit(self.tencent.group_info, group_id)
+        count = self._pool.submit(self.tencent.online_count, group_id)
         try:
-            return self.tencent.online_count(group.group_id)
+            result, failure = self.tencent.online_members(group_id, mark), None
+        except TencentError as error:
+            result, failure = None, error
+        group = info.result()
+        if not group.supports_online_list:
+            raise _Unsupported(group)
+        if failure is not None:
+            raise failure
+        assert result is not None
+        try:
+            exact: int | None = count.result()
         except ApiError:
-            if group.type == "Community":  # Community groups count on another endpoint
-                return None
-            raise
+            if group.type != "Community":  # Community groups count on another endpoint
+                raise
+            exact = None
+        return _Snapshot(group, result, exact)
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    group: GroupInfo
+    result: OnlineMembers
+    count: int | None
+
+
+class _Unsupported(Exception):
+    def __init__(self, group: GroupInfo) -> None:
+        super().__init__(group.group_id)
+        self.group = group
 
 
 def _explain(error: TencentError) -> str:

@@ -82,3 +82,33 @@ def test_loop_reads_until_quit(shell):
     shown = []
     shell.loop(read=lambda prompt: next(lines), write=shown.append)
     assert len(shown) == 1 and "Office Hours" in shown[0]
+
+
+def test_the_same_question_within_seconds_reuses_one_fetch(sim, tmp_path):
+    now = [1000.0]
+    client = TencentClient(
+        sdkappid=sim.scenario.sdkappid,
+        secret_key=sim.scenario.secret_key,
+        base_url=sim.url,
+        rate_limits=RateLimits(200),
+    )
+    handlers = OnlineHandlers(client, reuse_seconds=10, monotonic=lambda: now[0])
+    shell = Shell(handlers, tmp_path)
+    try:
+        before = sim.stats().get_members.calls
+        first = shell.execute("/online @TGS#big")
+        assert sim.stats().get_members.calls == before + 1
+        now[0] += 9
+        assert shell.execute("/online @TGS#big").splitlines()[2:] == first.splitlines()[2:]
+        assert shell.execute("next")  # the next page comes from the same snapshot
+        assert sim.stats().get_members.calls == before + 1
+        now[0] += 2
+        shell.execute("/online @TGS#big")
+        assert sim.stats().get_members.calls == before + 2
+        info_before = sim.stats().get_group_info.calls
+        shell.execute("/online @TGS#nope")  # failures are not reused
+        shell.execute("/online @TGS#nope")
+        assert sim.stats().get_group_info.calls == info_before + 2
+    finally:
+        handlers.close()
+        client.close()
