@@ -1,0 +1,293 @@
+"""``online-bot run`` as a real subprocess (``python -m bot run``).
+
+Slack's Web API and response_url are the fake (``fake_slack``); with no TENCENT_* set the
+bot answers from its in-process simulator and the demo groups. Each run gets a controlled
+environment (no Slack, Tencent or store settings inherited) and a temporary working
+directory, so no ``.env`` file is read.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+import requests
+from slackapp import sign
+
+from bot.settings import Settings
+
+SECRET = "run-test-signing-secret"
+STARTUP_SECONDS = 20.0
+STOP_SECONDS = 5.0
+#: Every variable the bot's settings read, and anything Slack-ish bolt might read itself.
+CONTROLLED = {name.upper() for name in Settings.model_fields}
+CONTROLLED_PREFIXES = ("SLACK_", "TENCENT_")
+
+
+def _env(tmp_path: Path, **values: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in CONTROLLED and not key.startswith(CONTROLLED_PREFIXES)
+    }
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    env.update(values)
+    return env
+
+
+def _run_to_exit(tmp_path: Path, **values: str) -> subprocess.CompletedProcess[str]:
+    """``run`` that is expected to stop by itself (a configuration error)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        env=_env(tmp_path, **values),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS,
+        check=False,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class BotProcess:
+    """``python -m bot run`` in the background, its output in files (no pipe to fill up)."""
+
+    def __init__(self, tmp_path: Path, name: str, **values: str) -> None:
+        self._out = tmp_path / f"{name}.stdout.txt"
+        self._err = tmp_path / f"{name}.stderr.txt"
+        with self._out.open("wb") as out, self._err.open("wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run"],
+                env=_env(tmp_path, **values),
+                cwd=tmp_path,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def output(self) -> str:
+        return self._out.read_text(errors="replace") + self._err.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self._err.read_text(errors="replace")
+
+    def wait_until_healthy(self, url: str) -> None:
+        """Bounded: connection attempts with a short timeout until /healthz answers 200."""
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"the bot exited with {self.process.returncode} before serving:\n"
+                    + self.stderr()
+                )
+            try:
+                if requests.get(url + "/healthz", timeout=0.5).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)  # connection refused comes back at once: the process is starting
+        pytest.fail(f"/healthz did not answer within {STARTUP_SECONDS}s:\n" + self.stderr())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_SECONDS)
+
+
+@pytest.fixture
+def start_bot(tmp_path: Path) -> Iterator[Callable[..., BotProcess]]:
+    """Start ``run`` with some settings; every process started is stopped at teardown.
+
+    Processes started by one test share its data directory (XDG_DATA_HOME), so its SQLite file.
+    """
+    started: list[BotProcess] = []
+
+    def start(**values: str) -> BotProcess:
+        bot = BotProcess(tmp_path, f"bot{len(started)}", **values)
+        started.append(bot)
+        return bot
+
+    yield start
+    for bot in started:
+        bot.stop()
+
+
+def _slash(
+    url: str, text: str, response_url: str, *, secret: str = SECRET, signature: str | None = None
+) -> requests.Response:
+    body = urlencode(
+        {
+            "token": "legacy",
+            "team_id": "T0001",
+            "channel_id": "C1",
+            "user_id": "U1",
+            "user_name": "ada",
+            "command": "/online",
+            "text": text,
+            "response_url": response_url,
+            "trigger_id": "1.2.3",
+        }
+    )
+    ts = int(time.time())
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": signature or sign(body, ts, secret),
+    }
+    return requests.post(url + "/slack/events", data=body.encode(), headers=headers, timeout=10)
+
+
+def _http_settings(fake_slack, port: int) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "PORT": str(port),
+    }
+
+
+# -- configuration errors: exit 2, one sentence, no traceback ------------------------------------
+
+
+def test_missing_bot_token_says_where_to_get_one(tmp_path):
+    done = _run_to_exit(tmp_path, SLACK_SIGNING_SECRET=SECRET)
+    assert done.returncode == 2
+    assert "SLACK_BOT_TOKEN" in done.stderr
+    assert "api.slack.com/apps" in done.stderr and "OAuth & Permissions" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_rejected_bot_token_names_the_reason_not_the_token(tmp_path, fake_slack):
+    done = _run_to_exit(
+        tmp_path,
+        SLACK_BOT_TOKEN="xoxb-bad",
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake_slack.api_url,
+    )
+    assert done.returncode == 2
+    assert "Slack rejected SLACK_BOT_TOKEN (invalid_auth)" in done.stderr
+    assert "xoxb-bad" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+    (call,) = fake_slack.calls("auth.test")
+    assert call.token == "xoxb-bad"
+
+
+def test_token_of_the_wrong_kind_names_the_variable(tmp_path, fake_slack):
+    done = _run_to_exit(
+        tmp_path,
+        SLACK_BOT_TOKEN="xoxp-user-token",
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake_slack.api_url,
+    )
+    assert done.returncode == 2
+    assert "SLACK_BOT_TOKEN" in done.stderr and "xoxb-" in done.stderr
+    assert "xoxp-user-token" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+    assert fake_slack.calls() == []  # refused before any network call
+
+
+def test_no_app_token_and_no_signing_secret_explains_both_modes(tmp_path, fake_slack):
+    done = _run_to_exit(tmp_path, SLACK_BOT_TOKEN="xoxb-test", SLACK_API_URL=fake_slack.api_url)
+    assert done.returncode == 2
+    assert "SLACK_APP_TOKEN" in done.stderr and "Socket Mode" in done.stderr
+    assert "SLACK_SIGNING_SECRET" in done.stderr and "HTTP mode" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# -- HTTP mode, end to end -----------------------------------------------------------------------
+
+
+def test_http_mode_answers_a_slash_command(start_bot, fake_slack):
+    port = _free_port()
+    bot = start_bot(**_http_settings(fake_slack, port))
+    url = f"http://127.0.0.1:{port}"
+    bot.wait_until_healthy(url)
+    (auth,) = fake_slack.calls("auth.test")
+    assert auth.token == "xoxb-test"
+
+    response = _slash(url, "@TGS#demo-small", fake_slack.response_url("r"))
+    assert response.status_code == 200
+    ack = response.json()
+    assert ack["response_type"] == "ephemeral"
+    assert "Looking up" in ack["text"]
+    (answer,) = [c.params for c in fake_slack.wait_for("response_url:r", timeout=10)]
+    assert "Office Hours" in answer["text"] + str(answer["blocks"])
+    assert "@TGS#demo-small" in str(answer)
+
+    forged = _slash(url, "@TGS#demo-small", fake_slack.response_url("f"), secret="not-it")
+    assert forged.status_code == 401
+    assert fake_slack.calls("response_url:f") == []
+
+    output = bot.output()
+    assert f"HTTP mode on port {port}" in output
+    assert "Connected to Slack as online-bot in Fake Team" in output
+    assert "built-in simulator" in output
+    assert SECRET not in output and "xoxb-test" not in output
+    assert "Traceback" not in output
+
+
+def test_sigterm_stops_it_and_a_new_process_can_take_over(start_bot, fake_slack):
+    port = _free_port()
+    first = start_bot(**_http_settings(fake_slack, port))
+    first.wait_until_healthy(f"http://127.0.0.1:{port}")
+    first.process.send_signal(signal.SIGTERM)
+    first.process.wait(STOP_SECONDS)  # raises TimeoutExpired if it hangs on
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+    # the SQLite lock died with the process: a new one on the same data directory starts
+    second = start_bot(**_http_settings(fake_slack, port))
+    second.wait_until_healthy(f"http://127.0.0.1:{port}")
+
+
+def test_second_process_on_the_same_sqlite_file_exits_2(start_bot, fake_slack):
+    port = _free_port()
+    first = start_bot(**_http_settings(fake_slack, port))
+    first.wait_until_healthy(f"http://127.0.0.1:{port}")
+    second = start_bot(**_http_settings(fake_slack, _free_port()))
+    assert second.process.wait(STARTUP_SECONDS) == 2
+    stderr = second.stderr()
+    assert "already in use" in stderr and f"process {first.process.pid}" in stderr
+    assert "PostgreSQL" in stderr
+    assert "Traceback" not in stderr
+    assert first.process.poll() is None  # the first one carries on
+    assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+
+
+# -- Socket Mode ---------------------------------------------------------------------------------
+
+
+def test_app_token_selects_socket_mode(start_bot, fake_slack):
+    bot = start_bot(
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_APP_TOKEN="xapp-1-test",
+        SLACK_API_URL=fake_slack.api_url,
+    )
+    # The fake answers {"ok": true} without a WebSocket URL: the SDK fails to connect and
+    # retries, which is enough to see that Socket Mode was chosen with the app-level token.
+    opened = fake_slack.wait_for("apps.connections.open", timeout=15)
+    assert {call.token for call in opened} == {"xapp-1-test"}
+    (auth,) = fake_slack.calls("auth.test")
+    assert auth.token == "xoxb-test"
+    assert bot.process.poll() is None, bot.stderr()
+    output = bot.output()
+    assert "Socket Mode" in output
+    assert "HTTP mode on port" not in output
+    assert "xapp-1-test" not in output and "xoxb-test" not in output
