@@ -224,13 +224,13 @@ def run() -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)  # docker stop: shut down cleanly
     try:
         client = web_client(settings)
-        identity = check_auth(client)
         if settings.slack_app_token is None and settings.slack_signing_secret is None:
             raise SettingsError(
                 "Set SLACK_APP_TOKEN (xapp-..., Basic Information > App-Level Tokens) for "
                 "Socket Mode, or SLACK_SIGNING_SECRET (Basic Information > App Credentials) "
                 "for HTTP mode."
             )
+        identity = check_auth(client)
     except SettingsError as exc:
         click.echo(f"Configuration error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
