@@ -355,3 +355,23 @@ def test_two_replicas_share_the_targets_and_check_each_once(database_url, env, s
         assert session.scalar(select(func.count(Outbox.id))) == 40
     # Nothing is due again until the interval has passed.
     assert replicas[0].run_cycle().targets == 0
+
+
+def test_a_fresh_process_asks_the_group_name_before_alerting(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    restarted = Poller(
+        env.sessions, env.tencent, names=GroupNames(env.tencent, clock=env.clock),
+        clock=env.clock,
+    )
+    try:
+        sim.set_audience(GROUP, 10)
+        env.clock.advance(60)
+        info_before = sim.stats().get_group_info.calls
+        report = restarted.run_cycle()
+        assert report.notifications == 1 and report.conflicts == 0
+        assert sim.stats().get_group_info.calls == info_before + 1
+    finally:
+        restarted.close()
+    env.deliverer.deliver_due()
+    (alert,) = posts(fake_slack)
+    assert "Evening &lt;Stream&gt;" in json.dumps(alert["blocks"])

@@ -26,6 +26,12 @@ class GroupNames:
         with self._lock:
             self._names[group_id] = (name, self._clock())
 
+    def known(self, group_id: str) -> bool:
+        """Whether ``get`` would answer without asking Tencent."""
+        with self._lock:
+            hit = self._names.get(group_id)
+        return hit is not None and self._clock() - hit[1] < self._ttl
+
     def get(self, group_id: str) -> str | None:
         """The group's name, or None when Tencent cannot tell (the ID is shown instead)."""
         with self._lock:

@@ -257,7 +257,19 @@ class Poller:
         return results
 
     def judge(self, watch_id: int, sample: rules.Sample, now: float, report: CycleReport) -> None:
-        """Evaluate one watch and commit its new state with its outbox rows, or nothing."""
+        """Evaluate one watch and commit its new state with its outbox rows, or nothing.
+
+        An alert shows the group's name, which may have to be asked of Tencent: that is
+        done outside the transaction (then the watch is judged afresh), never while
+        holding it.
+        """
+        try:
+            self._judge(watch_id, sample, now, report)
+        except _NeedsName as missing:
+            self.names.get(missing.group_id)
+            self._judge(watch_id, sample, now, report)
+
+    def _judge(self, watch_id: int, sample: rules.Sample, now: float, report: CycleReport) -> None:
         try:
             with self.sessions.begin() as session:
                 watch = session.scalar(
@@ -266,6 +278,8 @@ class Poller:
                 if watch is None or watch.deleted_at is not None:
                     return
                 decision = self._decide(session, watch, sample, now)
+                if decision.notifications and not self.names.known(watch.group_id):
+                    raise _NeedsName(watch.group_id)  # rolls back: nothing was written
                 report.evaluated += 1
                 report.reasons[decision.reason.value] = (
                     report.reasons.get(decision.reason.value, 0) + 1
@@ -421,6 +435,12 @@ def alert_view(
         error=state.last_error,
         incident_id=incident,
     )
+
+
+class _NeedsName(Exception):
+    def __init__(self, group_id: str) -> None:
+        super().__init__(group_id)
+        self.group_id = group_id
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> Insert:
