@@ -19,6 +19,7 @@ from bot.simulator import Simulator
 from bot.slack.serve import build_app, http_server, stop_http_server
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import RateLimits
+from bot.watches import Watches
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -63,12 +64,20 @@ class RunningApp:
         )
         return self.post("/slack/events", body, **kwargs)
 
-    def press(self, action_id: str, value: str, response_url: str) -> requests.Response:
+    def press(
+        self,
+        action_id: str,
+        value: str,
+        response_url: str,
+        *,
+        user: str = "U1",
+        channel: str = "C1",
+    ) -> requests.Response:
         payload = {
             "type": "block_actions",
             "team": {"id": "T0001"},
-            "user": {"id": "U1"},
-            "channel": {"id": "C1"},
+            "user": {"id": user},
+            "channel": {"id": channel},
             "response_url": response_url,
             "trigger_id": "1.2.3",
             "container": {"type": "message"},
@@ -87,15 +96,16 @@ class RunningApp:
         return self.post("/slack/events", urlencode({"payload": json.dumps(payload)}))
 
 
-def start_app(sim: Simulator, api_url: str):
-    """Start the app; returns (RunningApp, stop)."""
+def start_app(sim: Simulator, api_url: str, watches: Watches | None = None):
+    """Start the app (with ``watches``, the watch commands and alert buttons too);
+    returns (RunningApp, stop)."""
     tencent = TencentClient(
         sdkappid=sim.scenario.sdkappid,
         secret_key=sim.scenario.secret_key,
         base_url=sim.url,
         rate_limits=RateLimits(sim.scenario.rate_limit),
     )
-    handlers = OnlineHandlers(tencent)
+    handlers = OnlineHandlers(tencent, watches)
     client = WebClient(token="xoxb-test", base_url=api_url)
     app = build_app(handlers, client, SIGNING_SECRET)
     server = http_server(app, "127.0.0.1", 0)

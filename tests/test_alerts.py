@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from slackapp import start_app
 from sqlalchemy import func, select
 
 from bot.alerts.delivery import Deliverer
@@ -360,7 +361,9 @@ def test_two_replicas_share_the_targets_and_check_each_once(database_url, env, s
 def test_a_fresh_process_asks_the_group_name_before_alerting(env, sim, fake_slack):
     env.watch(f"watch {GROUP} below 100")
     restarted = Poller(
-        env.sessions, env.tencent, names=GroupNames(env.tencent, clock=env.clock),
+        env.sessions,
+        env.tencent,
+        names=GroupNames(env.tencent, clock=env.clock),
         clock=env.clock,
     )
     try:
@@ -375,3 +378,78 @@ def test_a_fresh_process_asks_the_group_name_before_alerting(env, sim, fake_slac
     env.deliverer.deliver_due()
     (alert,) = posts(fake_slack)
     assert "Evening &lt;Stream&gt;" in json.dumps(alert["blocks"])
+
+
+@pytest.fixture
+def firing(env, sim, fake_slack):
+    """A watch whose alert fired and was posted; yields (running app, the alert's buttons)."""
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_audience(GROUP, 10)
+    env.cycle()
+    (alert,) = posts(fake_slack)
+    buttons = {
+        element["action_id"]: element["value"]
+        for block in alert["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    }
+    running, stop = start_app(sim, fake_slack.api_url, env.watches)
+    yield running, buttons
+    stop()
+
+
+def test_acknowledge_button_over_signed_request(env, firing, fake_slack):
+    running, buttons = firing
+    url = fake_slack.response_url("ack")
+    assert running.press("alert_ack", buttons["alert_ack"], url, user="U0ACK7").status_code == 200
+    (reply,) = [c.params for c in fake_slack.wait_for("response_url:ack")]
+    assert reply["replace_original"] is True
+    assert "<@U0ACK7>" in json.dumps(reply["blocks"])
+    assert "alert_ack" not in json.dumps(reply["blocks"])  # no second Acknowledge
+    with env.sessions() as session:
+        assert session.get(AlertState, 1).acknowledged_by == "U0ACK7"
+
+
+def test_mute_button_mutes_for_an_hour(env, firing, fake_slack):
+    running, buttons = firing
+    running.press("alert_mute", buttons["alert_mute"], fake_slack.response_url("mute"))
+    (reply,) = [c.params for c in fake_slack.wait_for("response_url:mute")]
+    assert reply["response_type"] == "in_channel" and "muted" in reply["text"]
+    with env.sessions() as session:
+        watch = session.get(Watch, 1)
+        assert watch.muted_until.timestamp() == pytest.approx(env.clock.now + 3600, abs=1)
+
+
+def test_unwatch_button_honours_watch_admins(env, firing, fake_slack):
+    running, buttons = firing
+    env.watches.admins = frozenset({"U0ADMIN"})
+    running.press(
+        "alert_unwatch", buttons["alert_unwatch"], fake_slack.response_url("no"), user="U0OTHER"
+    )
+    (refused,) = [c.params for c in fake_slack.wait_for("response_url:no")]
+    assert "Only the watch admins" in refused["text"]
+    assert refused["response_type"] == "ephemeral"
+    running.press(
+        "alert_unwatch", buttons["alert_unwatch"], fake_slack.response_url("yes"), user="U0ADMIN"
+    )
+    (done,) = [c.params for c in fake_slack.wait_for("response_url:yes")]
+    assert "stopped watching" in done["text"]
+    with env.sessions() as session:
+        assert session.get(Watch, 1).deleted_at is not None
+
+
+def test_watch_commands_over_signed_requests(env, sim, fake_slack):
+    running, stop = start_app(sim, fake_slack.api_url, env.watches)
+    try:
+        url = fake_slack.response_url("w")
+        ack = running.command(f"watch {GROUP} below 100 for 5m", url, channel="C7").json()
+        assert "Looking up" in ack["text"]
+        (created,) = [c.params for c in fake_slack.wait_for("response_url:w")]
+        assert created["response_type"] == "in_channel"
+        assert "fewer than 100 online for 5m" in json.dumps(created)
+        listing = running.command("watches", fake_slack.response_url("l"), channel="C7").json()
+        assert "#1" in json.dumps(listing) and listing["response_type"] == "ephemeral"
+        refused = running.command("unwatch 1", fake_slack.response_url("u"), channel="C8").json()
+        assert "belongs to" in refused["text"]
+    finally:
+        stop()
