@@ -206,6 +206,7 @@ class Watches:
                 .options(selectinload(Watch.state), selectinload(Watch.changes))
                 .order_by(Watch.id)
             ).all()
+            self.names.prefetch(watch.group_id for watch in watches)
             rows = [self._row(watch, now) for watch in watches]
         return render.render_watch_list(rows, now=now)
 
@@ -218,7 +219,7 @@ class Watches:
         return render.WatchRow(
             watch_id=watch.id,
             group_id=watch.group_id,
-            group_name=self.names.get(watch.group_id),
+            group_name=self.names.peek(watch.group_id),
             mark=watch.mark,
             rule_text=rule_of(watch).describe(),
             status=state.status if state else "ok",

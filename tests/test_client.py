@@ -310,3 +310,15 @@ def test_limiter_keeps_16_threads_under_the_simulators_limit():
 
 def test_secret_not_in_repr(sim, client):
     assert sim.scenario.secret_key not in repr(client)
+
+
+def test_group_infos_asks_fifty_at_a_time(sim, client):
+    ids = [f"@TGS#n{i:03d}" for i in range(120)]
+    for group_id in ids[:-1]:
+        sim.add_group(group_id, f"Name {group_id}", "AVChatRoom")
+    before = sim.stats().get_group_info.calls
+    infos = client.group_infos(ids)
+    assert sim.stats().get_group_info.calls - before == 3
+    assert infos[ids[0]].name == f"Name {ids[0]}"
+    assert isinstance(infos[ids[-1]], errors.GroupNotFound)  # the one never added
+    assert len(infos) == 120

@@ -125,23 +125,27 @@ class Poller:
         every target is checked once per interval.
         """
         started = time.monotonic()
-        report = CycleReport(started_at=self.clock())
+        cycle_start = self.clock()
+        report = CycleReport(started_at=cycle_start)
         self.sync_targets()
         while True:
             now = self.clock()
-            claimed = self.claim(now)
+            # Only what was due when the cycle began: a cycle longer than the interval
+            # must still end.
+            claimed = self.claim(now, due_by=cycle_start)
             if not claimed:
                 break
             report.targets += len(claimed)
             checks = self.check_targets([target for _, target in claimed], now)
             report.failed_checks += sum(1 for _, error in checks.values() if error)
             watches = self._active_watches({target.group_id for _, target in claimed})
+            items = []
             for _, target in claimed:
                 value, error = checks[target]
                 sample = rules.Sample(at=now, value=value, error=error)
-                for watch_id in watches.get(target, ()):
-                    report.watches += 1
-                    self.judge(watch_id, sample, now, report)
+                items.extend((watch_id, sample) for watch_id in watches.get(target, ()))
+            report.watches += len(items)
+            self.judge_batch(items, now, report)
             self.complete([target_id for target_id, _ in claimed], now)
         report.duration = time.monotonic() - started
         return report
@@ -167,13 +171,13 @@ class Poller:
                 {"group_id": g, "mark_key": m, "next_due_at": to_dt(self.clock())}
                 for g, m in wanted - have.keys()
             ]
-            if missing:
-                session.execute(_insert_ignoring_duplicates(session, missing))
+            for start in range(0, len(missing), 1000):  # bound the statement's parameters
+                session.execute(_insert_ignoring_duplicates(session, missing[start : start + 1000]))
             gone = [have[key] for key in have.keys() - wanted]
             if gone:
                 session.execute(delete(TargetRow).where(TargetRow.id.in_(gone)))
 
-    def claim(self, now: float) -> list[tuple[int, Target]]:
+    def claim(self, now: float, *, due_by: float | None = None) -> list[tuple[int, Target]]:
         """Lease up to ``batch`` due targets for this process, in one atomic UPDATE.
 
         PostgreSQL: the rows are picked with ``FOR UPDATE SKIP LOCKED``, so concurrent
@@ -184,7 +188,7 @@ class Poller:
             due = (
                 select(TargetRow.id)
                 .where(
-                    TargetRow.next_due_at <= now_dt,
+                    TargetRow.next_due_at <= to_dt(now if due_by is None else due_by),
                     or_(TargetRow.lease_until.is_(None), TargetRow.lease_until < now_dt),
                 )
                 .order_by(TargetRow.next_due_at, TargetRow.id)
@@ -257,37 +261,65 @@ class Poller:
         return results
 
     def judge(self, watch_id: int, sample: rules.Sample, now: float, report: CycleReport) -> None:
-        """Evaluate one watch and commit its new state with its outbox rows, or nothing.
+        """Evaluate one watch; see ``judge_batch``."""
+        self.judge_batch([(watch_id, sample)], now, report)
 
-        An alert shows the group's name, which may have to be asked of Tencent: that is
-        done outside the transaction (then the watch is judged afresh), never while
-        holding it.
+    def judge_batch(
+        self, items: Sequence[tuple[int, rules.Sample]], now: float, report: CycleReport
+    ) -> None:
+        """Evaluate watches and commit their new states with their outbox rows, in one
+        transaction: all of them, or (if another writer changed one first) each on its own.
+
+        Alerts show group names, which may have to be asked of Tencent: that is done
+        before the transaction (50 names a call), never while holding it.
         """
+        if not items:
+            return
         try:
-            self._judge(watch_id, sample, now, report)
-        except _NeedsName as missing:
-            self.names.get(missing.group_id)
-            self._judge(watch_id, sample, now, report)
-
-    def _judge(self, watch_id: int, sample: rules.Sample, now: float, report: CycleReport) -> None:
-        try:
-            with self.sessions.begin() as session:
-                watch = session.scalar(
-                    select(Watch).where(Watch.id == watch_id).options(selectinload(Watch.state))
-                )
-                if watch is None or watch.deleted_at is not None:
-                    return
-                decision = self._decide(session, watch, sample, now)
-                if decision.notifications and not self.names.known(watch.group_id):
-                    raise _NeedsName(watch.group_id)  # rolls back: nothing was written
-                report.evaluated += 1
-                report.reasons[decision.reason.value] = (
-                    report.reasons.get(decision.reason.value, 0) + 1
-                )
-                report.notifications += self._record(session, watch, decision, sample, now)
+            self._commit_batch(items, now, report, names_asked=False)
+        except _NeedsNames as missing:
+            self.names.prefetch(missing.group_ids)
+            self._commit_batch(items, now, report, names_asked=True)
         except StaleDataError:
-            report.conflicts += 1
-            log.info("watch %s was judged by another writer first; skipped", watch_id)
+            if len(items) == 1:
+                report.conflicts += 1
+                log.info("watch %s was judged by another writer first; skipped", items[0][0])
+                return
+            for item in items:
+                self.judge_batch([item], now, report)
+
+    def _commit_batch(
+        self,
+        items: Sequence[tuple[int, rules.Sample]],
+        now: float,
+        report: CycleReport,
+        *,
+        names_asked: bool,
+    ) -> None:
+        samples = dict(items)
+        done = CycleReport(started_at=now)
+        with self.sessions.begin() as session:
+            watches = session.scalars(
+                select(Watch)
+                .where(Watch.id.in_(list(samples)), Watch.deleted_at.is_(None))
+                .options(selectinload(Watch.state))
+            ).all()
+            decided = [(w, self._decide(session, w, samples[w.id], now)) for w in watches]
+            unnamed = {
+                w.group_id
+                for w, decision in decided
+                if decision.notifications and not self.names.known(w.group_id)
+            }
+            if unnamed and not names_asked:
+                raise _NeedsNames(unnamed)  # rolls back: nothing was written yet
+            for watch, decision in decided:
+                done.evaluated += 1
+                done.reasons[decision.reason.value] = done.reasons.get(decision.reason.value, 0) + 1
+                done.notifications += self._record(session, watch, decision, now)
+        report.evaluated += done.evaluated
+        report.notifications += done.notifications
+        for reason, count in done.reasons.items():
+            report.reasons[reason] = report.reasons.get(reason, 0) + count
 
     def _decide(
         self, session: Session, watch: Watch, sample: rules.Sample, now: float
@@ -320,7 +352,6 @@ class Poller:
         session: Session,
         watch: Watch,
         decision: rules.Decision,
-        sample: rules.Sample,
         now: float,
     ) -> int:
         row = watch.state
@@ -422,7 +453,7 @@ def alert_view(
     return render.AlertView(
         watch_id=watch.id,
         group_id=watch.group_id,
-        group_name=names.get(watch.group_id),
+        group_name=names.peek(watch.group_id),
         mark=watch.mark,
         rule_text=rule_of(watch).describe(),
         value=value,
@@ -437,10 +468,10 @@ def alert_view(
     )
 
 
-class _NeedsName(Exception):
-    def __init__(self, group_id: str) -> None:
-        super().__init__(group_id)
-        self.group_id = group_id
+class _NeedsNames(Exception):
+    def __init__(self, group_ids: set[str]) -> None:
+        super().__init__(sorted(group_ids))
+        self.group_ids = group_ids
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> Insert:

@@ -15,7 +15,7 @@ import copy
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = (3.05, 6.0)
 #: The list stops at 1,000 members; 100 pages allows pages as small as 10.
 MAX_PAGES = 100
+#: get_group_info takes at most this many group IDs a call.
+GROUP_INFO_BATCH = 50
 
 GET_MEMBERS = ("group_open_avchatroom_http_svc", "get_members")
 GET_ONLINE_MEMBER_NUM = ("group_open_http_svc", "get_online_member_num")
@@ -179,20 +181,40 @@ class TencentClient:
 
     def group_info(self, group_id: str) -> GroupInfo:
         """Name and type of one group; raises the group's own error (e.g. 10010)."""
-        validate_group_id(group_id)
-        body = {
-            "GroupIdList": [group_id],
-            "ResponseFilter": {"GroupBaseInfoFilter": ["Type", "Name"]},
-        }
-        data = self.call(*GET_GROUP_INFO, body)
-        for entry in data.get("GroupInfo") or []:
-            if not isinstance(entry, dict) or entry.get("GroupId") != group_id:
-                continue
-            code = _int(entry.get("ErrorCode"))
-            if code:
-                raise api_error(code, str(entry.get("ErrorInfo", "")), _request_id(data))
-            return GroupInfo(group_id, str(entry.get("Name", "")), str(entry.get("Type", "")))
-        raise TransportError("Tencent's answer about the group was incomplete; try again.")
+        info = self.group_infos([group_id])[group_id]
+        if isinstance(info, ApiError):
+            raise info
+        return info
+
+    def group_infos(self, group_ids: Sequence[str]) -> dict[str, GroupInfo | ApiError]:
+        """Name and type of each group, asked 50 at a time (Tencent's most per call); a
+        group Tencent has an error for (e.g. 10010) maps to that error."""
+        for group_id in group_ids:
+            validate_group_id(group_id)
+        found: dict[str, GroupInfo | ApiError] = {}
+        for start in range(0, len(group_ids), GROUP_INFO_BATCH):
+            chunk = list(group_ids[start : start + GROUP_INFO_BATCH])
+            body = {
+                "GroupIdList": chunk,
+                "ResponseFilter": {"GroupBaseInfoFilter": ["Type", "Name"]},
+            }
+            data = self.call(*GET_GROUP_INFO, body)
+            for entry in data.get("GroupInfo") or []:
+                if not isinstance(entry, dict) or entry.get("GroupId") not in chunk:
+                    continue
+                group_id = str(entry["GroupId"])
+                code = _int(entry.get("ErrorCode"))
+                if code:
+                    found[group_id] = api_error(
+                        code, str(entry.get("ErrorInfo", "")), _request_id(data)
+                    )
+                else:
+                    found[group_id] = GroupInfo(
+                        group_id, str(entry.get("Name", "")), str(entry.get("Type", ""))
+                    )
+            if any(group_id not in found for group_id in chunk):
+                raise TransportError("Tencent's answer about the groups was incomplete; try again.")
+        return found
 
     def set_marks(
         self, group_id: str, accounts: Iterable[str], marks: Iterable[int], *, remove: bool = False
