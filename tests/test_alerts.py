@@ -453,3 +453,12 @@ def test_watch_commands_over_signed_requests(env, sim, fake_slack):
         assert "belongs to" in refused["text"]
     finally:
         stop()
+
+
+def test_a_new_watch_is_checked_in_the_first_cycle_on_a_real_clock(env, sim):
+    env.watch(f"watch {GROUP} below 100")
+    poller = Poller(env.sessions, env.tencent, names=env.names, clock=time.time)
+    try:
+        assert poller.run_cycle().targets == 1  # time moves on while the cycle starts
+    finally:
+        poller.close()

@@ -127,7 +127,7 @@ class Poller:
         started = time.monotonic()
         cycle_start = self.clock()
         report = CycleReport(started_at=cycle_start)
-        self.sync_targets()
+        self.sync_targets(due_at=cycle_start)
         while True:
             now = self.clock()
             # Only what was due when the cycle began: a cycle longer than the interval
@@ -150,8 +150,10 @@ class Poller:
         report.duration = time.monotonic() - started
         return report
 
-    def sync_targets(self) -> None:
-        """One target per watched (group, mark): add new ones, drop unwatched ones."""
+    def sync_targets(self, *, due_at: float | None = None) -> None:
+        """One target per watched (group, mark): add new ones (due at ``due_at``, default
+        now), drop unwatched ones."""
+        due = to_dt(self.clock() if due_at is None else due_at)
         with self.sessions.begin() as session:
             wanted = {
                 (group_id, NO_MARK if mark is None else mark)
@@ -168,7 +170,7 @@ class Poller:
                 )
             }
             missing = [
-                {"group_id": g, "mark_key": m, "next_due_at": to_dt(self.clock())}
+                {"group_id": g, "mark_key": m, "next_due_at": due}
                 for g, m in wanted - have.keys()
             ]
             for start in range(0, len(missing), 1000):  # bound the statement's parameters
