@@ -363,17 +363,17 @@ class TimedPoller(Poller):
         finally:
             self.phases.bookkeeping[name] += time.perf_counter() - started
 
-    def sync_targets(self, *args: Any) -> Any:
-        return self._timed("sync_targets", *args)
+    def sync_targets(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed("sync_targets", *args, **kwargs)
 
     def claim(self, *args: Any, **kwargs: Any) -> Any:
         return self._timed("claim", *args, **kwargs)
 
-    def complete(self, *args: Any) -> Any:
-        return self._timed("complete", *args)
+    def complete(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed("complete", *args, **kwargs)
 
-    def _active_watches(self, *args: Any) -> Any:
-        return self._timed("_active_watches", *args)
+    def _active_watches(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed("_active_watches", *args, **kwargs)
 
     def check_targets(
         self, targets: Sequence[Target], now: float

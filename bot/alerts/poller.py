@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -111,8 +111,10 @@ class Poller:
         self.clock = clock
         self.error_after = error_after
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll")
+        self._fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poll-batch")
 
     def close(self) -> None:
+        self._fetcher.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     # -- the cycle -------------------------------------------------------------
@@ -128,15 +130,14 @@ class Poller:
         cycle_start = self.clock()
         report = CycleReport(started_at=cycle_start)
         self.sync_targets(due_at=cycle_start)
-        while True:
-            now = self.clock()
-            # Only what was due when the cycle began: a cycle longer than the interval
-            # must still end.
-            claimed = self.claim(now, due_by=cycle_start)
-            if not claimed:
-                break
+        # A pipeline: while one batch is judged, the next one is already being fetched,
+        # so the rate limit never idles while the database works.
+        upcoming = self._next_batch(cycle_start)
+        while upcoming is not None:
+            claimed, fetching, now = upcoming
+            checks = fetching.result()
+            upcoming = self._next_batch(cycle_start)
             report.targets += len(claimed)
-            checks = self.check_targets([target for _, target in claimed], now)
             report.failed_checks += sum(1 for _, error in checks.values() if error)
             watches = self._active_watches({target.group_id for _, target in claimed})
             items = []
@@ -149,6 +150,21 @@ class Poller:
             self.complete([target_id for target_id, _ in claimed], now)
         report.duration = time.monotonic() - started
         return report
+
+    def _next_batch(
+        self, cycle_start: float
+    ) -> (
+        tuple[list[tuple[int, Target]], Future[dict[Target, tuple[int | None, str | None]]], float]
+        | None
+    ):
+        """Claim the next batch (only what was due when the cycle began, so a cycle
+        longer than the interval still ends) and start fetching it."""
+        now = self.clock()
+        claimed = self.claim(now, due_by=cycle_start)
+        if not claimed:
+            return None
+        targets = [target for _, target in claimed]
+        return claimed, self._fetcher.submit(self.check_targets, targets, now), now
 
     def sync_targets(self, *, due_at: float | None = None) -> None:
         """One target per watched (group, mark): add new ones (due at ``due_at``, default
@@ -170,8 +186,7 @@ class Poller:
                 )
             }
             missing = [
-                {"group_id": g, "mark_key": m, "next_due_at": due}
-                for g, m in wanted - have.keys()
+                {"group_id": g, "mark_key": m, "next_due_at": due} for g, m in wanted - have.keys()
             ]
             for start in range(0, len(missing), 1000):  # bound the statement's parameters
                 session.execute(_insert_ignoring_duplicates(session, missing[start : start + 1000]))
