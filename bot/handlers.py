@@ -32,6 +32,13 @@ from bot.commands.grammar import (
     WatchThreshold,
     parse,
 )
+from bot.render.alerts import (
+    ACK_ACTION,
+    MUTE_ACTION,
+    MUTE_BUTTON_SECONDS,
+    UNWATCH_ACTION,
+    parse_alert_button_value,
+)
 from bot.render.members import (
     PAGE_SIZE,
     Message,
@@ -60,7 +67,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds an online list is reused for the same question (Tencent's own is up to 40 s old).
 SNAPSHOT_REUSE = 10.0
-ALERT_ACK, ALERT_MUTE, ALERT_UNWATCH = "alert_ack", "alert_mute", "alert_unwatch"
 UNEXPECTED = (
     "Something went wrong inside the bot; the details were logged. Try again, and tell the "
     "bot's admins if it keeps happening."
@@ -230,12 +236,11 @@ class OnlineHandlers:
         if self.watches is None:
             return Reply(render_error("Watches need the bot's database."))
         try:
-            data = json.loads(value)
-            watch_id, incident = int(data["w"]), str(data["i"])
-        except (ValueError, KeyError, TypeError):
+            watch_id, incident = parse_alert_button_value(value)
+        except ValueError:
             return Reply(render_error("That button is out of date."))
         watches, actor = self.watches, Actor(caller.user_id, caller.channel_id)
-        if action_id == ALERT_ACK:
+        if action_id == ACK_ACTION:
 
             def ack() -> Reply:
                 message = watches.acknowledge(watch_id, incident, actor)
@@ -246,13 +251,14 @@ class OnlineHandlers:
                 return Reply(message, public=True)
 
             return self._guarded_reply(ack)
-        if action_id == ALERT_MUTE:
+        if action_id == MUTE_ACTION:
             return self._guarded_reply(
                 lambda: Reply(
-                    watches.mute(watch_id, 3600, "muted from the alert", actor), public=True
+                    watches.mute(watch_id, MUTE_BUTTON_SECONDS, "muted from the alert", actor),
+                    public=True,
                 )
             )
-        if action_id == ALERT_UNWATCH:
+        if action_id == UNWATCH_ACTION:
             return self._guarded_reply(lambda: Reply(watches.unwatch(watch_id, actor), public=True))
         return None
 

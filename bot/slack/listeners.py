@@ -24,16 +24,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bot.handlers import (
-    ALERT_ACK,
-    ALERT_MUTE,
-    ALERT_UNWATCH,
-    Caller,
-    CsvFile,
-    Deferred,
-    OnlineHandlers,
-    Reply,
-)
+from bot.handlers import Caller, CsvFile, Deferred, OnlineHandlers, Reply
+from bot.render.alerts import ACK_ACTION, MUTE_ACTION, UNWATCH_ACTION
 from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION, Message
 
 __all__ = ["register", "retry_handlers"]
@@ -69,9 +61,9 @@ def register(app: App, handlers: OnlineHandlers, answers: Executor) -> None:
         ack(**_payload(outcome.ack, public=False))
         later(_finish, outcome, caller, body.get("response_url", ""), client)
 
-    @app.action(ALERT_ACK)
-    @app.action(ALERT_MUTE)
-    @app.action(ALERT_UNWATCH)
+    @app.action(ACK_ACTION)
+    @app.action(MUTE_ACTION)
+    @app.action(UNWATCH_ACTION)
     def alert_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
         caller = Caller(
@@ -101,7 +93,7 @@ def _alert(
     if outcome is None:
         return
     payload = _payload(outcome.message, outcome.public)
-    payload["replace_original"] = action.get("action_id") == ALERT_ACK and outcome.public
+    payload["replace_original"] = action.get("action_id") == ACK_ACTION and outcome.public
     _post(response_url, payload)
 
 
