@@ -17,6 +17,12 @@ Tokens in `invalid_tokens` get invalid_auth; a request without a token gets not_
 
 Failures are queued per method with `fail_next()` (the idea of opsdroid's ``add_response``):
 each queued failure answers exactly one request, then the method behaves normally again.
+
+Responses can be withheld with `hold()`: the next request(s) of a method are processed and
+recorded as usual (a held chat.postMessage is stored, so conversations.history lists it), but
+the HTTP answer waits until `release()` (or `stop()`). A test can so stop a client, e.g. kill
+its process, after Slack has acted and before the client learns it did. `wait_for_held()`
+returns the held `Call`, whose ``headers`` tell who sent it (``user-agent``).
 """
 
 from __future__ import annotations
@@ -102,6 +108,12 @@ class _Failure:
     retry_after: int | None
 
 
+@dataclass(frozen=True)
+class _Held:
+    call: Call
+    released: threading.Event
+
+
 @dataclass
 class _PendingFile:
     file_id: str
@@ -157,6 +169,8 @@ class FakeSlack:
     def _clear(self) -> None:
         self._calls: list[Call] = []
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._holds: dict[str, int] = defaultdict(int)
+        self._held: list[_Held] = []
         self._messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._files: dict[str, _PendingFile] = {}
         self._shared: list[UploadedFile] = []
@@ -179,6 +193,7 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        self.release()
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is None:
@@ -257,7 +272,9 @@ class FakeSlack:
             return [dict(m) for ch in channels for m in self._messages.get(ch, [])]
 
     def reset(self) -> None:
-        """Forget calls, messages, files and queued failures; keep the configuration."""
+        """Forget calls, messages, files, queued failures and holds (releasing held
+        responses); keep the configuration."""
+        self.release()
         with self._cond:
             self._clear()
 
@@ -287,6 +304,45 @@ class FakeSlack:
             for _ in range(times):
                 self._failures[method].append(_Failure(error, status, retry_after))
 
+    def hold(self, method: str, times: int = 1) -> None:
+        """Withhold the answer to the next ``times`` requests of ``method`` until `release()`.
+
+        A held request is processed and recorded like any other (a message is stored, a
+        queued failure is used up); only its HTTP response waits.
+        """
+        with self._cond:
+            self._holds[method] += times
+
+    def held(self, method: str | None = None) -> list[Call]:
+        """The requests (of ``method``, if given) whose responses are being withheld now."""
+        with self._cond:
+            return [h.call for h in self._held if method is None or h.call.method == method]
+
+    def wait_for_held(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Block until ``count`` requests of ``method`` are held; return the held ones."""
+
+        def now_held() -> list[Call]:
+            return [h.call for h in self._held if h.call.method == method]
+
+        with self._cond:
+            if self._cond.wait_for(lambda: len(now_held()) >= count, timeout=timeout):
+                return now_held()
+            got = len(now_held())
+        raise AssertionError(f"waited {timeout}s for {count} held call(s) of {method!r}, got {got}")
+
+    def release(self, method: str | None = None) -> int:
+        """Answer the held requests (of ``method``, if given) and cancel the holds not used
+        yet; returns how many responses were released."""
+        with self._cond:
+            for name in [m for m in self._holds if method is None or m == method]:
+                del self._holds[name]
+            released = [h for h in self._held if method is None or h.call.method == method]
+            self._held = [h for h in self._held if h not in released]
+            self._cond.notify_all()
+        for h in released:
+            h.released.set()
+        return len(released)
+
     # -- request handling (called from server threads) ---------------------------------------
 
     def _handle(self, path: str, headers: dict[str, str], body: bytes, query: str) -> _Reply:
@@ -309,16 +365,29 @@ class FakeSlack:
             call = Call(method, params, headers, body, time.monotonic())
             self._calls.append(call)
             try:
-                failures = self._failures.get(method)
-                if failures:
-                    return _failure_reply(failures.popleft(), kind)
-                if kind == "upload":
-                    return self._upload(params["file_id"], body)
-                if kind == "response_url":
-                    return _Reply.text("ok", content_type="text/html")
-                return self._api(method, params, call.token)
+                reply = self._reply(method, kind, params, body, call.token)
+                held = None
+                if self._holds.get(method):
+                    self._holds[method] -= 1
+                    held = _Held(call, threading.Event())
+                    self._held.append(held)
             finally:
                 self._cond.notify_all()
+        if held is not None:
+            held.released.wait()
+        return reply
+
+    def _reply(
+        self, method: str, kind: str, params: dict[str, Any], body: bytes, token: str | None
+    ) -> _Reply:
+        failures = self._failures.get(method)
+        if failures:
+            return _failure_reply(failures.popleft(), kind)
+        if kind == "upload":
+            return self._upload(params["file_id"], body)
+        if kind == "response_url":
+            return _Reply.text("ok", content_type="text/html")
+        return self._api(method, params, token)
 
     def _api(self, method: str, params: dict[str, Any], token: str | None) -> _Reply:
         if not token:
@@ -544,13 +613,16 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         fake: FakeSlack = self.server.fake  # type: ignore[attr-defined]
         reply = fake._handle(url.path, headers, body, url.query)
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(reply.body)
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            for name, value in reply.headers:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away (e.g. killed while held)
 
 
 def _ok(**payload: Any) -> _Reply:
