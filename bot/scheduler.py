@@ -26,7 +26,7 @@ __all__ = ["DELIVER_EVERY", "start_scheduler"]
 log = logging.getLogger(__name__)
 
 DELIVER_EVERY = 5
-POLL_TICK = 15
+POLL_TICK = 5
 
 
 def start_scheduler(

@@ -113,3 +113,15 @@ def test_unreachable_redis_is_a_clear_error():
     limits = RateLimits(5, redis=redis.Redis.from_url("redis://127.0.0.1:9/0", socket_timeout=0.5))
     with pytest.raises(TransportError, match="REDIS_URL"):
         limits.acquire("get_members", timeout=1)
+
+
+def test_entries_stamped_a_moment_later_by_another_replica_still_count(redis_client):
+    # Another replica (whose clock read a few ms later) took the whole window's budget.
+    prefix = f"test-{uuid.uuid4().hex}:"
+    later = int(time.time() * 1000) + 300
+    redis_client.zadd(
+        f"{prefix}get_members:all", {f"other-replica:{i}": later for i in range(6)}
+    )
+    limits = RateLimits(6, redis=redis_client, key_prefix=prefix)
+    with pytest.raises(Throttled):
+        limits.acquire("get_members", timeout=0.05)

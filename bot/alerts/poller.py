@@ -132,11 +132,11 @@ class Poller:
         self.sync_targets(due_at=cycle_start)
         # A pipeline: while one batch is judged, the next one is already being fetched,
         # so the rate limit never idles while the database works.
-        upcoming = self._next_batch(cycle_start)
+        upcoming = self._next_batch(started)
         while upcoming is not None:
             claimed, fetching, now = upcoming
             checks = fetching.result()
-            upcoming = self._next_batch(cycle_start)
+            upcoming = self._next_batch(started)
             report.targets += len(claimed)
             report.failed_checks += sum(1 for _, error in checks.values() if error)
             watches = self._active_watches({target.group_id for _, target in claimed})
@@ -152,15 +152,19 @@ class Poller:
         return report
 
     def _next_batch(
-        self, cycle_start: float
+        self, started: float
     ) -> (
         tuple[list[tuple[int, Target]], Future[dict[Target, tuple[int | None, str | None]]], float]
         | None
     ):
-        """Claim the next batch (only what was due when the cycle began, so a cycle
-        longer than the interval still ends) and start fetching it."""
+        """Claim the next batch of due targets and start fetching it.
+
+        Targets that fall due during the run are taken too (so none waits for the next
+        tick), but a run stops claiming after one interval, so that it ends."""
+        if time.monotonic() - started >= self.interval:
+            return None
         now = self.clock()
-        claimed = self.claim(now, due_by=cycle_start)
+        claimed = self.claim(now)
         if not claimed:
             return None
         targets = [target for _, target in claimed]
@@ -194,7 +198,7 @@ class Poller:
             if gone:
                 session.execute(delete(TargetRow).where(TargetRow.id.in_(gone)))
 
-    def claim(self, now: float, *, due_by: float | None = None) -> list[tuple[int, Target]]:
+    def claim(self, now: float) -> list[tuple[int, Target]]:
         """Lease up to ``batch`` due targets for this process, in one atomic UPDATE.
 
         PostgreSQL: the rows are picked with ``FOR UPDATE SKIP LOCKED``, so concurrent
@@ -205,7 +209,7 @@ class Poller:
             due = (
                 select(TargetRow.id)
                 .where(
-                    TargetRow.next_due_at <= to_dt(now if due_by is None else due_by),
+                    TargetRow.next_due_at <= now_dt,
                     or_(TargetRow.lease_until.is_(None), TargetRow.lease_until < now_dt),
                 )
                 .order_by(TargetRow.next_due_at, TargetRow.id)
