@@ -31,6 +31,7 @@ What "checked once per interval" means on the samples table (one row per check, 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -43,6 +44,7 @@ import redis
 from conftest import _fresh_postgres_database
 from fakeslack import FakeSlack
 from replicas import Replica, replica_of, start_replicas, wait_until
+from slack_sdk import WebClient
 from sqlalchemy import select, text
 
 from bot.alerts.names import GroupNames
@@ -323,10 +325,6 @@ def cluster(
 
 
 def test_fake_slack_holds_a_response_until_released(fake_slack: FakeSlack) -> None:
-    import threading
-
-    from slack_sdk import WebClient
-
     client = WebClient(token="xoxb-test", base_url=fake_slack.api_url, user_agent_suffix="me/1")
     answers: list[str] = []
     fake_slack.hold("chat.postMessage")
