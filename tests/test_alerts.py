@@ -462,3 +462,43 @@ def test_a_new_watch_is_checked_in_the_first_cycle_on_a_real_clock(env, sim):
         assert poller.run_cycle().targets == 1  # time moves on while the cycle starts
     finally:
         poller.close()
+
+
+def test_replicas_adding_the_same_targets_at_once_agree(env):
+    from bot.store.models import Target as TargetRow
+
+    with env.sessions.begin() as session:
+        session.add_all(
+            Watch(
+                channel_id="C1",
+                group_id=f"@TGS#s{i:04d}",
+                rule_kind="below",
+                threshold=5,
+                created_by="U1",
+            )
+            for i in range(3000)
+        )
+    pollers = [
+        Poller(env.sessions, env.tencent, names=env.names, clock=env.clock, owner=f"r{i}")
+        for i in range(3)
+    ]
+    barrier = threading.Barrier(3)
+    failures = []
+
+    def sync(poller):
+        barrier.wait()
+        try:
+            poller.sync_targets()
+        except Exception as error:  # pragma: no cover - the assertion below shows it
+            failures.append(error)
+
+    threads = [threading.Thread(target=sync, args=(p,)) for p in pollers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for poller in pollers:
+        poller.close()
+    assert failures == []
+    with env.sessions() as session:
+        assert session.scalar(select(func.count(TargetRow.id))) == 3000

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Insert, delete, or_, select, update
+from sqlalchemy import Insert, delete, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 #: How many recent samples an alert's sparkline shows.
 SPARK_SAMPLES = 20
+
+#: pg_advisory_xact_lock key serialising ``sync_targets`` across replicas.
+SYNC_LOCK = 0x6F6E6C74  # "onlt"
 
 #: Which outbox kind each notifying reason becomes.
 KIND_OF = {
@@ -175,6 +178,10 @@ class Poller:
         now), drop unwatched ones."""
         due = to_dt(self.clock() if due_at is None else due_at)
         with self.sessions.begin() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # One replica at a time (until this transaction ends): replicas starting
+                # together would otherwise insert the same new targets and deadlock.
+                session.execute(text(f"SELECT pg_advisory_xact_lock({SYNC_LOCK})"))
             wanted = {
                 (group_id, NO_MARK if mark is None else mark)
                 for group_id, mark in session.execute(
