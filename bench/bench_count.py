@@ -22,9 +22,7 @@ import logging
 import os
 import platform
 import resource
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from processes import free_port, start_simulator, stop
 
 from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY
 from bot.tencent.client import TencentClient
@@ -44,7 +43,6 @@ from bot.tencent.ratelimit import WINDOW_MS, RateLimits
 TARGET_PER_SECOND = 190.0
 One = Callable[[TencentClient, int], None]  # count one group with this client
 FetchAll = Callable[[One, list[int], RateLimits], None]  # ``one`` over every group
-STARTUP_TIMEOUT = 60.0  # seconds for the simulator process to build its groups and listen
 
 
 # --------------------------------------------------------------------------- the simulator
@@ -72,53 +70,6 @@ def write_scenario(path: Path, groups: int, latency_ms: float, rate: int) -> Non
         ],
     }
     path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_simulator(scenario: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bot",
-                "simulator",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--scenario",
-                str(scenario),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the simulator exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"the simulator did not listen on port {port} in {STARTUP_TIMEOUT:.0f} s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # --------------------------------------------------------------------------- counting
@@ -160,9 +111,9 @@ class TimedRateLimits(RateLimits):
         self.waited = 0.0
         self._lock_times = threading.Lock()
 
-    def acquire(self, api: str, *, timeout: float) -> None:
+    def acquire(self, api: str, *, timeout: float, background: bool = False) -> None:
         asked = time.monotonic()
-        super().acquire(api, timeout=timeout)
+        super().acquire(api, timeout=timeout, background=background)
         now = time.monotonic()
         with self._lock_times:
             self.granted.append(now)

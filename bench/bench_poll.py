@@ -39,8 +39,6 @@ import os
 import platform
 import pstats
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -52,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from processes import free_port, start_simulator, stop
 from sqlalchemy import Engine, create_engine, event, func, insert, make_url, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -69,7 +68,6 @@ TARGET_RATIO = 1.1  # a cycle may take this much longer than the rate limit need
 TARGET_RSS_MB = 200.0
 THRESHOLD = 100  # every watch is "below 100"
 CHANNELS = 50
-STARTUP_TIMEOUT = 120.0  # seconds for the simulator process to build its groups and listen
 COUNT_API = GET_ONLINE_MEMBER_NUM[1]
 INFO_API = GET_GROUP_INFO[1]
 
@@ -105,40 +103,6 @@ def write_scenario(path: Path, groups: int, share: float, latency_ms: float, rat
         ],
     }
     path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_simulator(scenario: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "bot", "simulator", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--scenario", str(scenario)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the simulator exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"the simulator did not listen on port {port} in {STARTUP_TIMEOUT:.0f} s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # --------------------------------------------------------------------------- the database

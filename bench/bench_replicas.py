@@ -49,7 +49,6 @@ import platform
 import random
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -69,6 +68,7 @@ from pathlib import Path
 import redis
 import requests
 import yaml
+from processes import free_port, start_simulator, stop
 from sqlalchemy import Engine, create_engine, insert, make_url, text
 from sqlalchemy.pool import NullPool
 
@@ -125,45 +125,6 @@ def write_scenario(
         ],
     }
     path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(process: subprocess.Popen[bytes], port: int, log: Path, what: str) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"{what} did not listen on port {port} in {STARTUP_TIMEOUT:.0f} s")
-
-
-def start_simulator(scenario: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "bot", "simulator", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--scenario", str(scenario)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    wait_listening(process, port, log, "the simulator")
-    return process
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # --------------------------------------------------------------------------- the replicas

@@ -36,7 +36,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,6 +53,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from fakeslack import FakeSlack
+from processes import free_port, stop
 from slackapp import sign
 
 from bot.settings import Settings
@@ -85,12 +85,6 @@ def write_scenario(path: Path, members: int, page_size: int, latency_ms: float) 
         ],
     }
     path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_env(**values: str) -> dict[str, str]:
@@ -133,16 +127,6 @@ def wait_ready(process: subprocess.Popen[bytes], probe: str, log: Path) -> None:
             time.sleep(0.05)
     stop(process)
     raise SystemExit(f"{probe} did not answer in {STARTUP_TIMEOUT:.0f} s:\n" + log.read_text())
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def cpu_seconds(pid: int | None = None) -> float:
