@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import click
 
 from bot.logs import configure_logging
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import MIN_POLL_INTERVAL, Settings, SettingsError, load_settings
 from bot.tencent import usersig
 from bot.tencent.errors import ApiError, InvalidInput, TencentError
 from bot.tencent.models import OnlineMembers
@@ -170,6 +170,14 @@ def shell(poll_interval: int | None) -> None:
             click.echo(f"Using Tencent Cloud Chat app {settings.tencent_im_sdkappid}.")
             database = settings.database
         interval = poll_interval or (SHELL_POLL_INTERVAL if demo else settings.poll_interval)
+        if interval < MIN_POLL_INTERVAL and not settings.tencent_is_local:
+            click.echo(
+                f"Configuration error: --poll-interval {interval} is below {MIN_POLL_INTERVAL} s: "
+                "Tencent caches the online list for up to 40 s, so faster polling only repeats "
+                "the same answer (shorter intervals are for the simulator).",
+                err=True,
+            )
+            sys.exit(EXIT_USAGE)
         with (
             _exit_if_in_use(),
             open_alerting(

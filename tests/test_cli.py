@@ -389,3 +389,10 @@ def test_python_m_bot_api_error_has_no_traceback(tmp_path):
     assert done.returncode == 1
     assert "10007" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_shell_refuses_to_poll_tencent_faster_than_its_cache(cli):
+    app = {"TENCENT_IM_SDKAPPID": "1400000000", "TENCENT_IM_SECRET_KEY": "k"}
+    result = cli("shell", "--poll-interval", "10", env=app)
+    assert result.exit_code == 2
+    assert "below 40 s" in result.stderr and "cache" in result.stderr
