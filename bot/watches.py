@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.alerts import rules
@@ -309,12 +309,6 @@ class Watches:
                 f"Watch #{watch_id} belongs to <#{watch.channel_id}>: change it from there."
             )
         return watch
-
-    def count(self) -> int:
-        with self.sessions() as session:
-            return int(
-                session.scalar(select(func.count(Watch.id)).where(Watch.deleted_at.is_(None))) or 0
-            )
 
 
 def _change(watch_id: int, actor: Actor, now: float, action: str, detail: str) -> WatchChange:
