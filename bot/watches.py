@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.alerts import rules
-from bot.alerts.mapping import rule_of, to_dt, to_ts
+from bot.alerts.mapping import rule_columns, rule_of, to_dt, to_ts
 from bot.alerts.names import GroupNames
 from bot.alerts.poller import Target, alert_view, fetch_value
 from bot.commands.grammar import WatchDrop, WatchThreshold, format_duration
@@ -129,13 +129,7 @@ class Watches:
                 channel_id=actor.channel_id,
                 group_id=command.group_id,
                 mark=command.mark,
-                rule_kind=rule.kind,
-                threshold=rule.threshold,
-                recover=rule.recover,
-                for_seconds=rule.for_seconds,
-                percent=rule.percent,
-                within_seconds=rule.within_seconds,
-                repeat_seconds=rule.repeat_seconds,
+                **rule_columns(rule),
                 created_by=actor.user_id,
                 created_at=to_dt(now),
             )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from bot.alerts import rules
 from bot.store.models import AlertState, Watch
 
-__all__ = ["apply_state", "rule_of", "state_of", "to_dt", "to_ts"]
+__all__ = ["apply_state", "rule_columns", "rule_of", "state_of", "to_dt", "to_ts"]
 
 
 def to_ts(value: datetime | None) -> float | None:
@@ -28,6 +28,19 @@ def rule_of(watch: Watch) -> rules.Rule:
         within_seconds=watch.within_seconds,
         repeat_seconds=watch.repeat_seconds,
     )
+
+
+def rule_columns(rule: rules.Rule) -> dict[str, object]:
+    """The ``Watch`` columns that hold ``rule`` (the inverse of ``rule_of``)."""
+    return {
+        "rule_kind": rule.kind,
+        "threshold": rule.threshold,
+        "recover": rule.recover,
+        "for_seconds": rule.for_seconds,
+        "percent": rule.percent,
+        "within_seconds": rule.within_seconds,
+        "repeat_seconds": rule.repeat_seconds,
+    }
 
 
 def state_of(row: AlertState | None) -> rules.AlertState:
