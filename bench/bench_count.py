@@ -38,7 +38,7 @@ from processes import free_port, start_simulator, stop
 from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY
 from bot.tencent.client import TencentClient
 from bot.tencent.errors import TencentError
-from bot.tencent.ratelimit import WINDOW_MS, RateLimits
+from bot.tencent.ratelimit import WINDOW_MS, RateLimits, sustained_per_window
 
 TARGET_PER_SECOND = 190.0
 One = Callable[[TencentClient, int], None]  # count one group with this client
@@ -149,8 +149,8 @@ class Run:
 
     def sustained(self, rate: int) -> float:
         """Steady-state calls/s: ``rate`` calls over the median time between the slots of call i
-        and call i + ``rate``. Calls/elapsed overstates short runs, because an empty limiter
-        window lets a whole burst of ``rate`` calls through at the start."""
+        and call i + ``rate``: the start and the end of a run (threads starting, the last
+        answers) do not count."""
         if self.period is None:
             return self.per_second
         return rate / self.period
@@ -288,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"setup: {args.groups} groups, {args.threads} threads, simulator in its own process "
         f"with {args.latency_ms:g} ms latency and {args.rate} calls/s; client limiter "
-        f"{args.rate} per {WINDOW_MS} ms (ceiling {1000 * args.rate / WINDOW_MS:.1f}/s)"
+        f"{sustained_per_window(args.rate)} per {WINDOW_MS} ms "
+        f"(ceiling {1000 * sustained_per_window(args.rate) / WINDOW_MS:.1f}/s)"
     )
 
     counter = RateLimitedCounter()

@@ -20,7 +20,7 @@ once per interval, not how fast. For each cycle it prints:
   time until the last target was completed (``targets.last_checked_at``: its watches
   judged);
 - online-count calls/s (one per target) against the 200/s ceiling and against the floor
-  the limiter allows polling (``rate - reserve`` calls per 1.02 s: 42.9 s for 8,000);
+  the limiter allows polling (``rate - reserve - 2`` calls per 1.02 s: 42.1 s for 8,000);
 - each replica's share: targets it claimed, seen through ``targets.lease_owner`` every
   0.2 s (batches, how long each was held), and its ``poll cycle:`` log lines;
 - duplicates (a target checked again less than one interval after a check) and misses
@@ -35,7 +35,7 @@ Target: the first cycle within 1.1 x what the budget allows (8,000 calls at 200/
 <= 44 s), zero duplicates, zero misses, zero 60007.
 
     .venv/bin/python bench/bench_replicas.py [--watches 20000] [--groups 8000]
-        [--replicas 3] [--cycles 2] [--latency-ms 20] [--rate 200] [--reserve 10]
+        [--replicas 3] [--cycles 2] [--latency-ms 20] [--rate 200] [--reserve 4]
         [--firing-share 0.005] [--postgres-url URL] [--redis-url URL] [--keep]
 
 Not a test: it prints figures. A run takes about three minutes (two 60 s cycles).
@@ -73,10 +73,11 @@ from sqlalchemy import Engine, create_engine, insert, make_url, text
 from sqlalchemy.pool import NullPool
 
 from bot.alerts.mapping import to_dt
+from bot.settings import Settings
 from bot.simulator import DEMO_ADMIN, DEMO_SECRET_KEY
 from bot.store.db import make_engine, upgrade
 from bot.store.models import AlertState, Watch
-from bot.tencent.ratelimit import WINDOW_MS
+from bot.tencent.ratelimit import WINDOW_MS, sustained_per_window
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fakeslack import FakeSlack  # the tests' fake Slack Web API
@@ -492,7 +493,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=int, default=60, help="POLL_INTERVAL")
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--rate", type=int, default=200, help="calls/s, simulator and bot")
-    parser.add_argument("--reserve", type=int, default=10, help="TENCENT_IM_INTERACTIVE_RESERVE")
+    parser.add_argument(
+        "--reserve",
+        type=int,
+        default=Settings.model_fields["tencent_im_interactive_reserve"].default,
+        help="TENCENT_IM_INTERACTIVE_RESERVE",
+    )
     parser.add_argument("--firing-share", type=float, default=0.005)
     parser.add_argument(
         "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -502,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     budget = args.groups / args.rate
-    floor = args.groups * WINDOW_MS / 1000 / (args.rate - args.reserve)
+    polling = sustained_per_window(args.rate, args.reserve)
+    floor = args.groups * WINDOW_MS / 1000 / polling
     print(
         f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.platform()}"
     )
@@ -513,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"budget: {args.groups:,} calls at {args.rate}/s = {budget:.1f} s (target <= "
-        f"{TARGET_RATIO * budget:.1f} s); polling may use {args.rate - args.reserve} per "
+        f"{TARGET_RATIO * budget:.1f} s); polling may use {polling} per "
         f"{WINDOW_MS} ms: floor {floor:.1f} s"
     )
 

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.tencent.ratelimit import BACKGROUND_BURST
+
 __all__ = ["REGION_DOMAINS", "Settings", "SettingsError", "load_settings"]
 
 #: Tencent Cloud Chat REST domains per data centre (tencent-rest.md).
@@ -50,8 +52,8 @@ class Settings(BaseSettings):
     tencent_im_admin: str = Field(default="administrator", min_length=1, max_length=32)
     tencent_im_region: Region = "china"
     tencent_im_base_url: str | None = None
-    tencent_im_rate_limit: int = Field(default=200, ge=1, le=100_000)
-    tencent_im_interactive_reserve: int = Field(default=10, ge=0, le=99_999)
+    tencent_im_rate_limit: int = Field(default=200, ge=BACKGROUND_BURST + 1, le=100_000)
+    tencent_im_interactive_reserve: int = Field(default=4, ge=0, le=99_997)
     redis_url: str | None = None
 
     slack_bot_token: SecretStr | None = None
@@ -131,11 +133,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _reserve_below_limit(self) -> Settings:
-        if self.tencent_im_interactive_reserve >= self.tencent_im_rate_limit:
+        most = self.tencent_im_rate_limit - BACKGROUND_BURST - 1
+        if self.tencent_im_interactive_reserve > most:
             raise ValueError(
                 f"TENCENT_IM_INTERACTIVE_RESERVE ({self.tencent_im_interactive_reserve}) must be "
-                f"less than TENCENT_IM_RATE_LIMIT ({self.tencent_im_rate_limit}): it is the "
-                "share of the calls per second kept for /online queries"
+                f"at most {most} with TENCENT_IM_RATE_LIMIT {self.tencent_im_rate_limit}: it is "
+                "the number of calls /online queries may make at once ahead of polling, and "
+                "polling needs the rest"
             )
         return self
 
@@ -208,9 +212,11 @@ _ALLOWED: dict[str, str] = {
     "tencent_im_admin": "an App admin account name, 1 to 32 characters",
     "tencent_im_region": ", ".join(REGION_DOMAINS),
     "tencent_im_base_url": "a URL starting with http:// or https://",
-    "tencent_im_rate_limit": "an integer from 1 to 100000 (calls per second per API)",
+    "tencent_im_rate_limit": (
+        f"an integer from {BACKGROUND_BURST + 1} to 100000 (calls per second per API)"
+    ),
     "tencent_im_interactive_reserve": (
-        "an integer from 0 to 99999 (calls per second kept for /online queries)"
+        "an integer from 0 to 99997 (calls /online queries may make at once, ahead of polling)"
     ),
     "redis_url": "a redis:// URL, e.g. redis://localhost:6379/0",
     "slack_bot_token": (

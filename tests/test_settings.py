@@ -45,7 +45,7 @@ def test_base_url_overrides_region():
         ({"TENCENT_IM_SDKAPPID": "1400000000"}, "TENCENT_IM_SECRET_KEY is missing"),
         ({"TENCENT_IM_SECRET_KEY": "k"}, "TENCENT_IM_SDKAPPID is missing"),
         ({"TENCENT_IM_RATE_LIMIT": "0"}, "TENCENT_IM_RATE_LIMIT is not valid (got '0')"),
-        ({"TENCENT_IM_RATE_LIMIT": "fast"}, "an integer from 1 to 100000"),
+        ({"TENCENT_IM_RATE_LIMIT": "fast"}, "an integer from 3 to 100000"),
         ({"TENCENT_IM_BASE_URL": "localhost:8080"}, "a URL starting with http:// or https://"),
         ({"TENCENT_IM_ADMIN": ""}, "TENCENT_IM_ADMIN is not valid"),
     ],
@@ -107,8 +107,9 @@ def test_shorter_poll_interval_only_against_a_local_simulator(env):
 
 def test_interactive_reserve_must_leave_room():
     with pytest.raises(SettingsError, match="TENCENT_IM_INTERACTIVE_RESERVE"):
-        load_settings({"TENCENT_IM_RATE_LIMIT": "10", "TENCENT_IM_INTERACTIVE_RESERVE": "10"})
-    assert load_settings({}).tencent_im_interactive_reserve == 10
+        load_settings({"TENCENT_IM_RATE_LIMIT": "10", "TENCENT_IM_INTERACTIVE_RESERVE": "8"})
+    assert load_settings({"TENCENT_IM_RATE_LIMIT": "10", "TENCENT_IM_INTERACTIVE_RESERVE": "7"})
+    assert load_settings({}).tencent_im_interactive_reserve == 4
 
 
 def test_redis_url_checked():

@@ -2,22 +2,29 @@
 
 Tencent allows each REST API a number of calls per second per app (200 by
 default, ``TENCENT_IM_RATE_LIMIT``). The bot keeps under it by itself with
-pyrate-limiter's sliding-window log: never more than ``per_second`` calls in any
-window of ``WINDOW_MS`` milliseconds. The window is 2 % longer than a second so
-that network jitter between here and Tencent's per-second counter cannot turn our
-200th call into their 201st; the cost is a ceiling of ~196 calls/s.
+pyrate-limiter's GCRA (a leaky bucket kept as one timestamp): calls are spaced
+evenly, ``per_second - reserve - BACKGROUND_BURST`` of them per ``WINDOW_MS``,
+and never more than ``per_second`` in any window of ``WINDOW_MS`` however the
+bursts fall. The window is 2 % longer than a second so that network jitter
+between here and Tencent's per-second counter cannot turn our 200th call into
+their 201st.
 
-Two levels, so a big poll cycle never makes a user wait:
+Interactive queries (``/online``) go first, so a big poll cycle never makes a
+user wait. Both kinds of call share one bucket (one state) per API, but a
+background call (the poller) is admitted only while the bucket holds more than
+``reserve`` free places: the last ``reserve`` places are for interactive calls,
+which pass at once, and beyond them an interactive call is admitted ``reserve``
+emission intervals before any waiting background call. When nobody asks, the
+poller has the whole rate.
 
-- every call takes a slot of ``<api>:all`` (``per_second``);
-- background calls (the poller) also take a slot of ``<api>:background``
-  (``per_second - reserve``): they can never use the last ``reserve`` slots of a
-  window, which stay for interactive queries (``/online``), while interactive
-  queries may use the whole budget when the poller is idle.
-
-The buckets live in process memory, or in Redis (``REDIS_URL``) so that every
+The state lives in process memory, or in Redis (``REDIS_URL``) so that every
 replica of the bot shares one budget per Tencent app: the budget is per app, not
-per process.
+per process. Replicas stamp calls with their own wall clocks (keep them in sync
+with NTP, as any server): a clock ahead by d ms can win d / emission extra
+places once, never a higher rate. Within a process, callers of one kind queue on
+a lock, so each process has at most one background and one interactive caller
+waiting on the bucket: no thundering herd on Redis, and calls are served
+roughly in turn.
 """
 
 from __future__ import annotations
@@ -26,29 +33,34 @@ import threading
 import time
 from typing import Any
 
-from pyrate_limiter import InMemoryBucket, Limiter, Rate, RedisBucket
-from pyrate_limiter.buckets.redis_bucket import LuaScript
+from pyrate_limiter import GCRA, InMemoryStateStore, Rate, RateItem, RedisStateStore, StateBucket
+from pyrate_limiter.clocks import WallClock
+from redis.exceptions import RedisError
 
 from bot.tencent.errors import Throttled, TransportError
 
-__all__ = ["WINDOW_MS", "RateLimits", "shared_rate_limits"]
+__all__ = [
+    "BACKGROUND_BURST",
+    "WINDOW_MS",
+    "RateLimits",
+    "shared_rate_limits",
+    "sustained_per_window",
+]
 
 WINDOW_MS = 1020
 
-# pyrate-limiter's Redis script counts a window's entries up to the caller's own clock
-# reading: an entry stamped a moment later by another thread or replica (whose clock read
-# later) is not counted, and the window over-admits. Measured with 3 processes x 32
-# threads: 196-197 grants/s against 186 allowed, up to 211 in one window. Counting to
-# +inf counts every entry from the window's start: 186/s, never more than 190.
-_COUNT_TO_NOW = "redis.call('ZCOUNT', bucket, window_start, now)"
-_PUT_ITEM = LuaScript.PUT_ITEM.replace(
-    _COUNT_TO_NOW, "redis.call('ZCOUNT', bucket, window_start, '+inf')"
-)
-if _PUT_ITEM == LuaScript.PUT_ITEM:  # pragma: no cover - a pyrate-limiter upgrade changed it
-    raise ImportError(
-        "pyrate-limiter's Redis script no longer has the expected ZCOUNT line: review "
-        "bot/tencent/ratelimit.py before using this version"
-    )
+#: Places a background caller may use at once: a caller waking a few ms late (a busy
+#: process) then still finds its place, instead of the time being lost.
+BACKGROUND_BURST = 2
+
+_CLOCK = WallClock()  # replicas compare timestamps through Redis: wall-clock ms
+
+
+def sustained_per_window(per_second: int, reserve: int = 0) -> int:
+    """Calls the limiter lets through per ``WINDOW_MS`` when it is busy: ``per_second``
+    less the places that may go at once (the interactive reserve and the background
+    burst), so that no window ever holds more than ``per_second``."""
+    return per_second - reserve - BACKGROUND_BURST
 
 
 class RateLimits:
@@ -62,62 +74,73 @@ class RateLimits:
         redis: Any = None,
         key_prefix: str = "online-bot:ratelimit:",
     ) -> None:
-        if per_second < 1:
-            raise ValueError("per_second must be at least 1")
-        if not 0 <= reserve < per_second:
-            raise ValueError("reserve must be from 0 to per_second - 1")
+        if per_second <= BACKGROUND_BURST:
+            raise ValueError(f"per_second must be more than {BACKGROUND_BURST}")
+        if not 0 <= reserve < per_second - BACKGROUND_BURST:
+            raise ValueError(f"reserve must be from 0 to per_second - {BACKGROUND_BURST + 1}")
         self.per_second = per_second
         self.reserve = reserve
         self._redis = redis
         self._prefix = key_prefix
         self._lock = threading.Lock()
-        self._limiters: dict[str, Limiter] = {}
+        self._buckets: dict[tuple[str, bool], tuple[threading.Lock, StateBucket]] = {}
+        self._stores: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         where = "redis" if self._redis is not None else "memory"
         return f"RateLimits(per_second={self.per_second}, reserve={self.reserve}, in={where})"
 
-    def _limiter(self, key: str, limit: int) -> Limiter:
+    def _bucket(self, api: str, background: bool) -> tuple[threading.Lock, StateBucket]:
         with self._lock:
-            limiter = self._limiters.get(key)
-            if limiter is None:
-                rates = [Rate(limit, WINDOW_MS)]
-                if self._redis is not None:
-                    script = self._redis.script_load(_PUT_ITEM)
-                    bucket: Any = RedisBucket(rates, self._redis, self._prefix + key, script)
-                else:
-                    bucket = InMemoryBucket(rates)
-                limiter = self._limiters[key] = Limiter(bucket, buffer_ms=5)
-            return limiter
+            found = self._buckets.get((api, background))
+            if found is None:
+                store = self._stores.get(api)
+                if store is None:
+                    store = self._stores[api] = (
+                        RedisStateStore(self._redis, self._prefix + api)
+                        if self._redis is not None
+                        else InMemoryStateStore()
+                    )
+                rate = Rate(
+                    sustained_per_window(self.per_second, self.reserve),
+                    WINDOW_MS,
+                    burst=BACKGROUND_BURST if background else BACKGROUND_BURST + self.reserve,
+                )
+                bucket = StateBucket([rate], GCRA(), store, clock=_CLOCK)
+                found = self._buckets[(api, background)] = (threading.Lock(), bucket)
+            return found
 
     def acquire(self, api: str, *, timeout: float, background: bool = False) -> None:
-        """Wait for a slot for ``api``; raise Throttled if none comes within ``timeout`` s.
+        """Wait for a place for ``api``; raise Throttled if none comes within ``timeout`` s.
 
-        ``background`` calls leave the reserved slots to interactive ones.
+        ``background`` calls leave the reserved places, and their turn, to interactive ones.
         """
         deadline = time.monotonic() + timeout
-        if background and self.reserve:
-            self._take(f"{api}:background", self.per_second - self.reserve, deadline)
-        self._take(f"{api}:all", self.per_second, deadline)
-
-    def _take(self, key: str, limit: int, deadline: float) -> None:
-        remaining = max(deadline - time.monotonic(), 0.001)
+        gate, bucket = self._bucket(api, background)
+        if not gate.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise self._throttled()
         try:
-            acquired = self._limiter(key, limit).try_acquire(key, blocking=True, timeout=remaining)
-        except TimeoutError:
-            acquired = False
-        except Exception as error:  # the shared limiter's store (Redis) is unreachable
-            if self._redis is None:
-                raise
+            while True:
+                item = RateItem(api, _CLOCK.now())
+                if bucket.put(item):
+                    return
+                wait = int(bucket.waiting(item)) / 1000  # type: ignore[arg-type]
+                if time.monotonic() + wait > deadline:
+                    raise self._throttled()
+                time.sleep(wait)
+        except RedisError as error:  # the shared limiter's store is unreachable
             raise TransportError(
                 f"The shared rate limiter in Redis is unreachable ({type(error).__name__}): "
                 "check REDIS_URL; Tencent was not called."
             ) from None
-        if not acquired:
-            raise Throttled(
-                f"The bot is at its own limit of {self.per_second} calls per second to Tencent "
-                "and no slot freed up in time; try again in a moment."
-            )
+        finally:
+            gate.release()
+
+    def _throttled(self) -> Throttled:
+        return Throttled(
+            f"The bot is at its own limit of {self.per_second} calls per second to Tencent "
+            "and no place freed up in time; try again in a moment."
+        )
 
 
 _shared: dict[tuple[str, int, int, str], RateLimits] = {}

@@ -41,7 +41,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_targets_next_due_at", ["next_due_at"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("targets", schema=None) as batch_op:
         batch_op.drop_index("ix_targets_next_due_at")
