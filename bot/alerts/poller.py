@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 #: How many recent samples an alert's sparkline shows.
 SPARK_SAMPLES = 20
 
+#: Batches fetching at once: the next one's calls queue behind the current one's, so
+#: the rate limiter never idles while a batch waits for its last answers.
+BATCHES_AHEAD = 2
+
 #: pg_advisory_xact_lock key serialising ``sync_targets`` across replicas.
 SYNC_LOCK = 0x6F6E6C74  # "onlt"
 
@@ -63,6 +67,10 @@ OPENING_KINDS = ("firing", "error")
 class Target:
     group_id: str
     mark: int | None
+
+
+#: A claimed batch: its (target id, target) pairs, its checks being fetched, its time.
+_Batch = tuple[list[tuple[int, Target]], Future[dict[Target, tuple[int | None, str | None]]], float]
 
 
 @dataclass
@@ -114,7 +122,9 @@ class Poller:
         self.clock = clock
         self.error_after = error_after
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll")
-        self._fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poll-batch")
+        self._fetcher = ThreadPoolExecutor(
+            max_workers=BATCHES_AHEAD, thread_name_prefix="poll-batch"
+        )
 
     def close(self) -> None:
         self._fetcher.shutdown(wait=True, cancel_futures=True)
@@ -133,13 +143,15 @@ class Poller:
         cycle_start = self.clock()
         report = CycleReport(started_at=cycle_start)
         self.sync_targets(due_at=cycle_start)
-        # A pipeline: while one batch is judged, the next one is already being fetched,
-        # so the rate limit never idles while the database works.
-        upcoming = self._next_batch(started)
-        while upcoming is not None:
-            claimed, fetching, now = upcoming
+        # A pipeline: while one batch is judged, the next ones are already being fetched,
+        # so the rate limit never idles while the database works or a batch waits for
+        # its last answers.
+        upcoming: deque[_Batch] = deque()
+        claiming = self._top_up(upcoming, started)
+        while upcoming:
+            claimed, fetching, now = upcoming.popleft()
             checks = fetching.result()
-            upcoming = self._next_batch(started)
+            claiming = claiming and self._top_up(upcoming, started)
             report.targets += len(claimed)
             report.failed_checks += sum(1 for _, error in checks.values() if error)
             watches = self._active_watches({target.group_id for _, target in claimed})
@@ -154,12 +166,16 @@ class Poller:
         report.duration = time.monotonic() - started
         return report
 
-    def _next_batch(
-        self, started: float
-    ) -> (
-        tuple[list[tuple[int, Target]], Future[dict[Target, tuple[int | None, str | None]]], float]
-        | None
-    ):
+    def _top_up(self, upcoming: deque[_Batch], started: float) -> bool:
+        """Claim batches until ``BATCHES_AHEAD`` are fetching; False once none is left."""
+        while len(upcoming) < BATCHES_AHEAD:
+            batch = self._next_batch(started)
+            if batch is None:
+                return False
+            upcoming.append(batch)
+        return True
+
+    def _next_batch(self, started: float) -> _Batch | None:
         """Claim the next batch of due targets and start fetching it.
 
         Targets that fall due during the run are taken too (so none waits for the next

@@ -115,7 +115,7 @@ class TencentClient:
 
     def for_background(self) -> TencentClient:
         """The same client (session, signatures, limits) for background work: its calls
-        leave the rate limit's reserved share to interactive queries."""
+        leave the rate limit's reserved places to interactive queries, and their turn."""
         clone = copy.copy(self)
         clone.background = True
         return clone
