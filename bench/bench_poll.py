@@ -295,8 +295,9 @@ class TimedNames(GroupNames):
 class Phases:
     """Where one cycle's time went (seconds), measured around the poller's own methods."""
 
-    check: float = 0.0  # check_targets: the fetches, then the samples' insert
-    fetch: float = 0.0  # check_targets start .. its last online count returned
+    fetches: list[tuple[float, float]] = field(default_factory=list)  # check_targets start
+    # .. its last online count returned (batches fetch BATCHES_AHEAD at a time: they overlap)
+    inserts: float = 0.0  # check_targets: from its last online count to its samples stored
     batches: int = 0  # check_targets calls
     judge: float = 0.0  # every judge() call: read, evaluate, write, one transaction each
     judges: int = 0
@@ -305,6 +306,16 @@ class Phases:
     message_count: int = 0
     judge_times: list[float] = field(default_factory=list)
     bookkeeping: Counter[str] = field(default_factory=Counter)  # BOOKKEEPING methods
+
+    @property
+    def fetching(self) -> float:
+        """Seconds during which at least one batch was fetching."""
+        total, reached = 0.0, float("-inf")
+        for start, end in sorted(self.fetches):
+            if end > reached:
+                total += end - max(start, reached)
+                reached = end
+        return total
 
 
 #: Poller methods timed as bookkeeping when the poller has them (target claims, leases).
@@ -346,11 +357,12 @@ class TimedPoller(Poller):
         try:
             return super().check_targets(targets, now)
         finally:
-            self.phases.check += time.monotonic() - started
+            ended = time.monotonic()
             self.phases.batches += 1
             last = getattr(self.tencent, "last_at", {}).get(COUNT_API)
-            if last is not None and last >= started:
-                self.phases.fetch += last - started
+            if last is not None and started <= last <= ended:
+                self.phases.fetches.append((started, last))
+                self.phases.inserts += ended - last
 
     def judge_batch(
         self, items: Sequence[tuple[int, rules.Sample]], now: float, report: CycleReport
@@ -504,18 +516,18 @@ def show(cycle: Cycle, rate: int, groups: int) -> None:
         f"   calls/s         {per_second:7.1f}  targets / cycle duration "
         f"({100 * per_second / rate:.1f}% of {rate}/s)"
     )
-    if p.fetch:
-        fetch_rate = counts / p.fetch
+    if p.fetching:
+        fetch_rate = counts / p.fetching
         print(
-            f"   fetch rate      {fetch_rate:7.1f}  {counts} online counts in {p.fetch:.2f} s of "
-            f"fetching, {p.batches} batch(es) ({100 * fetch_rate / rate:.1f}% of {rate}/s; "
+            f"   fetch rate      {fetch_rate:7.1f}  {counts} online counts in {p.fetching:.2f} s "
+            f"of fetching, {p.batches} batch(es) ({100 * fetch_rate / rate:.1f}% of {rate}/s; "
             f"floor {floor:.2f} s at {sustained_per_window(rate)} per {WINDOW_MS} ms)"
         )
     booked = sum(p.bookkeeping.values())
-    other = d - p.check - p.judge - booked
     print(
-        f"   phases          fetch {p.fetch:.2f} s | samples insert {p.check - p.fetch:.2f} s | "
-        f"judge {p.judge:.2f} s | bookkeeping {booked:.2f} s | other {other:.2f} s"
+        f"   phases          fetching {p.fetching:.2f} s | samples insert {p.inserts:.2f} s | "
+        f"judge {p.judge:.2f} s | bookkeeping {booked:.2f} s  (the judging and the "
+        "bookkeeping run on the cycle's thread while the next batches fetch)"
     )
     if p.bookkeeping:
         print(

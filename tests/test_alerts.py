@@ -9,7 +9,7 @@ import time
 
 import pytest
 from slackapp import start_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.alerts.delivery import Deliverer
 from bot.alerts.names import GroupNames
@@ -502,3 +502,65 @@ def test_replicas_adding_the_same_targets_at_once_agree(env):
     assert failures == []
     with env.sessions() as session:
         assert session.scalar(select(func.count(TargetRow.id))) == 3000
+
+
+def test_targets_follow_the_watches(env, sim):
+    from bot.store.models import NO_MARK
+    from bot.store.models import Target as TargetRow
+
+    sim.add_group("@TGS#other", "Other", "AVChatRoom")
+    env.watch(f"watch {GROUP} below 100", channel="C1")
+    env.watch(f"watch {GROUP} below 50", channel="C2")  # the same target
+    env.watch(f"watch {GROUP} below 100 mark 1000", channel="C1")  # its own
+    env.watch("watch @TGS#other below 5", channel="C1")
+
+    def targets():
+        with env.sessions() as session:
+            return {(t.group_id, t.mark_key): t.id for t in session.scalars(select(TargetRow))}
+
+    env.poller.sync_targets()
+    first = targets()
+    assert set(first) == {(GROUP, NO_MARK), (GROUP, 1000), ("@TGS#other", NO_MARK)}
+    with env.sessions.begin() as session:
+        session.get(Watch, 1).deleted_at = session.get(Watch, 1).created_at  # C2 still watches
+        session.get(Watch, 3).deleted_at = session.get(Watch, 3).created_at
+        session.get(Watch, 4).paused_reason = "channel_not_found"
+    env.poller.sync_targets()
+    assert targets() == {(GROUP, NO_MARK): first[(GROUP, NO_MARK)]}  # kept, not re-created
+
+
+class RacedPoller(Poller):
+    """A poller that another writer beats to watch #1: that writer commits a change to the
+    watch's state after the poller loaded it and before the poller writes."""
+
+    def _decide(self, session, watch, sample, now):
+        if watch.id == 1:
+            with self.sessions.begin() as other:
+                other.execute(
+                    update(AlertState)
+                    .where(AlertState.watch_id == 1)
+                    .values(version=AlertState.version + 1, last_value=7)
+                )
+        return super()._decide(session, watch, sample, now)
+
+
+@pytest.mark.parametrize("audience", [500, 10], ids=["nothing-to-send", "alerting"])
+def test_a_state_changed_by_another_writer_meanwhile_is_not_overwritten(env, sim, audience):
+    env.watch(f"watch {GROUP} below 100", channel="C1")
+    env.watch(f"watch {GROUP} below 100", channel="C2")
+    raced = RacedPoller(env.sessions, env.tencent, names=env.names, clock=env.clock)
+    try:
+        sim.set_audience(GROUP, audience)
+        env.clock.advance(60)
+        report = raced.run_cycle()
+    finally:
+        raced.close()
+    assert report.conflicts == 1 and report.evaluated == 1
+    with env.sessions() as session:
+        first, second = session.get(AlertState, 1), session.get(AlertState, 2)
+        assert first.last_value == 7  # the other writer's, kept
+        assert second.last_value == audience
+        assert second.version > 0
+        assert [o.watch_id for o in session.scalars(select(Outbox))] == (
+            [2] if audience < 100 else []
+        )

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.alerts import rules
 from bot.store.models import AlertState, Watch
 
-__all__ = ["apply_state", "rule_columns", "rule_of", "state_of", "to_dt", "to_ts"]
+__all__ = [
+    "apply_state",
+    "rule_columns",
+    "rule_of",
+    "state_columns",
+    "state_of",
+    "to_dt",
+    "to_ts",
+]
 
 
 def to_ts(value: datetime | None) -> float | None:
@@ -60,14 +69,22 @@ def state_of(row: AlertState | None) -> rules.AlertState:
     )
 
 
+def state_columns(state: rules.AlertState) -> dict[str, Any]:
+    """The ``alert_states`` columns that hold ``state``: the inverse of ``state_of``."""
+    return {
+        "status": state.status.value,
+        "since": to_dt(state.since),
+        "pending_since": to_dt(state.pending_since),
+        "firing_since": to_dt(state.firing_since),
+        "last_notified_at": to_dt(state.last_notified_at),
+        "reference": state.reference,
+        "errors_in_row": state.errors_in_row,
+        "last_error": state.last_error[:500] if state.last_error else None,
+        "muted_notice_due": state.muted_notice_due,
+        "last_value": state.last_value,
+    }
+
+
 def apply_state(row: AlertState, state: rules.AlertState) -> None:
-    row.status = state.status.value
-    row.since = to_dt(state.since)
-    row.pending_since = to_dt(state.pending_since)
-    row.firing_since = to_dt(state.firing_since)
-    row.last_notified_at = to_dt(state.last_notified_at)
-    row.reference = state.reference
-    row.errors_in_row = state.errors_in_row
-    row.last_error = state.last_error[:500] if state.last_error else None
-    row.muted_notice_due = state.muted_notice_due
-    row.last_value = state.last_value
+    for name, value in state_columns(state).items():
+        setattr(row, name, value)

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Insert, delete, or_, select, text, update
+from sqlalchemy import bindparam, delete, exists, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot.alerts import rules
-from bot.alerts.mapping import apply_state, rule_of, state_of, to_dt, to_ts
+from bot.alerts.mapping import apply_state, rule_of, state_columns, state_of, to_dt, to_ts
 from bot.alerts.names import GroupNames
 from bot.render import alerts as render
 from bot.store.models import NO_MARK, AlertState, Outbox, Sample, Watch
@@ -198,28 +198,33 @@ class Poller:
                 # One replica at a time (until this transaction ends): replicas starting
                 # together would otherwise insert the same new targets and deadlock.
                 session.execute(text(f"SELECT pg_advisory_xact_lock({SYNC_LOCK})"))
-            wanted = {
-                (group_id, NO_MARK if mark is None else mark)
-                for group_id, mark in session.execute(
-                    select(Watch.group_id, Watch.mark)
+            # In the database: no row of either table comes to Python.
+            mark_key = func.coalesce(Watch.mark, NO_MARK)
+            watched = select(Watch.group_id, mark_key).where(
+                Watch.deleted_at.is_(None), Watch.paused_reason.is_(None)
+            )
+            session.execute(
+                _insert_ignoring_duplicates(session).from_select(
+                    ["group_id", "mark_key", "next_due_at"],
+                    select(Watch.group_id, mark_key, literal(due, TargetRow.next_due_at.type))
                     .where(Watch.deleted_at.is_(None), Watch.paused_reason.is_(None))
-                    .distinct()
+                    .where(
+                        ~exists().where(
+                            TargetRow.group_id == Watch.group_id, TargetRow.mark_key == mark_key
+                        )
+                    )
+                    .distinct(),
                 )
-            }
-            have = {
-                (group_id, mark_key): target_id
-                for target_id, group_id, mark_key in session.execute(
-                    select(TargetRow.id, TargetRow.group_id, TargetRow.mark_key)
+            )
+            session.execute(
+                delete(TargetRow).where(
+                    ~exists(
+                        watched.where(
+                            Watch.group_id == TargetRow.group_id, mark_key == TargetRow.mark_key
+                        )
+                    )
                 )
-            }
-            missing = [
-                {"group_id": g, "mark_key": m, "next_due_at": due} for g, m in wanted - have.keys()
-            ]
-            for start in range(0, len(missing), 1000):  # bound the statement's parameters
-                session.execute(_insert_ignoring_duplicates(session, missing[start : start + 1000]))
-            gone = [have[key] for key in have.keys() - wanted]
-            if gone:
-                session.execute(delete(TargetRow).where(TargetRow.id.in_(gone)))
+            )
 
     def claim(self, now: float) -> list[tuple[int, Target]]:
         """Lease up to ``batch`` due targets for this process, in one atomic UPDATE.
@@ -356,10 +361,21 @@ class Poller:
             }
             if unnamed and not names_asked:
                 raise _NeedsNames(unnamed)  # rolls back: nothing was written yet
-            for watch, decision in decided:
-                done.evaluated += 1
-                done.reasons[decision.reason.value] = done.reasons.get(decision.reason.value, 0) + 1
-                done.notifications += self._record(session, watch, decision, now)
+            # Most watches send nothing: their new states go in one executemany. The rest
+            # (new states, alerts) go through the ORM, without autoflush: the messages'
+            # reads (recent samples, an incident's opening) need none of these changes.
+            quiet: list[dict[str, Any]] = []
+            with session.no_autoflush:
+                for watch, decision in decided:
+                    done.evaluated += 1
+                    reason = decision.reason.value
+                    done.reasons[reason] = done.reasons.get(reason, 0) + 1
+                    if watch.state is not None and not decision.notifications:
+                        quiet.append(_quiet_row(watch.state, decision.state, now))
+                    else:
+                        done.notifications += self._record(session, watch, decision, now)
+            if quiet:
+                _write_states(session, quiet)
         report.evaluated += done.evaluated
         report.notifications += done.notifications
         for reason, count in done.reasons.items():
@@ -431,14 +447,7 @@ class Poller:
         note: rules.Notification,
         now: float,
     ) -> Outbox:
-        opening = None
-        if kind not in OPENING_KINDS:
-            opening = session.scalar(
-                select(Outbox)
-                .where(Outbox.incident_id == incident, Outbox.kind.in_(OPENING_KINDS))
-                .order_by(Outbox.id)
-                .limit(1)
-            )
+        opening = None if kind in OPENING_KINDS else _opening(session, incident)
         since = to_ts(opening.created_at) if opening is not None else None
         view = alert_view(
             session,
@@ -512,16 +521,63 @@ def alert_view(
     )
 
 
+def _quiet_row(row: AlertState, state: rules.AlertState, now: float) -> dict[str, Any]:
+    """Parameters of ``_write_states`` for one watch that sends nothing."""
+    return {
+        "judged_id": row.watch_id,
+        "judged_version": row.version,
+        "last_checked_at": to_dt(now),
+        **state_columns(state),
+    }
+
+
+def _write_states(session: Session, rows: list[dict[str, Any]]) -> None:
+    """New alert states in one executemany, each only if its version is still the one
+    judged; else StaleDataError, as the ORM raises for one row (versioned rows are never
+    batched by the ORM: one UPDATE each, a round trip per watch)."""
+    table = AlertState.__table__
+    result = session.execute(
+        update(table)
+        .where(
+            table.c.watch_id == bindparam("judged_id"),
+            table.c.version == bindparam("judged_version"),
+        )
+        .values(version=table.c.version + 1),
+        rows,
+    )
+    if result.rowcount != len(rows):  # type: ignore[attr-defined]
+        raise StaleDataError(
+            f"{len(rows) - result.rowcount} of {len(rows)} alert states "  # type: ignore[attr-defined]
+            "were changed by another writer first"
+        )
+
+
+def _opening(session: Session, incident: str) -> Outbox | None:
+    """The message that opened ``incident`` (a reply's thread), stored or added in this
+    session (then written now, so that the reply can point at its id)."""
+    for row in session.new:
+        if isinstance(row, Outbox) and row.incident_id == incident and row.kind in OPENING_KINDS:
+            session.flush()
+            return row
+    return session.scalar(
+        select(Outbox)
+        .where(Outbox.incident_id == incident, Outbox.kind.in_(OPENING_KINDS))
+        .order_by(Outbox.id)
+        .limit(1)
+    )
+
+
 class _NeedsNames(Exception):
     def __init__(self, group_ids: set[str]) -> None:
         super().__init__(sorted(group_ids))
         self.group_ids = group_ids
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> Insert:
-    """INSERT ... ON CONFLICT DO NOTHING: two replicas may add the same target at once."""
+def _insert_ignoring_duplicates(session: Session) -> Any:
+    """INSERT INTO targets ... ON CONFLICT DO NOTHING: two replicas may add the same
+    target at once."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(TargetRow).values(rows).on_conflict_do_nothing()
+    return dialect.insert(TargetRow).on_conflict_do_nothing()
 
 
 def _mark_is(mark: int | None) -> Any:
