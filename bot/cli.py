@@ -178,14 +178,15 @@ def shell(poll_interval: int | None) -> None:
                 err=True,
             )
             sys.exit(EXIT_USAGE)
+        poster = ShellPoster(click.echo)
         with (
             _exit_if_in_use(),
             open_alerting(
-                settings, tencent.client, database, ShellPoster(click.echo), poll_interval=interval
+                settings, tencent.client, database, poster, poll_interval=interval
             ) as alerting,
         ):
             handlers = OnlineHandlers(tencent.client, alerting.watches)
-            console = Shell(handlers, files)
+            console = Shell(handlers, files, alerts=poster)
             if demo:
                 click.echo(f"Demo watch in this shell: /online {DEMO_WATCH}")
                 created = console.execute(f"/online {DEMO_WATCH}")
@@ -196,7 +197,8 @@ def shell(poll_interval: int | None) -> None:
                 )
             click.echo(
                 "Type /online <groupId> [mark] [public], /online watches, /online help, "
-                "next / prev to page, quit to leave."
+                "next / prev to page, press ack|mute|unwatch [N] for an alert's buttons, "
+                "quit to leave."
             )
             scheduler = start_scheduler(
                 alerting.poller,

@@ -1,8 +1,9 @@
 """``online-bot shell``: the same command handlers as Slack, rendered to a terminal.
 
 Type ``/online <groupId>`` (the ``/online`` is optional); ``next`` and ``prev``
-press the paging buttons of the last answer; files Slack would receive are
-written to a local folder instead.
+press the paging buttons of the last answer; ``press ack|mute|unwatch [N]`` presses
+a button of alert N (default: the latest alert that has it); files Slack would
+receive are written to a local folder instead.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.handlers import Answer, Caller, Deferred, OnlineHandlers, Reply
+from bot.render.alerts import ACK_ACTION, MUTE_ACTION, UNWATCH_ACTION
 from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION, Message
 from bot.render.text import blocks_to_text
 
@@ -21,31 +23,86 @@ __all__ = ["Shell", "ShellPoster"]
 PROMPT = "online> "
 SHELL_CALLER = Caller(user_id="USHELL", channel_id="CSHELL")
 
+#: ``press <word>``: the alert button it presses, and the button's label.
+ALERT_BUTTONS = {
+    "ack": (ACK_ACTION, "Acknowledge"),
+    "mute": (MUTE_ACTION, "Mute 1h"),
+    "unwatch": (UNWATCH_ACTION, "Unwatch"),
+}
+PRESS_USAGE = "(press ack|mute|unwatch [alert number], e.g. press ack 1)"
+
 
 class ShellPoster:
-    """Alert messages printed to the terminal as they are delivered (the outbox's Poster)."""
+    """Alert messages printed to the terminal as they are delivered (the outbox's Poster);
+    it keeps each alert's buttons, for ``press``."""
 
     def __init__(self, write: Callable[[str], None] = print) -> None:
         self._write = write
         self._lock = threading.Lock()
         self._seq = 0
+        self._buttons: dict[int, dict[str, str]] = {}  # alert number -> action_id -> value
 
     def post(
         self, channel: str, payload: dict[str, Any], *, thread_ts: str | None, broadcast: bool
     ) -> str:
         with self._lock:
             self._seq += 1
-            ts = f"{self._seq}.000000"
-            where = f"in the thread of alert {thread_ts}" if thread_ts else f"alert {ts}"
-            self._write(f"\n--- #{channel}: {where} ---\n{_text(payload)}\n")
-        return ts
+            what = f"alert {self._seq}"
+            if thread_ts:
+                what = f"message {self._seq}, in the thread of alert {_number(thread_ts)}"
+            self._write(f"\n--- #{channel}: {what} ---\n{self._shown(self._seq, payload)}\n")
+            return f"{self._seq}.000000"
 
     def update(self, channel: str, ts: str, payload: dict[str, Any]) -> None:
         with self._lock:
-            self._write(f"\n--- #{channel}: alert {ts} updated ---\n{_text(payload)}\n")
+            number = _number(ts)
+            self._write(
+                f"\n--- #{channel}: alert {number} updated ---\n{self._shown(number, payload)}\n"
+            )
 
     def find(self, channel: str, key: str, *, since: float, thread_ts: str | None) -> str | None:
         return None  # the terminal keeps no history to look in
+
+    def buttons(self, number: int | None = None, action: str = "") -> tuple[int, str] | None:
+        """(alert number, value) of ``action``'s button on alert ``number``, or on the
+        latest alert that has one."""
+        with self._lock:
+            numbers = [number] if number is not None else sorted(self._buttons, reverse=True)
+            for candidate in numbers:
+                value = self._buttons.get(candidate, {}).get(action)
+                if value is not None:
+                    return candidate, value
+            return None
+
+    def replace(self, number: int, payload: dict[str, Any]) -> str:
+        """A button's answer that replaces alert ``number`` (an acknowledgement)."""
+        with self._lock:
+            return f"--- alert {number} updated ---\n{self._shown(number, payload)}"
+
+    def _shown(self, number: int, payload: dict[str, Any]) -> str:
+        """The text of alert ``number``, noting its buttons (lock held)."""
+        blocks = payload.get("blocks") or []
+        found = _buttons(blocks)
+        self._buttons[number] = found
+        words = [word for word, (action, _) in ALERT_BUTTONS.items() if action in found]
+        hint = f"\n(press {'|'.join(words)} {number})" if words else ""
+        return _text(payload) + hint
+
+
+def _number(ts: str) -> int:
+    """A shell alert's number from its message ts ("3.000000")."""
+    return int(ts.split(".", 1)[0])
+
+
+def _buttons(blocks: list[dict[str, Any]]) -> dict[str, str]:
+    """action_id -> value of every button in ``blocks``."""
+    return {
+        element["action_id"]: element.get("value", "")
+        for block in blocks
+        if block.get("type") == "actions"
+        for element in block.get("elements", [])
+        if "action_id" in element
+    }
 
 
 def _text(payload: dict[str, Any]) -> str:
@@ -56,9 +113,12 @@ def _text(payload: dict[str, Any]) -> str:
 class Shell:
     """A console backend: ``execute(line)`` returns what the terminal shows."""
 
-    def __init__(self, handlers: OnlineHandlers, files_dir: Path) -> None:
+    def __init__(
+        self, handlers: OnlineHandlers, files_dir: Path, alerts: ShellPoster | None = None
+    ) -> None:
         self.handlers = handlers
         self.files_dir = files_dir
+        self.alerts = alerts
         self._buttons: dict[str, str] = {}  # action_id -> value, from the last answer
 
     def execute(self, line: str) -> str:
@@ -69,12 +129,34 @@ class Shell:
             if value is None:
                 return f"(no [{'Next' if text == 'next' else 'Previous'}] button to press)"
             return self._show(self._render(self.handlers.page(value)))
+        if text == "press" or text.startswith("press "):
+            return self._press(text.split()[1:])
         if text.startswith("/online"):
             text = text.removeprefix("/online")
         outcome = self.handlers.command(text, SHELL_CALLER)
         if isinstance(outcome, Deferred):
             first = self._show(outcome.ack)
             return first + "\n" + self._show(self._render(outcome.work()))
+        return self._show(outcome.message)
+
+    def _press(self, words: list[str]) -> str:
+        if not words or words[0] not in ALERT_BUTTONS or len(words) > 2:
+            return PRESS_USAGE
+        if len(words) == 2 and not words[1].isdigit():
+            return PRESS_USAGE
+        action, label = ALERT_BUTTONS[words[0]]
+        number = int(words[1]) if len(words) == 2 else None
+        found = self.alerts.buttons(number, action) if self.alerts is not None else None
+        if found is None:
+            where = f"alert {number}" if number is not None else "any alert yet"
+            return f"(no [{label}] button on {where})"
+        number, value = found
+        outcome = self.handlers.alert_button(action, value, SHELL_CALLER)
+        if outcome is None:  # pragma: no cover - every pressable action has an answer
+            return "(that button does nothing any more)"
+        if action == ACK_ACTION and outcome.public and self.alerts is not None:
+            message = outcome.message
+            return self.alerts.replace(number, {"text": message.text, "blocks": message.blocks})
         return self._show(outcome.message)
 
     def loop(
@@ -104,11 +186,5 @@ class Shell:
         return outcome.message(file_note=note)
 
     def _show(self, message: Message) -> str:
-        self._buttons = {
-            element["action_id"]: element.get("value", "")
-            for block in message.blocks
-            if block.get("type") == "actions"
-            for element in block.get("elements", [])
-            if "action_id" in element
-        }
+        self._buttons = _buttons(message.blocks)
         return blocks_to_text(message.blocks) if message.blocks else message.text

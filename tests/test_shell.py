@@ -3,11 +3,14 @@
 import pytest
 
 from bot.handlers import OnlineHandlers
-from bot.shell import Shell
+from bot.settings import load_settings
+from bot.shell import PRESS_USAGE, Shell, ShellPoster
 from bot.simulator import Faults, Scenario, Simulator
+from bot.store import Watch
 from bot.tencent.client import TencentClient
 from bot.tencent.models import Member
 from bot.tencent.ratelimit import RateLimits
+from bot.wiring import open_alerting
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +115,43 @@ def test_the_same_question_within_seconds_reuses_one_fetch(sim, tmp_path):
     finally:
         handlers.close()
         client.close()
+
+
+def test_alert_buttons_are_pressed_in_the_shell(sim, tmp_path):
+    client = TencentClient(
+        sdkappid=sim.scenario.sdkappid,
+        secret_key=sim.scenario.secret_key,
+        base_url=sim.url,
+        rate_limits=RateLimits(200),
+    )
+    printed: list[str] = []
+    poster = ShellPoster(printed.append)
+    database = f"sqlite:///{tmp_path / 'shell.db'}"
+    with open_alerting(load_settings({}), client, database, poster, poll_interval=60) as alerting:
+        handlers = OnlineHandlers(client, alerting.watches)
+        shell = Shell(handlers, tmp_path, alerts=poster)
+        try:
+            assert shell.execute("press ack") == "(no [Acknowledge] button on any alert yet)"
+            shell.execute("/online watch @TGS#small below 5")  # 2 online: it fires
+            alerting.poller.run_cycle()
+            alerting.deliverer.deliver_due()
+            (alert,) = printed
+            assert "--- #CSHELL: alert 1 ---" in alert
+            assert alert.rstrip().endswith("(press ack|mute|unwatch 1)")
+
+            acknowledged = shell.execute("press ack")
+            assert acknowledged.startswith("--- alert 1 updated ---")
+            assert "(press mute|unwatch 1)" in acknowledged  # no Acknowledge any more
+            assert shell.execute("press ack 1") == "(no [Acknowledge] button on alert 1)"
+            assert "muted" in shell.execute("press mute 1").lower()
+            assert shell.execute("press unwatch 1")
+            assert shell.execute("press mute 7") == "(no [Mute 1h] button on alert 7)"
+            assert shell.execute("press") == shell.execute("press ack one") == PRESS_USAGE
+        finally:
+            handlers.close()
+        with alerting.sessions() as session:
+            watch = session.get(Watch, 1)
+            assert watch.state.acknowledged_by == "USHELL"
+            assert watch.muted_until is not None
+            assert watch.deleted_at is not None
+    client.close()
