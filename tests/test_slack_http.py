@@ -4,6 +4,7 @@ Tencent answered by the simulator, Slack's Web API and response_url by the fake.
 import csv
 import io
 import json
+import logging
 import time
 
 import pytest
@@ -197,3 +198,13 @@ def test_forged_signature_rejected(app, fake_slack):
     )
     assert response.status_code == 401
     assert fake_slack.calls() == []  # nothing was done
+
+
+def test_no_warning_at_start_with_the_bot_token_in_the_environment(
+    sim, fake_slack, monkeypatch, caplog
+):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-environment")
+    with caplog.at_level(logging.INFO):
+        _running, stop = start_app(sim, fake_slack.api_url)
+        stop()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from waitress import wasyncore
@@ -77,6 +78,20 @@ def usergroup_members(client: WebClient, usergroup: str) -> frozenset[str]:
 
 #: Threads that finish answers after the ack (Tencent, CSV upload, response_url).
 ANSWER_THREADS = 16
+
+
+class _ClientWins(logging.Filter):
+    """bolt reads SLACK_BOT_TOKEN from the environment by itself, then warns at start
+    that the client it is given wins over that token: it does, on purpose (the same
+    token, with our retry handlers). Only that warning is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_bolt_log = logging.getLogger(f"slack_bolt.{App.__name__}")
+if not any(isinstance(f, _ClientWins) for f in _bolt_log.filters):
+    _bolt_log.addFilter(_ClientWins())
 
 
 def build_app(
