@@ -10,8 +10,8 @@ WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY bot ./bot
 COPY migrations ./migrations
-# Installed in place: the migrations are read from /app/migrations.
-RUN pip install -e . \
+# The wheel carries the migrations (bot/migrations); alembic.ini stays for `alembic`.
+RUN pip install . \
     && useradd --system --uid 10001 --home-dir /app bot
 
 USER bot

@@ -3,9 +3,10 @@
 The URL is the one ``Settings.database`` gives (DATABASE_URL, else a SQLite file in the
 user's data directory). URLs may hold a password: show them only through ``safe_url``.
 
-Migrations are the Alembic scripts in the repository's ``migrations`` directory; run them
-with ``upgrade``/``downgrade`` here, ``online-bot db upgrade``, or ``alembic upgrade head``
-at the repository root. ``check`` says whether the models and a migrated database agree.
+Migrations are the Alembic scripts in the repository's ``migrations`` directory (shipped
+in the wheel as ``bot/migrations``); run them with ``upgrade``/``downgrade`` here,
+``online-bot db upgrade``, or ``alembic upgrade head`` at the repository root. ``check``
+says whether the models and a migrated database agree.
 """
 
 from __future__ import annotations
@@ -48,7 +49,17 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The Alembic scripts. The package is installed in editable mode, next to them.
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+def _migrations_dir() -> Path:
+    """Installed from a wheel: ``bot/migrations`` in the package; in a checkout (or an
+    editable install): ``migrations/`` at the top of the repository."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "migrations", package.parent / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    return package.parent / "migrations"
+
+
+MIGRATIONS_DIR = _migrations_dir()
 
 #: How long a SQLite writer waits for another one before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 5000
