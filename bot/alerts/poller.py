@@ -200,14 +200,13 @@ class Poller:
                 session.execute(text(f"SELECT pg_advisory_xact_lock({SYNC_LOCK})"))
             # In the database: no row of either table comes to Python.
             mark_key = func.coalesce(Watch.mark, NO_MARK)
-            watched = select(Watch.group_id, mark_key).where(
-                Watch.deleted_at.is_(None), Watch.paused_reason.is_(None)
-            )
+            active = (Watch.deleted_at.is_(None), Watch.paused_reason.is_(None))
+            watched = select(Watch.group_id, mark_key).where(*active)
             session.execute(
                 _insert_ignoring_duplicates(session).from_select(
                     ["group_id", "mark_key", "next_due_at"],
                     select(Watch.group_id, mark_key, literal(due, TargetRow.next_due_at.type))
-                    .where(Watch.deleted_at.is_(None), Watch.paused_reason.is_(None))
+                    .where(*active)
                     .where(
                         ~exists().where(
                             TargetRow.group_id == Watch.group_id, TargetRow.mark_key == mark_key

@@ -48,7 +48,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The Alembic scripts. The package is installed in editable mode, next to them.
+
 def _migrations_dir() -> Path:
     """Installed from a wheel: ``bot/migrations`` in the package; in a checkout (or an
     editable install): ``migrations/`` at the top of the repository."""
@@ -59,6 +59,7 @@ def _migrations_dir() -> Path:
     return package.parent / "migrations"
 
 
+#: The Alembic scripts.
 MIGRATIONS_DIR = _migrations_dir()
 
 #: How long a SQLite writer waits for another one before "database is locked".
