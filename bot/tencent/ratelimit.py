@@ -35,7 +35,6 @@ from typing import Any
 
 from pyrate_limiter import GCRA, InMemoryStateStore, Rate, RateItem, RedisStateStore, StateBucket
 from pyrate_limiter.clocks import WallClock
-from redis.exceptions import RedisError
 
 from bot.tencent.errors import Throttled, TransportError
 
@@ -81,6 +80,12 @@ class RateLimits:
         self.per_second = per_second
         self.reserve = reserve
         self._redis = redis
+        # What an unreachable store raises; redis (6 MB of modules) only when it is used.
+        self._store_errors: tuple[type[Exception], ...] = ()
+        if redis is not None:
+            from redis.exceptions import RedisError
+
+            self._store_errors = (RedisError,)
         self._prefix = key_prefix
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, bool], tuple[threading.Lock, StateBucket]] = {}
@@ -128,7 +133,7 @@ class RateLimits:
                 if time.monotonic() + wait > deadline:
                     raise self._throttled()
                 time.sleep(wait)
-        except RedisError as error:  # the shared limiter's store is unreachable
+        except self._store_errors as error:  # the shared limiter's store is unreachable
             raise TransportError(
                 f"The shared rate limiter in Redis is unreachable ({type(error).__name__}): "
                 "check REDIS_URL; Tencent was not called."
