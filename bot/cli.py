@@ -209,6 +209,8 @@ def shell(poll_interval: int | None) -> None:
             try:
                 console.loop()
             finally:
+                # Claim nothing more and let a running cycle finish what it claimed.
+                alerting.poller.stop()
                 scheduler.shutdown(wait=False)
                 handlers.close()
 
@@ -295,6 +297,8 @@ def run() -> None:
             except KeyboardInterrupt:
                 pass
             finally:
+                # Claim nothing more and let a running cycle finish what it claimed.
+                alerting.poller.stop()
                 scheduler.shutdown(wait=False)
                 handlers.close()
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from bot.alerts.delivery import Deliverer
 from bot.alerts.names import GroupNames
-from bot.alerts.poller import Poller
+from bot.alerts.poller import BATCHES_AHEAD, Poller
 from bot.commands.grammar import parse
 from bot.simulator import Faults, Scenario, Simulator
 from bot.slack.poster import SlackPoster, poster_client
@@ -564,3 +564,53 @@ def test_a_state_changed_by_another_writer_meanwhile_is_not_overwritten(env, sim
         assert [o.watch_id for o in session.scalars(select(Outbox))] == (
             [2] if audience < 100 else []
         )
+
+
+class HeldPoller(Poller):
+    """A poller whose batches wait for ``go`` before fetching; ``fetching`` tells that as
+    many batches as the poller claims ahead are waiting."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fetching, self.go = threading.Event(), threading.Event()
+        self._waiting = 0
+        self._lock = threading.Lock()
+
+    def check_targets(self, targets, now):
+        with self._lock:
+            self._waiting += 1
+            if self._waiting == BATCHES_AHEAD:
+                self.fetching.set()
+        self.go.wait(timeout=30)
+        return super().check_targets(targets, now)
+
+
+def test_stop_finishes_the_claimed_batches_and_claims_no_more(env, sim):
+    from bot.store.models import Target as TargetRow
+
+    for i in range(10):
+        sim.add_group(f"@TGS#h{i}", f"H{i}", "AVChatRoom")
+        sim.set_audience(f"@TGS#h{i}", 500)
+        env.watch(f"watch @TGS#h{i} below 100")
+    env.clock.advance(60)
+    poller = HeldPoller(env.sessions, env.tencent, names=env.names, clock=env.clock, batch=2)
+    reports = []
+    cycle = threading.Thread(target=lambda: reports.append(poller.run_cycle()))
+    cycle.start()
+    try:
+        assert poller.fetching.wait(timeout=30)
+        assert poller.stop(timeout=0) is False  # stopping now; the cycle still runs
+    finally:
+        poller.go.set()
+    assert poller.stop(timeout=30) is True
+    cycle.join(timeout=30)
+    poller.close()
+    (report,) = reports
+    claimed = 2 * BATCHES_AHEAD  # the batches it had claimed
+    assert report.targets == claimed and report.evaluated == claimed
+    with env.sessions() as session:
+        rows = session.scalars(select(TargetRow)).all()
+    assert sum(1 for t in rows if t.last_checked_at is not None) == claimed
+    assert all(t.lease_owner is None for t in rows)  # nothing left held
+    assert poller.run_cycle().targets == 0  # a stopped poller claims nothing
+    assert env.poller.run_cycle().targets == 10 - claimed  # the rest is still due, for anyone

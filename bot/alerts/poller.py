@@ -13,6 +13,7 @@ same watch cannot both commit.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections import defaultdict, deque
@@ -46,6 +47,9 @@ SPARK_SAMPLES = 20
 #: Batches fetching at once: the next one's calls queue behind the current one's, so
 #: the rate limiter never idles while a batch waits for its last answers.
 BATCHES_AHEAD = 2
+
+#: Seconds ``stop`` waits for a running cycle to finish the batches it has claimed.
+STOP_TIMEOUT = 15.0
 
 #: pg_advisory_xact_lock key serialising ``sync_targets`` across replicas.
 SYNC_LOCK = 0x6F6E6C74  # "onlt"
@@ -125,8 +129,21 @@ class Poller:
         self._fetcher = ThreadPoolExecutor(
             max_workers=BATCHES_AHEAD, thread_name_prefix="poll-batch"
         )
+        self._stopping = threading.Event()
+        self._cycle = threading.Lock()  # held while a cycle runs
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
+        """Claim nothing more, and wait up to ``timeout`` s for a running cycle to finish
+        the batches it has claimed; True once no cycle runs. (Leases of a cycle cut short
+        run out, and the targets are taken over: nothing is lost either way.)"""
+        self._stopping.set()
+        if not self._cycle.acquire(timeout=timeout):
+            return False
+        self._cycle.release()
+        return True
 
     def close(self) -> None:
+        self._stopping.set()
         self._fetcher.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -139,9 +156,15 @@ class Poller:
         batch of due targets (``FOR UPDATE SKIP LOCKED``), so the work is shared and
         every target is checked once per interval.
         """
+        with self._cycle:
+            return self._run_cycle()
+
+    def _run_cycle(self) -> CycleReport:
         started = time.monotonic()
         cycle_start = self.clock()
         report = CycleReport(started_at=cycle_start)
+        if self._stopping.is_set():
+            return report
         self.sync_targets(due_at=cycle_start)
         # A pipeline: while one batch is judged, the next ones are already being fetched,
         # so the rate limit never idles while the database works or a batch waits for
@@ -179,8 +202,9 @@ class Poller:
         """Claim the next batch of due targets and start fetching it.
 
         Targets that fall due during the run are taken too (so none waits for the next
-        tick), but a run stops claiming after one interval, so that it ends."""
-        if time.monotonic() - started >= self.interval:
+        tick), but a run stops claiming after one interval, so that it ends, and none
+        once the poller is stopping."""
+        if time.monotonic() - started >= self.interval or self._stopping.is_set():
             return None
         now = self.clock()
         claimed = self.claim(now)
