@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
 import time
 
@@ -614,3 +616,41 @@ def test_stop_finishes_the_claimed_batches_and_claims_no_more(env, sim):
     assert all(t.lease_owner is None for t in rows)  # nothing left held
     assert poller.run_cycle().targets == 0  # a stopped poller claims nothing
     assert env.poller.run_cycle().targets == 10 - claimed  # the rest is still due, for anyone
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["own-budget", "redis"])
+def test_a_replica_without_a_shared_rate_limit_warns_when_others_poll(env, sim, caplog, shared):
+    import redis
+
+    for i in range(4):
+        sim.add_group(f"@TGS#w{i}", f"W{i}", "AVChatRoom")
+        env.watch(f"watch @TGS#w{i} below 5")
+    limits = RateLimits(200)
+    if shared:
+        url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+        limits = RateLimits(200, redis=redis.Redis.from_url(url), key_prefix=f"t{time.time()}:")
+    tencent = TencentClient(
+        sdkappid=sim.scenario.sdkappid,
+        secret_key=sim.scenario.secret_key,
+        base_url=sim.url,
+        rate_limits=limits,
+    )
+    other = Poller(env.sessions, env.tencent, names=env.names, clock=env.clock, owner="b:7")
+    other.batch = 2
+    me = Poller(env.sessions, tencent, names=env.names, clock=env.clock, owner="a:1")
+    try:
+        other.sync_targets()
+        with caplog.at_level(logging.WARNING, logger="bot.alerts.poller"):
+            for _ in range(2):  # two cycles, the other replica mid-cycle in both
+                env.clock.advance(61)
+                assert len(other.claim(env.clock())) == 2
+                assert me.run_cycle().targets == 2
+    finally:
+        for poller in (other, me):
+            poller.close()
+        tencent.close()
+    warnings = [r.getMessage() for r in caplog.records if "REDIS_URL" in r.getMessage()]
+    if shared:
+        assert warnings == []
+    else:  # once, naming the other replica
+        assert len(warnings) == 1 and "(b:7)" in warnings[0] and "60007" in warnings[0]

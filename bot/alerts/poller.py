@@ -48,6 +48,9 @@ SPARK_SAMPLES = 20
 #: the rate limiter never idles while a batch waits for its last answers.
 BATCHES_AHEAD = 2
 
+#: Seconds between two warnings that other replicas poll without a shared rate limit.
+UNSHARED_WARNING_EVERY = 3600.0
+
 #: Seconds ``stop`` waits for a running cycle to finish the batches it has claimed.
 STOP_TIMEOUT = 15.0
 
@@ -131,6 +134,7 @@ class Poller:
         )
         self._stopping = threading.Event()
         self._cycle = threading.Lock()  # held while a cycle runs
+        self._warned_unshared_at: float | None = None
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
         """Claim nothing more, and wait up to ``timeout`` s for a running cycle to finish
@@ -186,8 +190,37 @@ class Poller:
             report.watches += len(items)
             self.judge_batch(items, now, report)
             self.complete([target_id for target_id, _ in claimed], now)
+        if report.targets:
+            self._warn_if_budget_unshared()
         report.duration = time.monotonic() - started
         return report
+
+    def _warn_if_budget_unshared(self) -> None:
+        """Other replicas poll this database but this one's rate limit is its own (no
+        REDIS_URL): together they can exceed Tencent's budget. Said once an hour."""
+        if self.tencent.rate_limits.shared:
+            return
+        now = self.clock()
+        last = self._warned_unshared_at
+        if last is not None and now - last < UNSHARED_WARNING_EVERY:
+            return
+        with self.sessions() as session:
+            others = session.scalars(
+                select(TargetRow.lease_owner)
+                .where(TargetRow.lease_owner != self.owner, TargetRow.lease_until > to_dt(now))
+                .distinct()
+                .limit(5)
+            ).all()
+        if not others:
+            return
+        self._warned_unshared_at = now
+        log.warning(
+            "other replicas poll this database too (%s), but REDIS_URL is not set: each "
+            "keeps its own budget of %d calls per second, so together they can exceed "
+            "Tencent's and get error 60007. Set the same REDIS_URL on every replica.",
+            ", ".join(sorted(others)),
+            self.tencent.rate_limits.per_second,
+        )
 
     def _top_up(self, upcoming: deque[_Batch], started: float) -> bool:
         """Claim batches until ``BATCHES_AHEAD`` are fetching; False once none is left."""

@@ -91,6 +91,11 @@ class RateLimits:
         self._buckets: dict[tuple[str, bool], tuple[threading.Lock, StateBucket]] = {}
         self._stores: dict[str, Any] = {}
 
+    @property
+    def shared(self) -> bool:
+        """Whether other processes share this budget (through Redis)."""
+        return self._redis is not None
+
     def __repr__(self) -> str:
         where = "redis" if self._redis is not None else "memory"
         return f"RateLimits(per_second={self.per_second}, reserve={self.reserve}, in={where})"
