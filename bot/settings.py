@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.tencent.ratelimit import BACKGROUND_BURST
+from bot.tencent.ratelimit import BACKGROUND_BURST, sustained_per_window
 
 __all__ = ["REGION_DOMAINS", "Settings", "SettingsError", "load_settings"]
 
@@ -133,11 +133,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _reserve_below_limit(self) -> Settings:
-        most = self.tencent_im_rate_limit - BACKGROUND_BURST - 1
-        if self.tencent_im_interactive_reserve > most:
+        rate, reserve = self.tencent_im_rate_limit, self.tencent_im_interactive_reserve
+        if sustained_per_window(rate, reserve) < 1:  # polling needs a place per window
+            most = rate - BACKGROUND_BURST - 1
             raise ValueError(
-                f"TENCENT_IM_INTERACTIVE_RESERVE ({self.tencent_im_interactive_reserve}) must be "
-                f"at most {most} with TENCENT_IM_RATE_LIMIT {self.tencent_im_rate_limit}: it is "
+                f"TENCENT_IM_INTERACTIVE_RESERVE ({reserve}) must be "
+                f"at most {most} with TENCENT_IM_RATE_LIMIT {rate}: it is "
                 "the number of calls /online queries may make at once ahead of polling, and "
                 "polling needs the rest"
             )

@@ -257,13 +257,13 @@ class Poller:
                 session.execute(text(f"SELECT pg_advisory_xact_lock({SYNC_LOCK})"))
             # In the database: no row of either table comes to Python.
             mark_key = func.coalesce(Watch.mark, NO_MARK)
-            active = (Watch.deleted_at.is_(None), Watch.paused_reason.is_(None))
-            watched = select(Watch.group_id, mark_key).where(*active)
+            watched = select(Watch.group_id, mark_key).where(
+                Watch.deleted_at.is_(None), Watch.paused_reason.is_(None)
+            )
             session.execute(
                 _insert_ignoring_duplicates(session).from_select(
                     ["group_id", "mark_key", "next_due_at"],
-                    select(Watch.group_id, mark_key, literal(due, TargetRow.next_due_at.type))
-                    .where(*active)
+                    watched.add_columns(literal(due, TargetRow.next_due_at.type))
                     .where(
                         ~exists().where(
                             TargetRow.group_id == Watch.group_id, TargetRow.mark_key == mark_key
@@ -364,10 +364,6 @@ class Poller:
                 for t, (value, error) in results.items()
             )
         return results
-
-    def judge(self, watch_id: int, sample: rules.Sample, now: float, report: CycleReport) -> None:
-        """Evaluate one watch; see ``judge_batch``."""
-        self.judge_batch([(watch_id, sample)], now, report)
 
     def judge_batch(
         self, items: Sequence[tuple[int, rules.Sample]], now: float, report: CycleReport

@@ -75,7 +75,7 @@ class RateLimits:
     ) -> None:
         if per_second <= BACKGROUND_BURST:
             raise ValueError(f"per_second must be more than {BACKGROUND_BURST}")
-        if not 0 <= reserve < per_second - BACKGROUND_BURST:
+        if reserve < 0 or sustained_per_window(per_second, reserve) < 1:
             raise ValueError(f"reserve must be from 0 to per_second - {BACKGROUND_BURST + 1}")
         self.per_second = per_second
         self.reserve = reserve
@@ -97,7 +97,7 @@ class RateLimits:
         return self._redis is not None
 
     def __repr__(self) -> str:
-        where = "redis" if self._redis is not None else "memory"
+        where = "redis" if self.shared else "memory"
         return f"RateLimits(per_second={self.per_second}, reserve={self.reserve}, in={where})"
 
     def _bucket(self, api: str, background: bool) -> tuple[threading.Lock, StateBucket]:
