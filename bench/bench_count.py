@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from clientlog import ClientLogCounter
 from processes import free_port, start_simulator, stop
 
 from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY
@@ -73,33 +74,6 @@ def write_scenario(path: Path, groups: int, latency_ms: float, rate: int) -> Non
 
 
 # --------------------------------------------------------------------------- counting
-
-
-class RateLimitedCounter(logging.Handler):
-    """Counts the client's log records: 60007 answers (each attempt) and retries."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self._lock_counts = threading.Lock()
-        self.rate_limited = 0
-        self.retries = 0
-        self.other_errors: Counter[str] = Counter()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        with self._lock_counts:
-            if record.levelno == logging.INFO and ": error " in message:
-                if "error 60007" in message:
-                    self.rate_limited += 1
-                else:
-                    self.other_errors[message.split(" (")[0]] += 1
-            elif message.startswith("Tencent call failed"):
-                self.retries += 1
-
-    def reset(self) -> None:
-        with self._lock_counts:
-            self.rate_limited = self.retries = 0
-            self.other_errors.clear()
 
 
 class TimedRateLimits(RateLimits):
@@ -180,7 +154,7 @@ def measure(
     name: str,
     groups: list[int],
     fetch_all: FetchAll,
-    counter: RateLimitedCounter,
+    counter: ClientLogCounter,
     rate: int,
 ) -> tuple[Run, float]:
     done_at: list[float] = []
@@ -292,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(ceiling {1000 * sustained_per_window(args.rate) / WINDOW_MS:.1f}/s)"
     )
 
-    counter = RateLimitedCounter()
+    counter = ClientLogCounter()
     client_log = logging.getLogger("bot.tencent.client")
     client_log.setLevel(logging.INFO)
     client_log.addHandler(counter)

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from clientlog import ClientLogCounter
 from processes import free_port, start_simulator, stop
 from sqlalchemy import Engine, create_engine, event, func, insert, make_url, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -252,30 +253,6 @@ class CountingClient(TencentClient):
             self.last_at.clear()
 
 
-class ErrorCounter(logging.Handler):
-    """The client's log: error answers (60007 among them) and retries."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self._lock_counts = threading.Lock()
-        self.rate_limited = self.retries = self.other = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        with self._lock_counts:
-            if record.levelno == logging.INFO and ": error " in message:
-                if "error 60007" in message:
-                    self.rate_limited += 1
-                else:
-                    self.other += 1
-            elif message.startswith("Tencent call failed"):
-                self.retries += 1
-
-    def reset(self) -> None:
-        with self._lock_counts:
-            self.rate_limited = self.retries = self.other = 0
-
-
 class TimedNames(GroupNames):
     def __init__(self, tencent: TencentClient) -> None:
         super().__init__(tencent)
@@ -446,7 +423,7 @@ def run_one(
     client: CountingClient,
     names: TimedNames,
     sql: SqlCounter,
-    errors: ErrorCounter,
+    errors: ClientLogCounter,
     profiler: cProfile.Profile | None,
 ) -> Cycle:
     client.reset()
@@ -481,7 +458,7 @@ def run_one(
         sql_kinds=Counter(sql.kinds),
         rate_limited=errors.rate_limited,
         retries=errors.retries,
-        other_errors=errors.other,
+        other_errors=sum(errors.other_errors.values()),
         cpu=cpu_seconds() - cpu0,
         rss_mb=peak_rss_mb(),
         check_errors=Counter({str(error): int(n) for error, n in failed}),
@@ -623,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f"; SQLite synchronous={args.sqlite_synchronous}" if args.sqlite_synchronous else "")
     )
 
-    errors = ErrorCounter()
+    errors = ClientLogCounter()
     client_log = logging.getLogger("bot.tencent.client")
     client_log.setLevel(logging.INFO)
     client_log.addHandler(errors)

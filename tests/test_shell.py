@@ -30,14 +30,18 @@ def sim():
         yield running
 
 
-@pytest.fixture
-def shell(sim, tmp_path):
-    client = TencentClient(
+def _client(sim):
+    return TencentClient(
         sdkappid=sim.scenario.sdkappid,
         secret_key=sim.scenario.secret_key,
         base_url=sim.url,
         rate_limits=RateLimits(200),
     )
+
+
+@pytest.fixture
+def shell(sim, tmp_path):
+    client = _client(sim)
     handlers = OnlineHandlers(client)
     yield Shell(handlers, tmp_path)
     handlers.close()
@@ -89,12 +93,7 @@ def test_loop_reads_until_quit(shell):
 
 def test_the_same_question_within_seconds_reuses_one_fetch(sim, tmp_path):
     now = [1000.0]
-    client = TencentClient(
-        sdkappid=sim.scenario.sdkappid,
-        secret_key=sim.scenario.secret_key,
-        base_url=sim.url,
-        rate_limits=RateLimits(200),
-    )
+    client = _client(sim)
     handlers = OnlineHandlers(client, reuse_seconds=10, monotonic=lambda: now[0])
     shell = Shell(handlers, tmp_path)
     try:
@@ -118,12 +117,7 @@ def test_the_same_question_within_seconds_reuses_one_fetch(sim, tmp_path):
 
 
 def test_alert_buttons_are_pressed_in_the_shell(sim, tmp_path):
-    client = TencentClient(
-        sdkappid=sim.scenario.sdkappid,
-        secret_key=sim.scenario.secret_key,
-        base_url=sim.url,
-        rate_limits=RateLimits(200),
-    )
+    client = _client(sim)
     printed: list[str] = []
     poster = ShellPoster(printed.append)
     database = f"sqlite:///{tmp_path / 'shell.db'}"
