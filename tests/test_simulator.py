@@ -45,6 +45,8 @@ MEMBERS = "group_open_avchatroom_http_svc/get_members"
 COUNT = "group_open_http_svc/get_online_member_num"
 INFO = "group_open_http_svc/get_group_info"
 MODIFY = "group_open_avchatroom_http_svc/modify_user_info"
+COMMUNITY_COUNT = "million_group_open_http_svc/get_online_member_num"
+CHECK = "group_open_avchatroom_http_svc/check_members"
 
 
 class FakeClock:
@@ -361,15 +363,96 @@ def test_removed_group_is_10010(api: Api) -> None:
     assert api.call(COUNT, {"GroupId": GROUP})["ErrorCode"] == 10010
 
 
-@pytest.mark.parametrize("path", [MEMBERS, COUNT])
-def test_non_audio_video_group_is_10007(api: Api, path: str) -> None:
-    answer = api.call(path, {"GroupId": "@TGS#public", "Timestamp": 0})
+def test_non_audio_video_group_has_no_list_but_a_count(api: Api) -> None:
+    assert api.members("@TGS#public")["ErrorCode"] == 10007
+    assert api.call(COUNT, {"GroupId": "@TGS#public"})["OnlineMemberNum"] == 5
+
+
+@pytest.mark.parametrize(
+    ("overrides", "group"),
+    [
+        ({"online_status": False}, "@TGS#public"),
+        ({"online_status": False}, "@TGS#community"),
+        ({"edition": "lower"}, "@TGS#public"),
+    ],
+)
+def test_count_of_other_types_needs_online_status_on_pro(
+    start: Callable[..., Api], overrides: dict[str, Any], group: str
+) -> None:
+    api = start(make_scenario(**overrides))
+    answer = api.call(COUNT, {"GroupId": group})
     assert answer["ErrorCode"] == 10007
+    assert "OnlineMemberNum" not in answer
+    api.sim.set_members(GROUP, people(2))
+    assert api.call(COUNT, {"GroupId": GROUP})["OnlineMemberNum"] == 2  # AV: always counted
 
 
-def test_community_groups_have_online_lists(api: Api) -> None:
-    assert api.call(COUNT, {"GroupId": "@TGS#community"})["OnlineMemberNum"] == 3
+def test_community_groups_have_online_lists_and_their_own_count(api: Api) -> None:
     assert len(api.members("@TGS#community")["MemberList"]) == 3
+    assert api.call(COMMUNITY_COUNT, {"GroupId": "@TGS#community"})["OnlineMemberNum"] == 3
+    assert api.call(COMMUNITY_COUNT, {"GroupId": "@TGS#public"})["ErrorCode"] == 10007
+    assert api.call(COMMUNITY_COUNT, {"GroupId": GROUP})["ErrorCode"] == 10007
+    stats = api.sim.stats()
+    assert stats.million_group_get_online_member_num.calls == 3
+    assert stats.get_online_member_num.calls == 0  # same name, counted apart
+
+
+def test_community_count_refreshes_every_few_minutes(
+    start: Callable[..., Api], clock: FakeClock
+) -> None:
+    api = start(make_scenario(community_refresh_seconds=240))
+    body = {"GroupId": "@TGS#community"}
+    assert api.call(COMMUNITY_COUNT, body)["OnlineMemberNum"] == 3
+    api.sim.set_audience("@TGS#community", 10)
+    clock.advance(100)
+    assert api.call(COMMUNITY_COUNT, body)["OnlineMemberNum"] == 3  # still the old count
+    clock.advance(140)
+    assert api.call(COMMUNITY_COUNT, body)["OnlineMemberNum"] == 10
+
+
+def test_check_members_sees_beyond_the_list_cap(api: Api) -> None:
+    api.sim.set_members(GROUP, people(1200))
+    listed, _ = api.all_members()
+    assert len(listed) == 1000
+    oldest = "p00000"  # joined first: not in the 1,000 latest
+    assert oldest not in {m["Member_Account"] for m in listed}
+    answer = api.call(CHECK, {"GroupId": GROUP, "Member_Account": [oldest, "nobody", "p01199"]})
+    assert answer["ErrorCode"] == 0
+    assert answer["Member_Account"] == [oldest, "p01199"]
+
+
+def test_check_members_uses_the_list_snapshot(start: Callable[..., Api], clock: FakeClock) -> None:
+    api = start(make_scenario(cache_seconds=40))
+    api.sim.add_group("@TGS#ramp", "Ramp", curve=Ramp(1, 5, 10))
+    accounts = [f"user{3 * 100_000 + seq:06d}" for seq in range(5)]  # the 4th group's joiners
+    body = {"GroupId": "@TGS#ramp", "Member_Account": accounts}
+    assert api.call(CHECK, body)["Member_Account"] == accounts[:1]
+    clock.advance(39)
+    assert api.sim.online_count("@TGS#ramp") == 5
+    assert api.call(CHECK, body)["Member_Account"] == accounts[:1]  # a snapshot up to 40 s old
+    clock.advance(1)
+    assert api.call(CHECK, body)["Member_Account"] == accounts
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"GroupId": "@TGS#public", "Member_Account": ["a"]}, 10007),
+        ({"GroupId": "@TGS#community", "Member_Account": ["a"]}, 10007),
+        ({"GroupId": GROUP}, 10004),
+        ({"GroupId": GROUP, "Member_Account": []}, 10004),
+        ({"GroupId": GROUP, "Member_Account": "a"}, 10004),
+        ({"GroupId": GROUP, "Member_Account": [f"u{i}" for i in range(501)]}, 10004),
+        ({"GroupId": "@TGS#gone", "Member_Account": ["a"]}, 10010),
+    ],
+)
+def test_check_members_refusals(api: Api, body: dict[str, Any], code: int) -> None:
+    assert api.call(CHECK, body)["ErrorCode"] == code
+
+
+def test_check_members_needs_pro(start: Callable[..., Api]) -> None:
+    api = start(make_scenario(edition="lower"))
+    assert api.call(CHECK, {"GroupId": GROUP, "Member_Account": ["a"]})["ErrorCode"] == 10007
 
 
 def test_group_info_answers_per_group(api: Api) -> None:

@@ -3,7 +3,9 @@
 Groups: ``@TGS#demo-large`` (about 2,300 online: the list caps at 1,000, in
 pages), ``@TGS#demo-class`` (45, about 10 % carry mark 1000),
 ``@TGS#demo-small`` (12, hostile nicknames), ``@TGS#demo-drop`` (400, 40 from
-120 s, 400 again from 300 s) and ``@TGS#demo-public`` (a Public group: 10007).
+120 s, 400 again from 300 s), ``@TGS#demo-public`` (a Public group) and
+``@TGS#demo-meeting`` (a Meeting group): counted, not listed (10007), and
+``@TGS#_demo-community`` (about 1,500 in a Community: counted on its own endpoint).
 """
 
 from __future__ import annotations

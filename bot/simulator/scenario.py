@@ -12,7 +12,9 @@ Scenario YAML format (every key optional except ``groups[].group_id`` and
     admin: administrator          # the App admin identifier
     rate_limit: 200               # calls per second, per API
     edition: pro                  # pro | lower (lower: at most the 30 latest members)
-    cache_seconds: 40             # get_members snapshot refresh; 0 = always live
+    online_status: true           # "Group Member Online Status" enabled: non-AV groups counted
+    cache_seconds: 40             # get_members / check_members snapshot refresh; 0 = live
+    community_refresh_seconds: 240  # Community count refresh (million_group API); 0 = live
     page_size: 500                # members per get_members page
     seed: 0                       # seeds who leaves when an audience shrinks
     faults:
@@ -25,7 +27,8 @@ Scenario YAML format (every key optional except ``groups[].group_id`` and
     groups:
       - group_id: "@TGS#demo-small"
         name: Office Hours
-        type: AVChatRoom          # AVChatRoom (default), Community, Public, Private, ChatRoom
+        type: AVChatRoom          # AVChatRoom (default), Community, Public, Private, Work,
+                                  # ChatRoom, Meeting
         steady: 12                # exactly one audience curve per group, see below
         marks: {1000: 0.1}        # share of members carrying mark 1000 (marks >= 1000)
         seed: 3                   # optional; defaults to a hash of group_id
@@ -371,7 +374,9 @@ class Scenario:
     admin: str = DEMO_ADMIN
     rate_limit: int = 200
     edition: str = "pro"
+    online_status: bool = True
     cache_seconds: float = 40.0
+    community_refresh_seconds: float = 240.0
     page_size: int = 500
     seed: int = 0
     faults: Faults = field(default_factory=Faults)
@@ -391,6 +396,12 @@ class Scenario:
             _is_int(self.rate_limit) and self.rate_limit > 0, "rate_limit", "must be an integer > 0"
         )
         _check(self.edition in EDITIONS, "edition", "must be 'pro' or 'lower'")
+        _check(isinstance(self.online_status, bool), "online_status", "must be true or false")
+        _check(
+            _is_number(self.community_refresh_seconds) and self.community_refresh_seconds >= 0,
+            "community_refresh_seconds",
+            "must be a number >= 0",
+        )
         _check(
             _is_number(self.cache_seconds) and self.cache_seconds >= 0,
             "cache_seconds",
@@ -576,7 +587,9 @@ _TOP_KEYS = frozenset(
         "admin",
         "rate_limit",
         "edition",
+        "online_status",
         "cache_seconds",
+        "community_refresh_seconds",
         "page_size",
         "seed",
         "faults",

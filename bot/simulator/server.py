@@ -10,8 +10,10 @@ Endpoints (POST, ``?sdkappid=&identifier=&usersig=&random=&contenttype=json``)::
 
     /v4/group_open_avchatroom_http_svc/get_members
     /v4/group_open_http_svc/get_online_member_num
+    /v4/million_group_open_http_svc/get_online_member_num   (Community groups)
     /v4/group_open_http_svc/get_group_info
     /v4/group_open_avchatroom_http_svc/modify_user_info
+    /v4/group_open_avchatroom_http_svc/check_members
 
 Choices where Tencent's documentation is silent:
 
@@ -33,6 +35,16 @@ Choices where Tencent's documentation is silent:
   or mark, unknown or expired answers 10004 "invalid Timestamp".
 - get_group_info entries for unknown (10010) or invalid (10015) IDs carry
   only GroupId, ErrorCode and ErrorInfo, as Tencent's do.
+- Group types, as Tencent's current pages say: get_members serves AVChatRoom and
+  Community groups (10007 otherwise). get_online_member_num counts AVChatRoom
+  groups always, and the other types (Community included) only on the Pro
+  edition with the app's "Group Member Online Status" switched on
+  (``online_status``; 10007 otherwise). The million_group count serves
+  Community groups only (10007 otherwise), refreshed every
+  ``community_refresh_seconds``. check_members serves AVChatRoom groups on the
+  Pro edition (10007 otherwise), from the same snapshot as get_members but
+  without its 1,000 cap; it takes 1 to 500 accounts (Tencent's page names no
+  maximum: 500 is our assumption).
 """
 
 from __future__ import annotations
@@ -85,6 +97,9 @@ PATHS: dict[str, str] = {
     "/v4/group_open_http_svc/get_online_member_num": "get_online_member_num",
     "/v4/group_open_http_svc/get_group_info": "get_group_info",
     "/v4/group_open_avchatroom_http_svc/modify_user_info": "modify_user_info",
+    # Two APIs share the name get_online_member_num: each has its own counters and limit.
+    "/v4/million_group_open_http_svc/get_online_member_num": "million_group_get_online_member_num",
+    "/v4/group_open_avchatroom_http_svc/check_members": "check_members",
 }
 COMMANDS: tuple[str, ...] = tuple(PATHS.values())
 #: Seconds a get_members cursor stays valid (simulator clock).
@@ -95,6 +110,7 @@ MAX_GROUP_INFO_IDS = 50
 MAX_MODIFY_ACCOUNTS = 500
 MAX_MARKS_PER_GROUP = 10
 MAX_MEMBERS_PER_MARK = 1000
+MAX_CHECK_ACCOUNTS = 500
 
 _HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -150,6 +166,8 @@ class SimulatorStats:
     get_online_member_num: CommandStats
     get_group_info: CommandStats
     modify_user_info: CommandStats
+    million_group_get_online_member_num: CommandStats
+    check_members: CommandStats
     unknown_path: int = 0
 
     def __getitem__(self, command: str) -> CommandStats:
@@ -330,6 +348,7 @@ class Simulator:
         self._started_at = clock()
         self._groups: dict[str, Audience] = {}
         self._next_index = 0
+        self._community_counts: dict[str, tuple[int, int]] = {}  # group -> (bin, count)
         for spec in scenario.groups:
             self._install(spec, self._started_at)
         self._faults = scenario.faults
@@ -492,6 +511,7 @@ class Simulator:
         with self._lock:
             self._audience(group_id)
             del self._groups[group_id]
+            self._community_counts.pop(group_id, None)
 
     def online_count(self, group_id: str) -> int:
         """The true current audience (what get_online_member_num answers)."""
@@ -647,6 +667,10 @@ class Simulator:
             return self._get_online_member_num(request, now)
         if command == "get_group_info":
             return self._get_group_info(request, now)
+        if command == "million_group_get_online_member_num":
+            return self._get_community_online_member_num(request, now)
+        if command == "check_members":
+            return self._check_members(request, now)
         return self._modify_user_info(request, now)
 
     # ----------------------------------------------------------------- commands (under lock)
@@ -682,12 +706,16 @@ class Simulator:
         page = listing.entries[offset:end]
         return {"MemberList": _raw_list(page), "NextTimestamp": next_cursor}
 
-    def _listing(self, audience: Audience, mark: int | None, now: float) -> _Listing:
+    def _snapshot(self, audience: Audience, now: float) -> tuple[WireMember, ...]:
+        """The group's whole online list as of its last refresh (``cache_seconds`` bins)."""
         cache = self.scenario.cache_seconds
         key: object = (
             math.floor((now - self._started_at) / cache) if cache > 0 else ("v", audience.version)
         )
-        entries = audience.snapshot(key)
+        return audience.snapshot(key)
+
+    def _listing(self, audience: Audience, mark: int | None, now: float) -> _Listing:
+        entries = self._snapshot(audience, now)
         if mark is not None:
             marks = audience.marks
             entries = tuple(e for e in entries if mark in marks.get(e.account, ()))
@@ -729,9 +757,51 @@ class Simulator:
             del self._cursors[oldest]
 
     def _get_online_member_num(self, request: dict[str, Any], now: float) -> dict[str, Any]:
-        audience = self._group(_require(request, "GroupId"), av_only=True)
+        audience = self._group(_require(request, "GroupId"), av_only=False)
+        kind = audience.spec.type
+        if kind != "AVChatRoom" and self.scenario.edition == "lower":
+            raise _Fail(10007, f"counting {kind} groups needs the Pro edition or above")
+        if kind != "AVChatRoom" and not self.scenario.online_status:
+            raise _Fail(10007, f"counting {kind} groups needs Group Member Online Status enabled")
         audience.advance(now)
         return {"OnlineMemberNum": len(audience.members)}
+
+    def _get_community_online_member_num(
+        self, request: dict[str, Any], now: float
+    ) -> dict[str, Any]:
+        audience = self._group(_require(request, "GroupId"), av_only=False)
+        spec = audience.spec
+        if spec.type != "Community":
+            raise _Fail(10007, f"group type {spec.type} is not a Community")
+        audience.advance(now)
+        refresh = self.scenario.community_refresh_seconds
+        if refresh <= 0:
+            return {"OnlineMemberNum": len(audience.members)}
+        current = math.floor((now - self._started_at) / refresh)
+        cached = self._community_counts.get(spec.group_id)
+        if cached is None or cached[0] != current:
+            cached = self._community_counts[spec.group_id] = (current, len(audience.members))
+        return {"OnlineMemberNum": cached[1]}
+
+    def _check_members(self, request: dict[str, Any], now: float) -> dict[str, Any]:
+        group_id = _require(request, "GroupId")
+        accounts = _require(request, "Member_Account")
+        if (
+            not isinstance(accounts, list)
+            or not 1 <= len(accounts) <= MAX_CHECK_ACCOUNTS
+            or not all(isinstance(a, str) and a for a in accounts)
+        ):
+            raise _Fail(
+                10004, f"Member_Account must be a list of 1 to {MAX_CHECK_ACCOUNTS} accounts"
+            )
+        audience = self._group(group_id, av_only=False)
+        if audience.spec.type != "AVChatRoom":
+            raise _Fail(10007, f"group type {audience.spec.type} does not support check_members")
+        if self.scenario.edition == "lower":
+            raise _Fail(10007, "check_members needs the Pro edition or above")
+        audience.advance(now)
+        online = {entry.account for entry in self._snapshot(audience, now)}
+        return {"Member_Account": [account for account in accounts if account in online]}
 
     def _get_group_info(self, request: dict[str, Any], now: float) -> dict[str, Any]:
         ids = _require(request, "GroupIdList")
