@@ -322,3 +322,96 @@ def test_group_infos_asks_fifty_at_a_time(sim, client):
     assert infos[ids[0]].name == f"Name {ids[0]}"
     assert isinstance(infos[ids[-1]], errors.GroupNotFound)  # the one never added
     assert len(infos) == 120
+
+
+# --- group types: counts for every countable group, members beyond the cap ---------------
+
+
+@pytest.fixture
+def typed_sim():
+    """A Public, a Community and an AV group; the app without "Group Member Online Status"."""
+    scenario = Scenario(
+        cache_seconds=0,
+        community_refresh_seconds=0,
+        online_status=False,
+        groups=[],
+        faults=Faults(),
+    )
+    with Simulator(scenario).start() as running:
+        running.add_group("@TGS#g", "Live", "AVChatRoom")
+        running.add_group("@TGS#public", "Team chat", "Public")
+        running.add_group("@TGS#_community", "Fans", "Community")
+        running.set_members("@TGS#_community", members(7))
+        yield running
+
+
+def test_community_counted_on_its_own_endpoint_by_its_id(typed_sim):
+    with make_client(typed_sim) as client:
+        assert client.online_count("@TGS#_community") == 7
+    stats = typed_sim.stats()
+    assert stats.million_group_get_online_member_num.ok == 1
+    assert stats.get_online_member_num.calls == 0
+
+
+def test_community_counted_on_its_own_endpoint_by_its_type(typed_sim):
+    typed_sim.add_group("@TGS#custom-community", "Custom", "Community")
+    typed_sim.set_members("@TGS#custom-community", members(4))
+    with make_client(typed_sim) as client:
+        assert client.online_count("@TGS#custom-community", "Community") == 4
+    assert typed_sim.stats().million_group_get_online_member_num.ok == 1
+
+
+def test_count_refused_for_want_of_the_feature_says_so(typed_sim):
+    with make_client(typed_sim) as client, pytest.raises(errors.FeatureNotEnabled) as caught:
+        client.online_count("@TGS#public", "Public")
+    message = caught.value.user_message
+    assert "Public groups" in message
+    assert '"Group Member Online Status"' in message and "Pro edition" in message
+    assert "not an audio-video group" not in message
+    assert caught.value.code == 10007
+
+
+def test_the_two_count_apis_have_their_own_rate_limit(typed_sim):
+    """Both are named get_online_member_num: a full bucket for one must not hold up the
+    other. With a limit of 3 a second, one call a second is sustained."""
+    with make_client(typed_sim, rate_limits=RateLimits(3)) as client:
+
+        def timed(group_id):
+            started = time.monotonic()
+            client.online_count(group_id)
+            return time.monotonic() - started
+
+        waits = [timed("@TGS#g") for _ in range(3)]
+        assert waits[-1] > 0.5  # the ordinary count's bucket is full: its next call waited
+        assert timed("@TGS#_community") < 0.5  # the Community count's is not
+
+
+def test_check_members_beyond_the_list_cap(typed_sim):
+    typed_sim.set_members("@TGS#g", members(1500))
+    with make_client(typed_sim) as client:
+        listed = {m.account for m in client.online_members("@TGS#g").members}
+        assert "user00000" not in listed  # the list keeps the 1,000 latest
+        check = client.check_members("@TGS#g", ["user00000", "ghost", "user01499", "user00000"])
+    assert check.present == ("user00000", "user01499")
+    assert check.absent == ("ghost",)
+    assert check.group_id == "@TGS#g" and check.checked_at > 0
+
+
+@pytest.mark.parametrize(
+    ("accounts", "match"),
+    [
+        ([], "at least one account"),
+        ([f"u{i}" for i in range(501)], "at most 500 accounts"),
+        (["x" * 33], "1 to 32 bytes"),
+    ],
+)
+def test_check_members_input_refused_before_calling(typed_sim, accounts, match):
+    with make_client(typed_sim) as client, pytest.raises(errors.InvalidInput, match=match):
+        client.check_members("@TGS#g", accounts)
+    assert typed_sim.stats().check_members.calls == 0
+
+
+def test_check_members_on_a_group_without_it_explains(typed_sim):
+    with make_client(typed_sim) as client, pytest.raises(errors.FeatureNotEnabled) as caught:
+        client.check_members("@TGS#_community", ["a"])
+    assert "audio-video groups (AVChatRoom)" in caught.value.user_message

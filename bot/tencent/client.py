@@ -25,15 +25,17 @@ from requests.adapters import HTTPAdapter
 
 from bot.tencent.errors import (
     ApiError,
+    FeatureNotEnabled,
+    NotAudioVideoGroup,
     PagingError,
     TencentError,
     TransportError,
     api_error,
 )
-from bot.tencent.models import GroupInfo, Member, OnlineMembers
+from bot.tencent.models import GroupInfo, Member, MemberCheck, OnlineMembers, is_community
 from bot.tencent.ratelimit import RateLimits
 from bot.tencent.usersig import UserSigCache
-from bot.tencent.validation import validate_group_id, validate_mark
+from bot.tencent.validation import validate_accounts, validate_group_id, validate_mark
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -53,6 +55,9 @@ GROUP_INFO_BATCH = 50
 
 GET_MEMBERS = ("group_open_avchatroom_http_svc", "get_members")
 GET_ONLINE_MEMBER_NUM = ("group_open_http_svc", "get_online_member_num")
+#: Community groups' count: another API of the same name (its own rate limit).
+GET_COMMUNITY_ONLINE_MEMBER_NUM = ("million_group_open_http_svc", "get_online_member_num")
+CHECK_MEMBERS = ("group_open_avchatroom_http_svc", "check_members")
 GET_GROUP_INFO = ("group_open_http_svc", "get_group_info")
 MODIFY_USER_INFO = ("group_open_avchatroom_http_svc", "modify_user_info")
 
@@ -173,11 +178,51 @@ class TencentClient:
             fetched_at=self._clock(),
         )
 
-    def online_count(self, group_id: str) -> int:
-        """The exact online count (refreshed by Tencent about every 10 s)."""
+    def online_count(self, group_id: str, group_type: str | None = None) -> int:
+        """The exact online count (refreshed by Tencent about every 10 s; a Community's,
+        on its own endpoint, about every 4 min).
+
+        Without ``group_type`` a Community is told by its ID (``@TGS#_``), so no
+        get_group_info call is needed.
+        """
         validate_group_id(group_id)
-        data = self.call(*GET_ONLINE_MEMBER_NUM, {"GroupId": group_id})
+        community = is_community(group_id, group_type)
+        api = GET_COMMUNITY_ONLINE_MEMBER_NUM if community else GET_ONLINE_MEMBER_NUM
+        try:
+            data = self.call(*api, {"GroupId": group_id})
+        except NotAudioVideoGroup as error:
+            raise _count_refused(error, group_type, community) from None
         return _int(data.get("OnlineMemberNum"))
+
+    def check_members(self, group_id: str, accounts: Sequence[str]) -> MemberCheck:
+        """Which of ``accounts`` are in the audio-video group now, beyond the list's
+        1,000 cap too (one call, at most MAX_CHECK_ACCOUNTS accounts)."""
+        validate_group_id(group_id)
+        asked = validate_accounts(list(accounts))
+        body = {"GroupId": group_id, "Member_Account": list(asked)}
+        try:
+            data = self.call(*CHECK_MEMBERS, body)
+        except NotAudioVideoGroup as error:
+            raise FeatureNotEnabled(
+                "Tencent checks members only in audio-video groups (AVChatRoom), on the Pro "
+                'edition or above with "List of online audio-video group members" enabled '
+                "(Chat console > Group feature configuration).",
+                code=error.code,
+                info=error.info,
+                request_id=error.request_id,
+            ) from None
+        found = data.get("Member_Account")
+        if not isinstance(found, list):
+            raise TransportError(
+                "Tencent's answer about the members was incomplete (no Member_Account); try again."
+            )
+        present = {str(account) for account in found}
+        return MemberCheck(
+            group_id=group_id,
+            present=tuple(a for a in asked if a in present),
+            absent=tuple(a for a in asked if a not in present),
+            checked_at=self._clock(),
+        )
 
     def group_info(self, group_id: str) -> GroupInfo:
         """Name and type of one group; raises the group's own error (e.g. 10010)."""
@@ -252,7 +297,9 @@ class TencentClient:
         for attempt in retrying:
             with attempt:
                 remaining = self.retry.deadline - (time.monotonic() - started)
-                self.rate_limits.acquire(command, timeout=remaining, background=self.background)
+                self.rate_limits.acquire(  # per API: two APIs share the name get_online_member_num
+                    f"{service}/{command}", timeout=remaining, background=self.background
+                )
                 return self._signed_post(url, body)
         raise AssertionError("unreachable: tenacity either returns or reraises")
 
@@ -304,6 +351,28 @@ class TencentClient:
             log.info("Tencent %s: error %s (%s)", url.rsplit("/", 1)[-1], code, error.request_id)
             raise error
         return data
+
+
+def _count_refused(error: ApiError, group_type: str | None, community: bool) -> ApiError:
+    """What a 10007 from a count API means: not the group's type, but the edition or the
+    "Group Member Online Status" feature (or, on the Community endpoint, not a Community)."""
+    if community:
+        return NotAudioVideoGroup(
+            "Tencent's Community count says this is not a Community group (IDs starting "
+            "@TGS#_ are Community groups); check the group ID.",
+            code=error.code,
+            info=error.info,
+            request_id=error.request_id,
+        )
+    kind = f"{group_type} groups" if group_type else "groups other than audio-video ones"
+    return FeatureNotEnabled(
+        f"Tencent counts online members of {kind} only on the Pro edition or above with "
+        '"Group Member Online Status" enabled (Chat console > Group feature configuration); '
+        "enable it to count this group.",
+        code=error.code,
+        info=error.info,
+        request_id=error.request_id,
+    )
 
 
 def _http_error(status: int) -> TransportError:

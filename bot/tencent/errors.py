@@ -12,6 +12,8 @@ or HTTP status codes::
     ├── Throttled                      our own rate limiter had no slot before the deadline
     └── ApiError                       ErrorCode != 0; .code .info .request_id
         ├── CredentialsError           SDKAppID, admin, UserSig, key, region, edition
+        ├── FeatureNotEnabled          10007 from the count or check APIs: the edition or a
+        │                              console feature (e.g. "Group Member Online Status")
         ├── BusyError                  rate or frequency limits (retryable)
         ├── ServerError                Tencent-side failures (retryable)
         ├── RequestError               malformed request or parameter (10003, 10004, ...)
@@ -32,6 +34,7 @@ __all__ = [
     "ApiError",
     "BusyError",
     "CredentialsError",
+    "FeatureNotEnabled",
     "GroupError",
     "GroupNotFound",
     "InvalidGroupId",
@@ -109,6 +112,11 @@ class ApiError(TencentError):
 
 class CredentialsError(ApiError):
     """The bot's own configuration is wrong: nothing a user can fix by retrying."""
+
+
+class FeatureNotEnabled(ApiError):
+    """The app's edition, or a feature switch in the Chat console, does not allow the call
+    for this group (10007 from get_online_member_num or check_members)."""
 
 
 class BusyError(ApiError):

@@ -5,12 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "COMMUNITY",
+    "COMMUNITY_ID_PREFIX",
+    "COUNTABLE_GROUP_TYPES",
     "LOWER_EDITION_CAP",
+    "MEMBER_CHECK_TYPES",
     "MEMBER_LIST_CAP",
     "SUPPORTED_GROUP_TYPES",
     "GroupInfo",
     "Member",
+    "MemberCheck",
     "OnlineMembers",
+    "is_community",
 ]
 
 #: get_members returns at most the 1,000 latest members: a list this long is a lower bound.
@@ -19,6 +25,23 @@ MEMBER_LIST_CAP = 1000
 LOWER_EDITION_CAP = 30
 #: Group types whose online list Tencent serves (others answer 10007).
 SUPPORTED_GROUP_TYPES = frozenset({"AVChatRoom", "Community"})
+#: Group types Tencent counts online members of. Community groups on their own endpoint;
+#: the others except AVChatRoom only on Pro or above with "Group Member Online Status".
+COUNTABLE_GROUP_TYPES = frozenset(
+    {"AVChatRoom", "Community", "Public", "Private", "Work", "ChatRoom", "Meeting"}
+)
+#: Group types check_members answers for (AVChatRoom only, Pro or above).
+MEMBER_CHECK_TYPES = frozenset({"AVChatRoom"})
+COMMUNITY = "Community"
+#: Every Community group's ID starts with this (auto-assigned ones, and custom ones must).
+COMMUNITY_ID_PREFIX = "@TGS#_"
+
+
+def is_community(group_id: str, group_type: str | None = None) -> bool:
+    """Whether the group is a Community: by its type when known, else by its ID's prefix."""
+    if group_type:
+        return group_type == COMMUNITY
+    return group_id.startswith(COMMUNITY_ID_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +93,22 @@ class GroupInfo:
     @property
     def supports_online_list(self) -> bool:
         return self.type in SUPPORTED_GROUP_TYPES
+
+    @property
+    def countable(self) -> bool:
+        return self.type in COUNTABLE_GROUP_TYPES
+
+    @property
+    def supports_member_check(self) -> bool:
+        return self.type in MEMBER_CHECK_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class MemberCheck:
+    """Which of the asked accounts are in the group now (check_members: 40 s granularity,
+    and it sees members beyond the list's 1,000 cap). Both tuples keep the asked order."""
+
+    group_id: str
+    present: tuple[str, ...]
+    absent: tuple[str, ...]
+    checked_at: float  # unix seconds

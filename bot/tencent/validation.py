@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from bot.tencent.errors import InvalidInput
 
-__all__ = ["MAX_GROUP_ID_BYTES", "MAX_MARK", "validate_group_id", "validate_mark"]
+__all__ = [
+    "MAX_ACCOUNT_BYTES",
+    "MAX_CHECK_ACCOUNTS",
+    "MAX_GROUP_ID_BYTES",
+    "MAX_MARK",
+    "validate_accounts",
+    "validate_group_id",
+    "validate_mark",
+]
 
 MAX_GROUP_ID_BYTES = 48
 MAX_MARK = 2**32 - 1
+#: Tencent's UserIDs are at most 32 bytes.
+MAX_ACCOUNT_BYTES = 32
+#: Accounts one check_members call is asked about. Tencent's page shows no maximum:
+#: 500 is an assumption (the batch size of its other member APIs), unconfirmed.
+MAX_CHECK_ACCOUNTS = 500
 
 
 def validate_group_id(group_id: str) -> str:
@@ -37,3 +50,24 @@ def validate_mark(mark: int | None) -> int | None:
             f"1000 or more), not {mark!r}."
         )
     return mark
+
+
+def validate_accounts(accounts: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The accounts, once each in the given order, if Tencent could be asked about them
+    in one call (1 to MAX_CHECK_ACCOUNTS UserIDs of at most 32 bytes), else InvalidInput."""
+    unique = tuple(dict.fromkeys(accounts))
+    if not unique:
+        raise InvalidInput("Name at least one account to check, e.g. user1,user2.")
+    if len(unique) > MAX_CHECK_ACCOUNTS:
+        raise InvalidInput(
+            f"Tencent checks at most {MAX_CHECK_ACCOUNTS} accounts at a time; "
+            f"{len(unique)} were given. Split them into several checks."
+        )
+    for account in unique:
+        if not account or len(account.encode()) > MAX_ACCOUNT_BYTES or not account.isprintable():
+            shown = repr(account if len(account) <= 40 else account[:39] + "…")
+            raise InvalidInput(
+                f"Accounts (Tencent UserIDs) are 1 to {MAX_ACCOUNT_BYTES} bytes of printable "
+                f"text; {shown} is not."
+            )
+    return unique
