@@ -22,7 +22,7 @@ from bot.logs import configure_logging
 from bot.settings import MIN_POLL_INTERVAL, Settings, SettingsError, load_settings
 from bot.tencent import usersig
 from bot.tencent.errors import ApiError, InvalidInput, TencentError
-from bot.tencent.models import OnlineMembers
+from bot.tencent.models import MemberCheck, OnlineMembers
 
 EXIT_API_ERROR = 1
 EXIT_USAGE = 2
@@ -79,11 +79,28 @@ def main(log_level: str) -> None:
     default=None,
     help="Only members carrying this mark (e.g. 1000).",
 )
+@click.option(
+    "--is",
+    "accounts",
+    default=None,
+    metavar="ACCOUNT[,ACCOUNT...]",
+    help="Instead: whether these accounts are in the group now (beyond the list's 1,000 cap too).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def online(group_id: str, mark: int | None, as_json: bool) -> None:
+def online(group_id: str, mark: int | None, accounts: str | None, as_json: bool) -> None:
     """Count and list the online members of GROUP_ID."""
+    from bot.commands.grammar import UsageError, split_accounts
     from bot.wiring import open_tencent
 
+    asked: tuple[str, ...] = ()
+    if accounts is not None:
+        try:
+            if mark is not None:
+                raise UsageError("--is checks accounts in the whole group: leave --mark out.", "")
+            asked = split_accounts(accounts)
+        except UsageError as error:
+            click.echo(f"Usage error: {error.problem}", err=True)
+            sys.exit(EXIT_USAGE)
     settings = _settings()
     with open_tencent(settings) as tencent:
         if tencent.simulator is not None:
@@ -91,6 +108,14 @@ def online(group_id: str, mark: int | None, as_json: bool) -> None:
             click.echo(
                 f"No TENCENT_IM_SDKAPPID set: using the built-in simulator ({names}).", err=True
             )
+        if asked:
+            try:
+                check = tencent.client.check_members(group_id, asked)
+            except TencentError as error:
+                _fail(error)
+                return
+            click.echo(json.dumps(_check_json(check)) if as_json else _check_text(check))
+            return
         try:
             result = tencent.client.online_members(group_id, mark)
             count = tencent.client.online_count(group_id)
@@ -114,6 +139,27 @@ def _as_json(result: OnlineMembers, count: int) -> dict[str, object]:
         "pages": result.pages,
         "members": [m.as_dict() for m in result.members],
     }
+
+
+def _check_json(check: MemberCheck) -> dict[str, object]:
+    return {
+        "group_id": check.group_id,
+        "checked_at": int(check.checked_at),
+        "present": list(check.present),
+        "absent": list(check.absent),
+    }
+
+
+def _check_text(check: MemberCheck) -> str:
+    asked = len(check.present) + len(check.absent)
+    return "\n".join(
+        [
+            f"{check.group_id}: {len(check.present)} of {asked} in the group now (check_members: "
+            "a snapshot up to 40 s old, beyond the list's 1,000 cap too)",
+            "  in:     " + (", ".join(check.present) or "-"),
+            "  not in: " + (", ".join(check.absent) or "-"),
+        ]
+    )
 
 
 def _as_text(result: OnlineMembers, count: int) -> str:
@@ -196,7 +242,8 @@ def shell(poll_interval: int | None) -> None:
                     "the alert and its resolve will show here."
                 )
             click.echo(
-                "Type /online <groupId> [mark] [public], /online watches, /online help, "
+                "Type /online <groupId> [mark] [public], /online <groupId> is <a,b>, "
+                "/online watches, /online help, "
                 "next / prev to page, press ack|mute|unwatch [N] for an alert's buttons, "
                 "quit to leave."
             )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from bot.commands.grammar import (
     USAGE,
     WATCH_USAGE,
+    CheckMembers,
     Help,
     ListWatches,
     Mute,
@@ -43,14 +44,16 @@ from bot.render.members import (
     PAGE_SIZE,
     Message,
     members_csv,
+    render_count_only,
     render_error,
     render_help,
     render_looking_up,
+    render_member_check,
     render_online,
 )
 from bot.tencent.client import TencentClient
-from bot.tencent.errors import ApiError, GroupError, TencentError
-from bot.tencent.models import GroupInfo, OnlineMembers
+from bot.tencent.errors import ApiError, FeatureNotEnabled, GroupError, TencentError
+from bot.tencent.models import GroupInfo, OnlineMembers, is_community
 from bot.watches import Actor, WatchError, Watches
 
 __all__ = [
@@ -172,6 +175,12 @@ class OnlineHandlers:
                 ack=render_looking_up(query.group_id, query.mark),
                 work=lambda: self._guarded(lambda: self._query(query)),
             )
+        if isinstance(command, CheckMembers):
+            check = command
+            return Deferred(
+                ack=render_looking_up(check.group_id, None, accounts=len(check.accounts)),
+                work=lambda: self._guarded(lambda: self._check_members(check)),
+            )
         return self._watch_command(command, caller)
 
     def _watch_command(self, command: object, caller: Caller) -> Reply | Deferred:
@@ -278,14 +287,48 @@ class OnlineHandlers:
             snapshot = self._snapshot(query.group_id, query.mark)
         except _Unsupported as unsupported:
             group = unsupported.group
+            text = (
+                f"{query.group_id} is a {group.type or 'non audio-video'} group. Tencent "
+                "lists online members only for audio-video groups (AVChatRoom) and "
+                "Community groups"
+            )
+            if unsupported.count_error is not None:
+                error = unsupported.count_error
+                text += f". {error.user_message} (Tencent error {error.code})"
+            elif group.countable:  # a mark filters the list, which this group has not
+                text += (
+                    f", so marks cannot be counted here; `/online {query.group_id}` gives its "
+                    "count."
+                )
+            else:
+                text += "; it does not count this type either."
+            return Reply(render_error(text))
+        if snapshot.result is None:
+            assert snapshot.count is not None
+            message = render_count_only(snapshot.group, snapshot.count, now=snapshot.taken_at)
+            return Reply(message, public=query.public)
+        return Answer(snapshot.result, snapshot.group, snapshot.count, query.public, page)
+
+    def _check_members(self, command: CheckMembers) -> Reply:
+        """Which of the accounts are in the group: its type and the check asked at once."""
+        info = self._pool.submit(self.tencent.group_info, command.group_id)
+        try:
+            check, failure = self.tencent.check_members(command.group_id, command.accounts), None
+        except TencentError as error:
+            check, failure = None, error
+        group = info.result()
+        if not group.supports_member_check:
             return Reply(
                 render_error(
-                    f"{query.group_id} is a {group.type or 'non audio-video'} group. Tencent "
-                    "lists online members only for audio-video groups (AVChatRoom) and "
-                    "Community groups."
+                    f"{command.group_id} is a {group.type or 'non audio-video'} group. Tencent "
+                    "checks whether accounts are in a group only for audio-video groups "
+                    f"(AVChatRoom); `/online {command.group_id}` gives its count."
                 )
             )
-        return Answer(snapshot.result, snapshot.group, snapshot.count, query.public, page)
+        if failure is not None:
+            raise failure
+        assert check is not None
+        return Reply(render_member_check(check, group, now=check.checked_at), command.public)
 
     def _snapshot(self, group_id: str, mark: int | None) -> _Snapshot:
         """The group's list, reused for ``reuse_seconds``; concurrent asks share one fetch.
@@ -316,7 +359,12 @@ class OnlineHandlers:
         return future.result()
 
     def _fetch(self, group_id: str, mark: int | None) -> _Snapshot:
-        """Name and type, exact count and list, asked of Tencent at the same time."""
+        """Name and type, exact count and list, asked of Tencent at the same time.
+
+        The count's endpoint is chosen by the ID (a Community's starts ``@TGS#_``); should
+        the type say otherwise, the count is asked again of the right one. A group Tencent
+        counts but does not list (Public, Meeting...) gets its count alone.
+        """
         info = self._pool.submit(self.tencent.group_info, group_id)
         count = self._pool.submit(self.tencent.online_count, group_id)
         try:
@@ -324,31 +372,36 @@ class OnlineHandlers:
         except TencentError as error:
             result, failure = None, error
         group = info.result()
-        if not group.supports_online_list:
+        if not group.countable or (mark is not None and not group.supports_online_list):
             raise _Unsupported(group)
+        if is_community(group_id) != is_community(group_id, group.type):
+            count = self._pool.submit(self.tencent.online_count, group_id, group.type)
+        if not group.supports_online_list:
+            try:
+                return _Snapshot(group, None, count.result(), time.time())
+            except FeatureNotEnabled as error:
+                raise _Unsupported(group, error) from None
         if failure is not None:
             raise failure
         assert result is not None
-        try:
-            exact: int | None = count.result()
-        except ApiError:
-            if group.type != "Community":  # Community groups count on another endpoint
-                raise
-            exact = None
-        return _Snapshot(group, result, exact)
+        return _Snapshot(group, result, count.result(), result.fetched_at)
 
 
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
     group: GroupInfo
-    result: OnlineMembers
+    result: OnlineMembers | None  # None: a group Tencent counts but does not list
     count: int | None
+    taken_at: float  # unix seconds
 
 
 class _Unsupported(Exception):
-    def __init__(self, group: GroupInfo) -> None:
+    """The group cannot answer this question: its type, or (``count_error``) the edition."""
+
+    def __init__(self, group: GroupInfo, count_error: ApiError | None = None) -> None:
         super().__init__(group.group_id)
         self.group = group
+        self.count_error = count_error
 
 
 def _explain(error: TencentError) -> str:

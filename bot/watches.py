@@ -111,11 +111,18 @@ class Watches:
             info = self.tencent.group_info(command.group_id)
             group_name = info.name or None
             self.names.remember(command.group_id, group_name)
-            if not info.supports_online_list:
+            kind = info.type or "non audio-video"
+            if not info.countable:
                 raise WatchError(
-                    f"Not watching {command.group_id}: it is a {info.type or 'non audio-video'} "
-                    "group, and Tencent counts online members only in AVChatRoom and "
-                    "Community groups."
+                    f"Not watching {command.group_id}: it is a {kind} group, and Tencent does "
+                    "not count online members of this type."
+                )
+            if command.mark is not None and not info.supports_online_list:
+                raise WatchError(
+                    f"Not watching {command.group_id} with mark {command.mark}: it is a {kind} "
+                    "group, and marks are counted from the online list, which Tencent keeps "
+                    "only for AVChatRoom and Community groups. Leave the mark out to watch its "
+                    "exact count."
                 )
         except GroupError as error:
             raise WatchError(f"Not watching {command.group_id}: {error.user_message}") from None

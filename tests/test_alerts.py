@@ -654,3 +654,49 @@ def test_a_replica_without_a_shared_rate_limit_warns_when_others_poll(env, sim, 
         assert warnings == []
     else:  # once, naming the other replica
         assert len(warnings) == 1 and "(b:7)" in warnings[0] and "60007" in warnings[0]
+
+
+# --- group types: every countable group can be watched ------------------------------------
+
+
+def test_a_public_group_is_watched_by_its_exact_count(env, sim, fake_slack):
+    sim.add_group("@TGS#team", "Team chat", "Public")
+    sim.set_audience("@TGS#team", 8)
+    message = env.watch("watch @TGS#team below 5")
+    assert "8" in json.dumps(message.blocks)
+    sim.set_audience("@TGS#team", 3)
+    env.cycle()
+    (alert,) = posts(fake_slack)
+    assert "Team chat" in alert["text"]
+
+
+def test_a_marked_watch_on_a_group_without_a_list_is_refused(env, sim):
+    sim.add_group("@TGS#team", "Team chat", "Public")
+    with pytest.raises(WatchError, match="marks are counted from the online list") as caught:
+        env.watch("watch @TGS#team below 5 mark 1000")
+    assert "Leave the mark out" in str(caught.value)
+
+
+def test_a_community_is_polled_on_its_own_count_endpoint(database_url, fake_slack):
+    """Without "Group Member Online Status" the ordinary count refuses a Community:
+    the poller must ask the million_group endpoint, told by the @TGS#_ prefix."""
+    scenario = Scenario(
+        cache_seconds=0, community_refresh_seconds=0, online_status=False, faults=Faults()
+    )
+    with Simulator(scenario).start() as sim:
+        sim.add_group("@TGS#_fans", "Fan club", "Community")
+        sim.set_audience("@TGS#_fans", 300)
+        env = Env(database_url, sim, fake_slack, Clock())
+        try:
+            env.watch("watch @TGS#_fans below 100")
+            sim.set_audience("@TGS#_fans", 40)
+            before = sim.stats().million_group_get_online_member_num.ok
+            report, _ = env.cycle()
+            assert report.failed_checks == 0
+            assert sim.stats().million_group_get_online_member_num.ok == before + 1
+            assert sim.stats().get_online_member_num.calls == 0
+            with env.sessions() as session:
+                (state,) = session.scalars(select(AlertState)).all()
+            assert state.last_value == 40 and state.last_error is None
+        finally:
+            env.close()

@@ -167,6 +167,48 @@ def test_tencent_errors_exit_1_with_one_sentence(cli, group, code):
     assert "Traceback" not in result.stderr
 
 
+def test_is_checks_accounts_beyond_the_list_cap(cli):
+    listed = {m["account"] for m in _json(cli("online", "@TGS#demo-class", "--json"))["members"]}
+    first = sorted(listed)[0]
+    data = _json(cli("online", "@TGS#demo-class", "--is", f"{first}, ghost", "--json"))
+    assert data == {
+        "group_id": "@TGS#demo-class",
+        "checked_at": data["checked_at"],
+        "present": [first],
+        "absent": ["ghost"],
+    }
+    # @TGS#demo-large has about 2,300 online and lists the 1,000 latest; these are older.
+    large = {m["account"] for m in _json(cli("online", "@TGS#demo-large", "--json"))["members"]}
+    old = [f"user{seq:06d}" for seq in range(1200)]
+    result = cli("online", "@TGS#demo-large", "--is", ",".join(old[:500]))
+    assert result.exit_code == 0, result.stderr
+    head, present, _ = result.stdout.splitlines()
+    in_group = set(present.removeprefix("  in:     ").split(", ")) - {"-"}
+    assert in_group and not in_group & large  # in the group, though not in the list
+    assert head.startswith(f"@TGS#demo-large: {len(in_group)} of 500 in the group now")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--is", " , "], "needs the accounts"),
+        (["--is", ",".join(f"u{i}" for i in range(501))], "at most 500 accounts"),
+        (["--is", "a", "--mark", "1000"], "leave --mark out"),
+    ],
+)
+def test_is_usage_errors_exit_2(cli, args, fragment):
+    result = cli("online", "@TGS#demo-large", *args)
+    assert result.exit_code == 2
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_is_on_a_group_without_it_exits_1_and_says_why(cli):
+    result = cli("online", "@TGS#demo-public", "--is", "alice")
+    assert result.exit_code == 1
+    assert "only in audio-video groups (AVChatRoom)" in result.stderr
+
+
 def test_invalid_group_id_is_a_usage_error(cli):
     result = cli("online", "@TGS#classe-é")
     assert result.exit_code == 2

@@ -11,6 +11,7 @@ from bot.commands.grammar import (
     MAX_MARK,
     USAGE,
     WATCH_USAGE,
+    CheckMembers,
     Command,
     Help,
     ListWatches,
@@ -27,6 +28,7 @@ from bot.commands.grammar import (
 )
 
 G = "@TGS#a6I4ZUUGO"
+U500 = tuple(f"u{i}" for i in range(500))
 
 VALID: list[tuple[str, Command]] = [
     # help
@@ -72,6 +74,20 @@ VALID: list[tuple[str, Command]] = [
     ("<mailto:x@y.z|x@y.z>", Query("x@y.z")),
     (f"\u200b{G}\u200b 1000", Query(G, 1000)),
     ("\uff20TGS\uff03abc", Query("@TGS#abc")),
+    # is: are these accounts in the group now
+    (f"{G} is alice", CheckMembers(G, ("alice",))),
+    (f"{G} IS alice,bob", CheckMembers(G, ("alice", "bob"))),
+    (f"{G} is alice, bob  carol", CheckMembers(G, ("alice", "bob", "carol"))),
+    (f"{G} is alice,,bob,", CheckMembers(G, ("alice", "bob"))),
+    (f"{G} is bob,alice,bob", CheckMembers(G, ("bob", "alice"))),
+    (f"{G} is \u201calice\u201d,`bob`", CheckMembers(G, ("alice", "bob"))),
+    (f"{G} is alice\uff0cbob\u3001carol", CheckMembers(G, ("alice", "bob", "carol"))),
+    (f"{G} is a&amp;b,&lt;c&gt;", CheckMembers(G, ("a&b", "c"))),
+    (f"{G} is public", CheckMembers(G, ("public",))),
+    (f"{G} public is alice", CheckMembers(G, ("alice",), True)),
+    (f"{G} is {'x' * 32}", CheckMembers(G, ("x" * 32,))),
+    (f"{G} is {','.join(U500)}", CheckMembers(G, U500)),
+    (f"{G} is 用户甲", CheckMembers(G, ("用户甲",))),
     # watch: below / above
     (f"watch {G} below 10", WatchThreshold(G, "below", 10)),
     (f"WATCH {G} Below 10", WatchThreshold(G, "below", 10)),
@@ -154,6 +170,13 @@ INVALID: list[tuple[str, str]] = [
     (f"{G} \u0663", "understand"),  # an Arabic-Indic digit is not a mark
     (f"{G} foo", 'I don\'t understand "foo"'),
     (f"{G} below 10", "use watch"),
+    # is
+    (f"{G} is", "is needs the accounts"),
+    (f"{G} is , ,", "is needs the accounts"),
+    (f"{G} 1000 is alice", "leave the mark out"),
+    (f"{G} is {','.join(f'u{i}' for i in range(501))}", "at most 500 accounts at a time; 501"),
+    (f"{G} is {'x' * 33}", "1 to 32 bytes"),
+    (f"{G} is {'用' * 11}", "1 to 32 bytes"),
     ("wacth g1 below 10", 'Did you mean "watch"?'),
     # watch: structure
     ("watch", "needs a group ID and a rule"),
@@ -244,6 +267,7 @@ def test_control_characters_are_masked_in_messages() -> None:
 
 def test_usage_texts_show_the_forms() -> None:
     assert "/online <groupId> [mark] [public]" in USAGE
+    assert "/online <groupId> is <account>" in USAGE
     assert "help watch" in USAGE
     for form in ("below|above <N>", "drop <P>%", "unwatch <id>", "mute <id>", "unmute <id>"):
         assert form in WATCH_USAGE
@@ -319,11 +343,21 @@ def test_format_then_parse_round_trips(seconds: int) -> None:
 
 # --------------------------------------------------------------------------- properties
 
-COMMAND_TYPES = (Help, Query, WatchThreshold, WatchDrop, ListWatches, Unwatch, Mute, Unmute)
+COMMAND_TYPES = (
+    Help,
+    Query,
+    CheckMembers,
+    WatchThreshold,
+    WatchDrop,
+    ListWatches,
+    Unwatch,
+    Mute,
+    Unmute,
+)
 
 _GRAMMAR_WORDS = """
     help ? watch watches unwatch mute unmute below above drop for within recover mark repeat
-    public share = : % mark=1000 for=5m 0 1 10 30% 100 1000 -1 1.5 4294967296
+    public share is alice,bob = : % mark=1000 for=5m 0 1 10 30% 100 1000 -1 1.5 4294967296
     99999999999999999999 5m 1h30m 30s 7d 31d 1h 30 #3 g1 &amp; &lt; < > <x|y> ` "
 """
 WORDS = st.sampled_from(

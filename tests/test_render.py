@@ -16,12 +16,14 @@ from bot.render.members import (
     PREVIOUS_PAGE_ACTION,
     Message,
     members_csv,
+    render_count_only,
     render_error,
     render_looking_up,
+    render_member_check,
     render_online,
 )
 from bot.render.text import blocks_to_text
-from bot.tencent.models import GroupInfo, Member, OnlineMembers
+from bot.tencent.models import GroupInfo, Member, MemberCheck, OnlineMembers
 
 G = "@TGS#a6I4ZUUGO"
 T0 = 1657773110  # 2022-07-14 04:31:50 UTC
@@ -533,3 +535,55 @@ def test_blocks_to_text_of_a_rendered_page() -> None:
 def test_blocks_to_text_header_width_counts_wide_characters() -> None:
     text = blocks_to_text([{"type": "header", "text": {"type": "plain_text", "text": "数学"}}])
     assert text.splitlines()[1] == "════"
+
+
+# --------------------------------------------------------------------------- counts, checks
+
+
+def test_count_only_says_why_there_is_no_list() -> None:
+    group = GroupInfo("@TGS#team", "<!here> & co", "Public")
+    message = render_count_only(group, 1234, now=NOW)
+    assert_within_limits(message)
+    text = mrkdwn_texts(message.blocks)
+    no_live_markup(text)
+    assert "*1,234 online* in *&lt;!here&gt; &amp; co*" in text
+    assert "this is a Public group: count only" in text
+    assert "about every 10 s" in text
+
+
+def test_community_list_says_how_fresh_its_count_is() -> None:
+    group = GroupInfo("@TGS#_fans", "Fans", "Community")
+    message = render_online(online(3), group=group, online_count=3, now=NOW)
+    assert "about every 4 minutes" in mrkdwn_texts(message.blocks)
+    ordinary = render_online(online(3), group=GROUP, online_count=3, now=NOW)
+    assert "4 minutes" not in mrkdwn_texts(ordinary.blocks)
+
+
+def test_member_check_lists_in_and_out_escaped() -> None:
+    check = MemberCheck(G, ("alice", "<!channel>"), ("b&c",), float(T0))
+    message = render_member_check(check, GROUP, now=NOW)
+    assert_within_limits(message)
+    text = mrkdwn_texts(message.blocks)
+    no_live_markup(text)
+    assert "*2 of 3* are in *Math class*" in text
+    assert "In the group (2):\n`alice`, `&lt;!channel&gt;`" in text
+    assert "Not in the group (1):\n`b&amp;c`" in text
+    assert "up to 40 s old" in text and "1,000 cap" in text
+
+
+@pytest.mark.parametrize(("present", "summary"), [((), "*Not in*"), (("alice",), "*In*")])
+def test_member_check_of_one_account(present: tuple[str, ...], summary: str) -> None:
+    absent = () if present else ("alice",)
+    message = render_member_check(MemberCheck(G, present, absent, float(T0)), None, now=NOW)
+    assert mrkdwn_texts(message.blocks).startswith(f"{summary} `{G}` now")
+
+
+def test_member_check_of_500_long_accounts_fits_one_message() -> None:
+    accounts = tuple(f"{i:03d}" + "<" * 29 for i in range(500))
+    check = MemberCheck(G, accounts[:300], accounts[300:], float(T0))
+    message = render_member_check(check, GROUP, now=NOW)
+    assert_within_limits(message)
+    text = mrkdwn_texts(message.blocks)
+    shown = len(re.findall(r"`\d{3}", text))
+    assert 0 < shown < 500
+    assert f"{500 - shown:,} more accounts did not fit" in text

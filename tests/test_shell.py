@@ -74,6 +74,14 @@ def test_large_list_written_to_a_file_and_paged(shell, tmp_path):
     assert "user0119" in back
 
 
+def test_is_checks_accounts_in_the_shell(shell):
+    out = shell.execute("/online @TGS#big is user0000,ghost")
+    assert "Looking up whether 2 accounts are online in `@TGS#big`" in out
+    assert "*1 of 2* are in *Friday Live*" in out
+    assert "In the group (1):\n`user0000`" in out
+    assert "Not in the group (1):\n`ghost`" in out
+
+
 def test_next_without_a_button(shell):
     assert "no [Next] button" in shell.execute("next")
 

@@ -38,6 +38,7 @@ def sim():
         running.add_group("@TGS#big", "Friday Live", "AVChatRoom")
         running.set_members("@TGS#big", _members(1200))
         running.add_group("@TGS#team", "Team chat", "Public")
+        running.set_members("@TGS#team", _members(5, "team"))
         yield running
 
 
@@ -139,7 +140,8 @@ def test_bot_not_in_channel_falls_back_to_paging(app, fake_slack):
     ("text", "expected"),
     [
         ("@TGS#nope", "does not exist"),
-        ("@TGS#team", "Public group"),
+        ("@TGS#team 1000", "marks cannot be counted here"),
+        ("@TGS#team is alice", "only for audio-video groups (AVChatRoom)"),
     ],
 )
 def test_tencent_errors_become_replies(app, fake_slack, text, expected):
@@ -208,3 +210,62 @@ def test_no_warning_at_start_with_the_bot_token_in_the_environment(
         _running, stop = start_app(sim, fake_slack.api_url)
         stop()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_a_group_without_a_list_gets_its_exact_count(app, fake_slack):
+    url = fake_slack.response_url("count")
+    app.command("@TGS#team", url)
+    (answer,) = [c.params for c in fake_slack.wait_for("response_url:count")]
+    text = _texts(answer)
+    assert "*5 online*" in text and "Team chat" in text
+    assert "this is a Public group: count only" in text
+    assert "Traceback" not in text
+
+
+def test_is_checks_accounts_beyond_the_list_cap(app, fake_slack):
+    url = fake_slack.response_url("is")
+    # @TGS#big has 1,200 members: user0000, the first to join, is past the list's 1,000.
+    app.command("@TGS#big is user0000, ghost,user1199", url)
+    (answer,) = [c.params for c in fake_slack.wait_for("response_url:is")]
+    text = _texts(answer)
+    assert "*2 of 3* are in *Friday Live*" in text
+    in_group, not_in = text.split("Not in the group")
+    assert "`user0000`" in in_group and "`user1199`" in in_group
+    assert "`ghost`" in not_in
+    assert "up to 40 s old" in text
+    assert answer.get("response_type") != "in_channel"
+
+
+def test_is_shows_accounts_escaped(app, fake_slack):
+    url = fake_slack.response_url("is-esc")
+    app.command("@TGS#small is a&lt;!channel&gt;,b&amp;c", url)  # as Slack sends < > &
+    (answer,) = [c.params for c in fake_slack.wait_for("response_url:is-esc")]
+    text = _texts(answer)
+    assert "<!channel>" not in text and "b&c" not in text
+    assert "`a&lt;!channel&gt;`, `b&amp;c`" in text
+
+
+def test_without_online_status_the_count_is_explained_and_communities_still_counted(
+    fake_slack,
+):
+    scenario = Scenario(
+        cache_seconds=0, community_refresh_seconds=0, online_status=False, faults=Faults()
+    )
+    with Simulator(scenario).start() as sim:
+        sim.add_group("@TGS#team", "Team chat", "Public")
+        sim.add_group("@TGS#_fans", "Fan club", "Community")
+        sim.set_members("@TGS#_fans", _members(30, "fan"))
+        running, stop = start_app(sim, fake_slack.api_url)
+        try:
+            running.command("@TGS#team", fake_slack.response_url("team"))
+            running.command("@TGS#_fans", fake_slack.response_url("fans"))
+            (team,) = [c.params for c in fake_slack.wait_for("response_url:team")]
+            (fans,) = [c.params for c in fake_slack.wait_for("response_url:fans")]
+        finally:
+            stop()
+    assert '"Group Member Online Status"' in team["text"] and "Pro edition" in team["text"]
+    assert "Tencent error 10007" in team["text"]
+    assert "not an audio-video group" not in team["text"]
+    fans_text = _texts(fans)
+    assert "*30 online*" in fans_text and "about every 4 minutes" in fans_text
+    assert sim.stats().million_group_get_online_member_num.ok == 1

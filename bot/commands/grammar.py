@@ -5,6 +5,8 @@
     (empty) | help | ?                          Help(topic=None)
     help watch                                  Help(topic="watch")
     <groupId> [mark] [public]                   Query
+    <groupId> [public] is <account>[,<account>...]
+                                                CheckMembers
     watch <groupId> below|above <N> [for <d>] [recover <M>] [mark <K>] [repeat <d>]
                                                 WatchThreshold
     watch <groupId> drop <P>% [within <d>] [mark <K>] [repeat <d>]
@@ -32,16 +34,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from bot.tencent.validation import MAX_GROUP_ID_BYTES, MAX_MARK
+from bot.tencent.errors import InvalidInput
+from bot.tencent.validation import (
+    MAX_CHECK_ACCOUNTS,
+    MAX_GROUP_ID_BYTES,
+    MAX_MARK,
+    validate_accounts,
+)
 
 __all__ = [
     "DEFAULT_WITHIN_SECONDS",
+    "MAX_CHECK_ACCOUNTS",
     "MAX_GROUP_ID_BYTES",
     "MAX_MARK",
     "MAX_REASON_CHARS",
     "MAX_THRESHOLD",
     "USAGE",
     "WATCH_USAGE",
+    "CheckMembers",
     "Command",
     "Help",
     "ListWatches",
@@ -55,6 +65,7 @@ __all__ = [
     "format_duration",
     "parse",
     "parse_duration",
+    "split_accounts",
     "validate_group_id",
 ]
 
@@ -77,6 +88,7 @@ REPEAT_RANGE = (5 * MINUTE, 7 * DAY)
 MUTE_RANGE = (MINUTE, 30 * DAY)
 
 QUERY_FORM = "/online <groupId> [mark] [public]"
+IS_FORM = "/online <groupId> is <account>[,<account>...]"
 THRESHOLD_FORM = (
     "/online watch <groupId> below|above <N> [for <duration>] [recover <M>] [mark <K>] "
     "[repeat <duration>]"
@@ -93,6 +105,8 @@ USAGE = """\
 /online <groupId> [mark] [public]    who is online in an audio-video group
   /online @TGS#a6I4ZUUGO
   /online @TGS#a6I4ZUUGO 1000 public   only mark 1000; answer in the channel
+/online <groupId> is <account>[,...]  are these accounts in the group now (past the 1,000 cap)
+  /online @TGS#a6I4ZUUGO is alice,bob
 /online watches                       this channel's watches
 /online help watch                    alerts: below, above, drop, mute"""
 
@@ -141,6 +155,15 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckMembers:
+    """``<groupId> is <accounts>``: which of these accounts are in the group now."""
+
+    group_id: str
+    accounts: tuple[str, ...]
+    public: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class WatchThreshold:
     group_id: str
     direction: Literal["below", "above"]
@@ -183,7 +206,7 @@ class Unmute:
 
 
 Command: TypeAlias = (
-    Help | Query | WatchThreshold | WatchDrop | ListWatches | Unwatch | Mute | Unmute
+    Help | Query | CheckMembers | WatchThreshold | WatchDrop | ListWatches | Unwatch | Mute | Unmute
 )
 
 # --------------------------------------------------------------------------- durations
@@ -470,7 +493,7 @@ def parse(text: str) -> Command:
     return _parse_query(words)
 
 
-def _parse_query(words: _Words) -> Query:
+def _parse_query(words: _Words) -> Query | CheckMembers:
     first = words.next()
     assert first is not None
     if _split_option(first, ("mark",))[0] in ("mark", *_PUBLIC):
@@ -484,7 +507,7 @@ def _parse_query(words: _Words) -> Query:
         raise UsageError(f"{exc.problem} Did you mean {_show(typo)}?", _usage_of(typo)) from None
 
 
-def _query_options(first: _Word, words: _Words) -> Query:
+def _query_options(first: _Word, words: _Words) -> Query | CheckMembers:
     group_id = validate_group_id(first.text)
     mark: int | None = None
     public = False
@@ -493,6 +516,12 @@ def _query_options(first: _Word, words: _Words) -> Query:
         if key in _PUBLIC:
             public = True
             continue
+        if key == "is":
+            if mark is not None:
+                raise UsageError(
+                    "is checks accounts in the whole group: leave the mark out.", IS_FORM
+                )
+            return CheckMembers(group_id, split_accounts(words.rest()), public)
         if key == "mark":
             text = value or words.value("mark", "mark 1000", QUERY_FORM)
         elif _NUMBERISH_RE.fullmatch(word.text) and re.search("[0-9]", word.text):
@@ -509,6 +538,22 @@ def _query_options(first: _Word, words: _Words) -> Query:
             raise UsageError("Give one mark only.")
         mark = _parse_mark(text, QUERY_FORM)
     return Query(group_id, mark, public)
+
+
+_ACCOUNT_SEPARATORS_RE = re.compile(r"[\s,\uff0c\u3001]+")
+
+
+def split_accounts(text: str) -> tuple[str, ...]:
+    """Accounts separated by commas and/or spaces, each once, checked as Tencent would
+    take them in one check_members call; raise :class:`UsageError` otherwise."""
+    accounts = [_unquote(part) for part in _ACCOUNT_SEPARATORS_RE.split(text)]
+    accounts = [account for account in accounts if account]
+    if not accounts:
+        raise UsageError("is needs the accounts to check after it, e.g. is alice,bob.", IS_FORM)
+    try:
+        return validate_accounts(accounts)
+    except InvalidInput as error:
+        raise UsageError(error.user_message, IS_FORM) from None
 
 
 def _parse_watch(words: _Words) -> WatchThreshold | WatchDrop:

@@ -25,10 +25,12 @@ from typing import Any
 
 from bot.render.escape import cut, date_token, escape_cut, escape_mrkdwn, plain, single_line
 from bot.tencent.models import (
+    COMMUNITY,
     LOWER_EDITION_CAP,
     MEMBER_LIST_CAP,
     GroupInfo,
     Member,
+    MemberCheck,
     OnlineMembers,
 )
 
@@ -42,11 +44,14 @@ __all__ = [
     "SNAPSHOT_SECONDS",
     "TEXT_BUDGET",
     "Message",
+    "count_freshness",
     "members_csv",
     "page_value",
+    "render_count_only",
     "render_error",
     "render_help",
     "render_looking_up",
+    "render_member_check",
     "render_online",
 ]
 
@@ -204,6 +209,8 @@ def render_online(
     ]
     for note in _notes(result, online_count, listed):
         blocks.append(_section(note))
+    if online_count is not None and group is not None and group.type == COMMUNITY:
+        blocks.append(_section(f"{count_freshness(group)}."))
     blocks.append({"type": "divider"})
 
     tail: list[Block] = []
@@ -358,6 +365,99 @@ def _button(label: str, action_id: str, value: str) -> Block:
     }
 
 
+# --------------------------------------------------------------------------- counts, checks
+
+
+def count_freshness(group: GroupInfo | None) -> str:
+    """How fresh Tencent's count is, as the end of a sentence."""
+    if group is not None and group.type == COMMUNITY:
+        return "Tencent refreshes a Community's count about every 4 minutes"
+    return "Tencent refreshes the count about every 10 s"
+
+
+def _where(group_id: str, group: GroupInfo | None) -> tuple[str, str]:
+    """``*Name* (`id`)`` for mrkdwn, and ``Name (id)`` for the fallback text."""
+    name = single_line(group.name) if group is not None else ""
+    code = _code(cut(single_line(group_id), 100))
+    where = f"*{escape_cut(name, 200)}* ({code})" if name else code
+    return where, cut(f"{name} ({group_id})" if name else group_id, 300)
+
+
+def render_count_only(group: GroupInfo, online_count: int, *, now: float) -> Message:
+    """The exact count of a group Tencent counts but does not list (Public, Meeting...)."""
+    where, title = _where(group.group_id, group)
+    kind = escape_cut(single_line(group.type), 40) or "non audio-video"
+    lines = [
+        f"*{online_count:,} online* in {where}",
+        f"Tencent lists members only for audio-video and Community groups; this is a {kind} "
+        "group: count only.",
+        f"Counted {date_token(int(now))}; {count_freshness(group)}.",
+    ]
+    header = f"Online in {single_line(group.name) or group.group_id}"
+    blocks: list[Block] = [
+        {"type": "header", "text": _plain_text(header, MAX_HEADER_CHARS)},
+        _section("\n".join(lines)),
+    ]
+    return Message(text=escape_mrkdwn(f"{online_count:,} online in {title}"), blocks=blocks)
+
+
+#: Characters of a member check's message kept for everything but the account lists.
+_CHECK_RESERVE = 1500
+_ACCOUNTS_A_ROW = 20
+
+
+def render_member_check(check: MemberCheck, group: GroupInfo | None, *, now: float) -> Message:
+    """Which of the asked accounts are in the group now, and which are not."""
+    where, title = _where(check.group_id, group)
+    asked = len(check.present) + len(check.absent)
+    if asked == 1:
+        summary = f"*{'In' if check.present else 'Not in'}* {where} now"
+    else:
+        summary = f"*{len(check.present):,} of {asked:,}* are in {where} now"
+    checked = check.checked_at if check.checked_at > 0 else now
+    lines = [
+        summary,
+        f"Checked {date_token(int(checked))}: Tencent's answer is a snapshot, up to "
+        f"{SNAPSHOT_SECONDS} s old, so people who just joined or left may not show yet. It "
+        f"sees every member, those past the list's {MEMBER_LIST_CAP:,} cap too.",
+    ]
+    name = single_line(group.name) if group is not None else ""
+    blocks: list[Block] = [
+        {"type": "header", "text": _plain_text(f"In {name or check.group_id}?", MAX_HEADER_CHARS)},
+        _section("\n".join(lines)),
+    ]
+    budget = TEXT_BUDGET - _CHECK_RESERVE
+    left_out = 0
+    for label, accounts in (
+        (":white_check_mark: In the group", check.present),
+        (":x: Not in the group", check.absent),
+    ):
+        items = [_code(cut(single_line(account), 40)) for account in accounts]
+        kept: list[str] = []
+        for item in items:
+            if len(item) + 2 > budget:
+                break
+            kept.append(item)
+            budget -= len(item) + 2
+        left_out += len(items) - len(kept)
+        if kept:
+            rows = [
+                ", ".join(kept[i : i + _ACCOUNTS_A_ROW])
+                for i in range(0, len(kept), _ACCOUNTS_A_ROW)
+            ]
+            lines = [f"{label} ({len(items):,}):", *rows]
+            blocks.extend(_section(chunk) for chunk in _pack(lines, MAX_SECTION_CHARS))
+    if left_out:
+        blocks.append(
+            _context(
+                f"{left_out:,} more accounts did not fit in one Slack message; ask about fewer."
+            )
+        )
+    return Message(
+        text=escape_mrkdwn(f"{len(check.present):,} of {asked:,} in {title}"), blocks=blocks
+    )
+
+
 # --------------------------------------------------------------------------- other replies
 
 
@@ -377,12 +477,14 @@ def render_help(usage: str) -> Message:
     )
 
 
-def render_looking_up(group_id: str, mark: int | None) -> Message:
-    """The immediate acknowledgement while Tencent is asked."""
+def render_looking_up(group_id: str, mark: int | None, *, accounts: int = 0) -> Message:
+    """The immediate acknowledgement while Tencent is asked (about ``accounts``, if any)."""
     what = _code(cut(single_line(group_id), 100))
     if mark is not None:
         what += f" (mark {mark})"
-    text = f":hourglass_flowing_sand: Looking up who is online in {what}…"
+    verb = "is" if accounts == 1 else "are"
+    question = f"whether {_plural(accounts, 'account')} {verb}" if accounts else "who is"
+    text = f":hourglass_flowing_sand: Looking up {question} online in {what}…"
     return Message(text=text, blocks=[_context(text)])
 
 

@@ -54,6 +54,7 @@ _EMOJI = {
     ":hourglass_flowing_sand:": "⏳",
     ":paperclip:": "📎",
     ":white_check_mark:": "✅",
+    ":x:": "❌",
     ":rotating_light:": "🚨",
     ":bell:": "🔔",
     ":mute:": "🔇",
