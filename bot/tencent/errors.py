@@ -189,8 +189,9 @@ CODES: dict[int, _Code] = {
     70014: _Code(CredentialsError, "The UserSig was made for another app: check TENCENT_IM_SDKAPPID."),
     70016: _Code(CredentialsError, "The SDKAppID belongs to another data centre: check TENCENT_IM_REGION."),
     70020: _Code(CredentialsError, "The SDKAppID belongs to another data centre: check TENCENT_IM_REGION."),
-    70050: _Code(BusyError, "Tencent saw too many UserSig failures and paused the bot for a minute; try again later.", True, 60.0),
+    70050: _Code(CredentialsError, "Tencent rejected the bot's UserSig too many times: the signature is wrong, waiting will not fix it. Check that TENCENT_IM_SECRET_KEY and TENCENT_IM_SDKAPPID belong to the same app; Tencent checks again a minute after the last failure."),
     70051: _Code(CredentialsError, "Tencent has blacklisted the bot's admin account: check TENCENT_IM_ADMIN in the console."),
+    70107: _Code(CredentialsError, "Tencent does not know the bot's admin account (TENCENT_IM_ADMIN): it was never imported. Create that account as an App admin of your app in the Chat console, or set TENCENT_IM_ADMIN to an existing App admin."),
 }
 # fmt: on
 
