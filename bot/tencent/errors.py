@@ -7,8 +7,7 @@ or HTTP status codes::
     TencentError                       base; .user_message, .retryable
     ├── InvalidInput                   rejected before any call (group ID, mark)
     ├── TransportError                 no usable answer: network, timeout, HTTP 5xx,
-    │                                  malformed body (retryable)
-    ├── PagingError                    the cursor repeated or never ended
+    │                                  malformed body or missing fields (retryable)
     ├── Throttled                      our own rate limiter had no slot before the deadline
     └── ApiError                       ErrorCode != 0; .code .info .request_id
         ├── CredentialsError           SDKAppID, admin, UserSig, key, region, edition
@@ -37,7 +36,6 @@ __all__ = [
     "InvalidGroupId",
     "InvalidInput",
     "NotAudioVideoGroup",
-    "PagingError",
     "RequestError",
     "ServerError",
     "TencentError",
@@ -62,13 +60,10 @@ class InvalidInput(TencentError, ValueError):
 
 
 class TransportError(TencentError):
-    """No usable answer: connection refused, timeout, HTTP 5xx, a body that is not JSON."""
+    """No usable answer: connection refused, timeout, HTTP 5xx, a body that is not JSON
+    or lacks a field Tencent documents (an OK answer without its OnlineMemberNum)."""
 
     retryable = True
-
-
-class PagingError(TencentError):
-    """get_members kept returning cursors: repeated or beyond the page bound."""
 
 
 class Throttled(TencentError):
