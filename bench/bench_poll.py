@@ -235,10 +235,10 @@ class CountingClient(TencentClient):
         self.call_seconds: Counter[str] = Counter()
         self.last_at: dict[str, float] = {}
 
-    def call(self, service: str, command: str, body: dict[str, Any]) -> dict[str, Any]:
+    def call(self, service: str, command: str, body: dict[str, Any], **kwargs: Any) -> Any:
         started = time.monotonic()
         try:
-            return super().call(service, command, body)
+            return super().call(service, command, body, **kwargs)
         finally:
             now = time.monotonic()
             with self._lock_counts:

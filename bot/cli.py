@@ -136,6 +136,8 @@ def _as_json(result: OnlineMembers, count: int) -> dict[str, object]:
         "member_count": len(result.members),
         "capped": result.capped,
         "edition_limited": result.edition_limited,
+        "partial": result.partial is not None,
+        "partial_reason": result.partial.value if result.partial else None,
         "pages": result.pages,
         "members": [m.as_dict() for m in result.members],
     }
@@ -170,6 +172,11 @@ def _as_text(result: OnlineMembers, count: int) -> str:
     ]
     if result.capped:
         lines.append("note: Tencent returns only the 1,000 latest members; the list is partial.")
+    if result.partial:
+        lines.append(
+            f"note: incomplete list: Tencent stopped paging after {result.pages} page(s) "
+            f"({result.partial.explanation}); these are the members it sent."
+        )
     if result.edition_limited:
         lines.append(
             "note: exactly 30 members: lower editions return at most 30. Enable 'List of online "

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.tencent.ratelimit import BACKGROUND_BURST, sustained_per_window
 
-__all__ = ["REGION_DOMAINS", "Settings", "SettingsError", "load_settings"]
+__all__ = ["BACKUP_DOMAINS", "REGION_DOMAINS", "Settings", "SettingsError", "load_settings"]
 
 #: Tencent Cloud Chat REST domains per data centre (tencent-rest.md).
 REGION_DOMAINS: dict[str, str] = {
@@ -28,6 +28,17 @@ REGION_DOMAINS: dict[str, str] = {
     "silicon-valley": "adminapiusa.im.qcloud.com",
     "jakarta": "adminapiidn.im.qcloud.com",
     "mumbai": "adminapiind.im.qcloud.com",
+}
+#: The backup domain Tencent publishes for each region, used when the main one cannot be
+#: reached (DNS, connect, TLS); Mumbai has none (tencent-rest.md).
+BACKUP_DOMAINS: dict[str, str] = {
+    "china": "adminapi.my-imcloud.com",
+    "singapore": "adminapisgp.my-imcloud.com",
+    "seoul": "adminapikr.my-imcloud.com",
+    "tokyo": "adminapijpn.my-imcloud.com",
+    "frankfurt": "adminapiger.my-imcloud.com",
+    "silicon-valley": "adminapiusa.my-imcloud.com",
+    "jakarta": "adminapiidn.my-imcloud.com",
 }
 
 #: Tencent's list cache is 40 s: polling faster than this gains nothing.
@@ -196,6 +207,14 @@ class Settings(BaseSettings):
     def tencent_base_url(self) -> str:
         """Where REST calls go: TENCENT_IM_BASE_URL, else the region's domain."""
         return self.tencent_im_base_url or f"https://{REGION_DOMAINS[self.tencent_im_region]}"
+
+    @property
+    def tencent_backup_url(self) -> str | None:
+        """The region's backup domain; none when TENCENT_IM_BASE_URL overrides the domain."""
+        backup = BACKUP_DOMAINS.get(self.tencent_im_region)
+        if self.tencent_im_base_url or backup is None:
+            return None
+        return f"https://{backup}"
 
 
 class _GivenOnly(Settings):

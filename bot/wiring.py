@@ -38,18 +38,20 @@ def open_tencent(settings: Settings, scenario: Scenario | None = None) -> Iterat
     if settings.use_simulator:
         simulator = Simulator(scenario or demo_scenario()).start(host="127.0.0.1", port=0)
         sdkappid, key = simulator.scenario.sdkappid, simulator.scenario.secret_key
-        admin, base_url = simulator.scenario.admin, simulator.url
+        admin, base_url, backup_url = simulator.scenario.admin, simulator.url, None
     else:
         assert settings.tencent_im_sdkappid is not None
         assert settings.tencent_im_secret_key is not None
         sdkappid = settings.tencent_im_sdkappid
         key = settings.tencent_im_secret_key.get_secret_value()
         admin, base_url = settings.tencent_im_admin, settings.tencent_base_url
+        backup_url = settings.tencent_backup_url
     client = TencentClient(
         sdkappid=sdkappid,
         secret_key=key,
         admin=admin,
         base_url=base_url,
+        backup_url=backup_url,
         rate_limits=shared_rate_limits(
             str(sdkappid),
             settings.tencent_im_rate_limit,

@@ -255,6 +255,43 @@ def test_error_state_after_three_failed_checks_then_recovery(env, sim, fake_slac
     assert len(posts(fake_slack, thread_ts=ts)) == 1
 
 
+def alert_state(env, watch_id=1):
+    with env.sessions() as session:
+        return session.get(AlertState, watch_id)
+
+
+def test_a_count_answer_without_its_count_is_an_error_not_zero(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_faults(Faults(missing_fields_rate=1.0))
+    for _ in range(2):
+        report, _ = env.cycle()
+        assert report.failed_checks == 1
+    assert posts(fake_slack) == []  # never "0 online, below 100"
+    state = alert_state(env)
+    assert (state.status, state.errors_in_row) == ("ok", 2)
+    assert "OnlineMemberNum" in state.last_error
+    env.cycle()
+    (alert,) = posts(fake_slack)
+    assert "OnlineMemberNum" in json.dumps(alert["blocks"])
+    assert alert_state(env).status == "error"
+    sim.set_faults(Faults())
+    env.cycle()
+    ts = fake_slack.messages("C1")[0]["ts"]
+    assert len(posts(fake_slack, thread_ts=ts)) == 1  # the recovery notice
+    assert (alert_state(env).status, alert_state(env).last_value) == ("ok", 500)
+
+
+def test_a_marked_list_cut_short_is_a_failed_check_not_a_count(env, sim, fake_slack):
+    sim.set_audience(GROUP, 20)
+    env.watch(f"watch {GROUP} below 10 mark 1000")
+    sim.inject_cursor_loop(GROUP)
+    report, _ = env.cycle()
+    assert report.failed_checks == 1
+    state = alert_state(env)
+    assert state.errors_in_row == 1 and "incomplete" in state.last_error
+    assert posts(fake_slack) == []
+
+
 def test_mute_silences_and_one_reminder_after(env, sim, fake_slack):
     env.watch(f"watch {GROUP} below 100")
     env.watches.mute(1, 600, "maintenance", Actor("U1", "C1"))

@@ -28,6 +28,7 @@ from bot.simulator import (
     DEMO_ADMIN,
     DEMO_SDKAPPID,
     DEMO_SECRET_KEY,
+    Faults,
     GroupSpec,
     Scenario,
     ScenarioError,
@@ -45,6 +46,8 @@ TOP_KEYS = {
     "member_count",
     "capped",
     "edition_limited",
+    "partial",
+    "partial_reason",
     "pages",
     "members",
 }
@@ -109,6 +112,7 @@ def test_online_json_shape_and_exact_count(cli):
     assert data["member_count"] == len(data["members"]) == 45
     assert data["capped"] is False
     assert data["edition_limited"] is False
+    assert (data["partial"], data["partial_reason"]) == (False, None)
     assert data["pages"] == 1
     for member in data["members"]:
         assert set(member) == MEMBER_KEYS
@@ -387,6 +391,27 @@ def test_configured_app_counts_match_the_scenario(cli, app_sim):
     expected = sum(has_mark(APP_GROUP, seq, 1000, APP_MARK_SHARE) for seq in range(APP_AUDIENCE))
     assert 0 < marked["member_count"] == expected < APP_AUDIENCE
     assert marked["online_count"] == APP_AUDIENCE
+
+
+def test_a_list_cut_short_by_paging_is_flagged_partial(cli):
+    scenario = Scenario(
+        sdkappid=APP_ID,
+        secret_key=APP_KEY,
+        admin=APP_ADMIN,
+        page_size=10,
+        faults=Faults(repeated_cursor_rate=1.0),
+        groups=(GroupSpec(APP_GROUP, "CLI test", curve=Steady(APP_AUDIENCE)),),
+    )
+    with Simulator(scenario).start(host="127.0.0.1", port=0) as sim:
+        data = _json(cli("online", APP_GROUP, "--json", env=_app_env(sim)))
+        text = cli("online", APP_GROUP, env=_app_env(sim))
+    assert (data["partial"], data["partial_reason"]) == (True, "repeated_cursor")
+    assert (data["member_count"], data["pages"], data["online_count"]) == (20, 2, APP_AUDIENCE)
+    assert text.exit_code == 0, text.stderr
+    assert (
+        "note: incomplete list: Tencent stopped paging after 2 page(s) (it sent a page cursor "
+        "it had already sent); these are the members it sent." in text.stdout.splitlines()
+    )
 
 
 def test_wrong_secret_key_exits_1_without_leaking_it(cli, app_sim):

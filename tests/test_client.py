@@ -1,6 +1,8 @@
 """The Tencent client over real loopback HTTP against the simulator."""
 
 import json
+import logging
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,8 +12,8 @@ import pytest
 
 from bot.simulator import Faults, Scenario, Simulator
 from bot.tencent import errors
-from bot.tencent.client import RetryPolicy, TencentClient
-from bot.tencent.models import Member
+from bot.tencent.client import EMPTY_PAGES_LIMIT, RetryPolicy, TencentClient
+from bot.tencent.models import Member, Partial
 from bot.tencent.ratelimit import RateLimits
 
 PAGE = 25
@@ -106,11 +108,19 @@ class _Scripted(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.script.timestamps.append(body["Timestamp"])
-        members, cursor = self.server.script.pages.pop(0)
-        payload = json.dumps(
-            {"ActionStatus": "OK", "ErrorCode": 0, "MemberList": members, "NextTimestamp": cursor}
-        ).encode()
+        script = self.server.script
+        script.timestamps.append(body.get("Timestamp"))
+        if script.answers:  # a whole answer, as given
+            answer = script.answers.pop(0) if len(script.answers) > 1 else script.answers[0]
+        else:
+            members, cursor = script.pages.pop(0)
+            answer = {
+                "ActionStatus": "OK",
+                "ErrorCode": 0,
+                "MemberList": members,
+                "NextTimestamp": cursor,
+            }
+        payload = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -124,7 +134,7 @@ class _Scripted(BaseHTTPRequestHandler):
 def scripted():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
     server.daemon_threads = True
-    server.script = SimpleNamespace(pages=[], timestamps=[], url="")
+    server.script = SimpleNamespace(pages=[], answers=[], timestamps=[], url="")
     server.script.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -133,20 +143,166 @@ def scripted():
     server.server_close()
 
 
-def test_endless_cursor_guarded(sim, client):
+def test_endless_cursor_keeps_the_first_page_flagged_partial(sim, client):
     sim.set_members("@TGS#g", members(50))
     sim.inject_cursor_loop("@TGS#g")
-    with pytest.raises(errors.PagingError, match="same page cursor"):
-        client.online_members("@TGS#g")
+    result = client.online_members("@TGS#g")
+    assert result.partial is Partial.REPEATED_CURSOR
+    assert len(result.members) == PAGE and result.pages == 2
+    assert sim.stats().get_members.calls == 2
 
 
-def test_page_bound_guarded(sim):
+def test_repeated_cursor_keeps_the_pages_gathered(sim, client):
     sim.set_members("@TGS#g", members(4 * PAGE))
+    sim.set_faults(Faults(repeated_cursor_rate=1.0))
+    result = client.online_members("@TGS#g")
+    assert result.partial is Partial.REPEATED_CURSOR
+    assert [m.account for m in result.members] == [f"user{i:05d}" for i in range(99, 49, -1)]
+    assert result.pages == 2
+    assert not result.capped
+
+
+def test_empty_pages_with_a_cursor_end_the_walk_with_what_it_has(sim, client):
+    sim.set_members("@TGS#g", members(4 * PAGE))
+    sim.set_faults(Faults(empty_page_rate=1.0))
+    result = client.online_members("@TGS#g")
+    assert result.partial is Partial.EMPTY_PAGES
+    assert len(result.members) == PAGE
+    assert result.pages == 1 + EMPTY_PAGES_LIMIT
+    assert sim.stats().get_members.calls == 1 + EMPTY_PAGES_LIMIT
+
+
+def test_one_empty_page_with_a_cursor_is_passed_over(scripted):
+    scripted.pages = [([_raw("u0"), _raw("u1")], 11), ([], 22), ([_raw("u2")], 0)]
+    with TencentClient(
+        sdkappid=1, secret_key="k", base_url=scripted.url, rate_limits=RateLimits(100)
+    ) as client:
+        result = client.online_members("@TGS#x")
+    assert [m.account for m in result.members] == ["u0", "u1", "u2"]
+    assert result.partial is None and result.pages == 3
+
+
+def test_page_bound_keeps_what_it_has(sim):
+    sim.set_members("@TGS#g", members(4 * PAGE))
+    with make_client(sim, max_pages=3) as client:
+        result = client.online_members("@TGS#g")
+    assert result.partial is Partial.PAGE_LIMIT
+    assert len(result.members) == 3 * PAGE and result.pages == 3
+
+
+# -- a missing field is never zero -------------------------------------------------------
+
+
+def test_count_answer_without_its_field_is_retried(sim, client):
+    sim.set_members("@TGS#g", members(3))
+    sim.inject_missing_fields("get_online_member_num", times=1)
+    assert client.online_count("@TGS#g") == 3
+    stats = sim.stats().get_online_member_num
+    assert (stats.calls, stats.malformed, stats.ok) == (2, 1, 1)
+
+
+def test_count_answer_that_keeps_missing_its_field_is_an_error_not_zero(sim, client):
+    sim.set_members("@TGS#g", members(3))
+    sim.inject_missing_fields("get_online_member_num", times=10)
+    with pytest.raises(errors.TransportError, match="OnlineMemberNum") as caught:
+        client.online_count("@TGS#g")
+    assert caught.value.retryable
+    assert sim.stats().get_online_member_num.calls == 4  # retried like any malformed answer
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {},
+        {"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""},
+        {"ActionStatus": "OK", "ErrorCode": 0, "OnlineMemberNum": None},
+        {"ActionStatus": "OK", "ErrorCode": 0, "OnlineMemberNum": "12"},
+        {"ActionStatus": "OK", "ErrorCode": 0, "OnlineMemberNum": True},
+        {"ActionStatus": "OK", "ErrorCode": 0, "OnlineMemberNum": -1},
+        {"ErrorCode": 0, "OnlineMemberNum": 12},
+        {"ActionStatus": "OK", "OnlineMemberNum": 12},
+    ],
+)
+def test_count_answers_without_an_integer_count_are_malformed(scripted, answer):
+    scripted.answers = [answer]
+    retry = RetryPolicy(attempts=2, deadline=5, initial_wait=0.01, max_wait=0.01)
     with (
-        make_client(sim, max_pages=3) as client,
-        pytest.raises(errors.PagingError, match="3 pages"),
+        TencentClient(
+            sdkappid=1,
+            secret_key="k",
+            base_url=scripted.url,
+            rate_limits=RateLimits(100),
+            retry=retry,
+        ) as client,
+        pytest.raises(errors.TransportError),
     ):
+        client.online_count("@TGS#x")
+    assert len(scripted.timestamps) == 2
+
+
+def test_members_page_without_its_list_is_an_error_not_an_empty_group(sim, client):
+    sim.set_members("@TGS#g", members(3))
+    sim.inject_missing_fields("get_members", times=10)
+    with pytest.raises(errors.TransportError, match="MemberList"):
         client.online_members("@TGS#g")
+    assert sim.stats().get_members.calls == 4
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"ActionStatus": "OK", "ErrorCode": 0, "NextTimestamp": 0},
+        {"ActionStatus": "OK", "ErrorCode": 0, "MemberList": {}, "NextTimestamp": 0},
+        {"ActionStatus": "OK", "ErrorCode": 0, "MemberList": [_raw("u0")]},
+        {"ActionStatus": "OK", "ErrorCode": 0, "MemberList": [], "NextTimestamp": "0"},
+    ],
+)
+def test_members_pages_without_list_or_cursor_are_malformed(scripted, answer):
+    scripted.answers = [answer]
+    retry = RetryPolicy(attempts=2, deadline=5, initial_wait=0.01, max_wait=0.01)
+    with (
+        TencentClient(
+            sdkappid=1,
+            secret_key="k",
+            base_url=scripted.url,
+            rate_limits=RateLimits(100),
+            retry=retry,
+        ) as client,
+        pytest.raises(errors.TransportError, match="member list page had no"),
+    ):
+        client.online_members("@TGS#x")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"GroupId": "@TGS#x", "Name": "X", "Type": "AVChatRoom"},  # no ErrorCode
+        {"GroupId": "@TGS#x", "ErrorCode": 0, "Name": "X"},  # no Type
+        {"GroupId": "@TGS#x", "ErrorCode": 0, "Type": "AVChatRoom"},  # no Name
+        {"GroupId": "@TGS#x", "ErrorCode": 0, "Name": "X", "Type": ""},
+    ],
+)
+def test_group_info_entry_without_its_fields_is_malformed(scripted, entry):
+    scripted.answers = [{"ActionStatus": "OK", "ErrorCode": 0, "GroupInfo": [entry]}]
+    retry = RetryPolicy(attempts=2, deadline=5, initial_wait=0.01, max_wait=0.01)
+    with (
+        TencentClient(
+            sdkappid=1,
+            secret_key="k",
+            base_url=scripted.url,
+            rate_limits=RateLimits(100),
+            retry=retry,
+        ) as client,
+        pytest.raises(errors.TransportError, match="incomplete"),
+    ):
+        client.group_info("@TGS#x")
+    assert len(scripted.timestamps) == 2  # retried
+
+
+def test_group_info_without_its_list_is_retried(sim, client):
+    sim.inject_missing_fields("get_group_info", times=1)
+    assert client.group_info("@TGS#g").type == "AVChatRoom"
+    assert sim.stats().get_group_info.calls == 2
 
 
 @pytest.mark.parametrize(
@@ -415,3 +571,82 @@ def test_check_members_on_a_group_without_it_explains(typed_sim):
     with make_client(typed_sim) as client, pytest.raises(errors.FeatureNotEnabled) as caught:
         client.check_members("@TGS#_community", ["a"])
     assert "audio-video groups (AVChatRoom)" in caught.value.user_message
+
+
+def test_too_many_signature_failures_is_not_waited_out(sim, client):
+    sim.inject_error("get_online_member_num", 70050, times=1)
+    with pytest.raises(errors.CredentialsError, match="TENCENT_IM_SECRET_KEY") as caught:
+        client.online_count("@TGS#g")
+    assert caught.value.code == 70050 and not caught.value.retryable
+    assert sim.stats().get_online_member_num.calls == 1
+
+
+# -- the backup domain --------------------------------------------------------------------
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port nobody listens on: connecting is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def switches(caplog):
+    return [r.getMessage() for r in caplog.records if "switching to" in r.getMessage()]
+
+
+def test_unreachable_main_domain_switches_to_the_backup(sim, closed_port, caplog):
+    sim.set_members("@TGS#g", members(3))
+    now = [time.time()]
+    main = f"http://127.0.0.1:{closed_port}"
+    caplog.set_level(logging.INFO, logger="bot.tencent.client")
+    with make_client(
+        sim, base_url=main, backup_url=sim.url, backup_stay=300, clock=lambda: now[0]
+    ) as client:
+        assert client.online_count("@TGS#g") == 3
+        (switch,) = switches(caplog)
+        assert f"127.0.0.1:{closed_port}" in switch and sim.url.removeprefix("http://") in switch
+        assert "300 s" in switch
+        assert client.for_background().online_count("@TGS#g") == 3  # straight to the backup
+        assert len(switches(caplog)) == 1
+        assert sim.stats().get_online_member_num.calls == 2
+        now[0] += 301  # the stay is over: the main domain is tried again, and fails again
+        assert client.online_count("@TGS#g") == 3
+        assert len(switches(caplog)) == 2
+        assert any("main domain" in r.getMessage() for r in caplog.records)
+    assert "usersig" not in caplog.text.lower()
+    assert sim.scenario.secret_key not in caplog.text
+
+
+def test_a_timeout_does_not_switch_to_the_backup(sim, caplog):
+    # A listening socket nobody accepts from: the connection is made, no answer comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        main = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        retry = RetryPolicy(attempts=2, deadline=5, initial_wait=0.01, max_wait=0.01)
+        with (
+            make_client(
+                sim, base_url=main, backup_url=sim.url, timeout=(1, 0.2), retry=retry
+            ) as client,
+            pytest.raises(errors.TransportError, match="did not answer in time"),
+        ):
+            client.online_count("@TGS#g")
+    assert switches(caplog) == []
+    assert sim.stats().get_online_member_num.calls == 0
+
+
+def test_http_errors_do_not_switch_to_the_backup(sim, caplog):
+    other = Simulator(Scenario(cache_seconds=0, groups=[], faults=Faults())).start()
+    try:
+        sim.inject_http("get_online_member_num", status=502, times=10)
+        with (
+            make_client(sim, backup_url=other.url) as client,
+            pytest.raises(errors.TransportError, match="HTTP 502"),
+        ):
+            client.online_count("@TGS#g")
+        assert switches(caplog) == []
+        assert other.stats().total_calls == 0
+    finally:
+        other.stop()

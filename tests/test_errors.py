@@ -42,8 +42,9 @@ SPEC_CODES = [
     70020,
     70050,
     70051,
+    70107,
 ]
-RETRYABLE = {10002, 10006, 60007, 60008, 60011, 60013, 60014, 60018, 60019, 70050}
+RETRYABLE = {10002, 10006, 60007, 60008, 60011, 60013, 60014, 60018, 60019}
 
 
 def test_every_spec_code_is_known():
@@ -87,5 +88,17 @@ def test_unknown_code_still_explains():
     assert "99999" in error.user_message and "something odd" in error.user_message
 
 
-def test_too_many_signature_failures_waits_a_minute():
-    assert api_error(70050).retry_after == 60.0
+def test_too_many_signature_failures_says_the_signature_is_wrong():
+    error = api_error(70050)
+    assert isinstance(error, errors.CredentialsError)
+    assert not error.retryable and error.retry_after == 0.0
+    assert "signature is wrong" in error.user_message
+    assert "TENCENT_IM_SECRET_KEY" in error.user_message
+    assert "TENCENT_IM_SDKAPPID" in error.user_message
+
+
+def test_admin_never_imported_says_what_to_create():
+    error = api_error(70107)
+    assert isinstance(error, errors.CredentialsError) and not error.retryable
+    assert "TENCENT_IM_ADMIN" in error.user_message
+    assert "App admin" in error.user_message and "Chat console" in error.user_message

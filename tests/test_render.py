@@ -23,7 +23,7 @@ from bot.render.members import (
     render_online,
 )
 from bot.render.text import blocks_to_text
-from bot.tencent.models import GroupInfo, Member, MemberCheck, OnlineMembers
+from bot.tencent.models import GroupInfo, Member, MemberCheck, OnlineMembers, Partial
 
 G = "@TGS#a6I4ZUUGO"
 T0 = 1657773110  # 2022-07-14 04:31:50 UTC
@@ -377,11 +377,35 @@ def test_edition_limited_note() -> None:
     assert "there may be more" in mrkdwn_texts(message.blocks)
 
 
+@pytest.mark.parametrize(
+    ("reason", "why"),
+    [
+        (Partial.REPEATED_CURSOR, "it sent a page cursor it had already sent"),
+        (Partial.EMPTY_PAGES, "it sent empty pages that still pointed to more"),
+        (Partial.PAGE_LIMIT, "the list did not end within the page limit"),
+    ],
+)
+def test_partial_note_says_the_list_is_incomplete_and_why(reason: Partial, why: str) -> None:
+    result = OnlineMembers(G, None, members(120), 3, float(T0 + 60), partial=reason)
+    message = render_online(result, group=GROUP, online_count=700, now=NOW)
+    notes = [t for t in mrkdwn_texts(message.blocks).split("\n") if "Incomplete list" in t]
+    assert notes == [
+        f":warning: Incomplete list: Tencent stopped paging after 3 pages ({why}); these are "
+        "the members it sent. Ask again in a minute."
+    ]
+    body = mrkdwn_texts(message.blocks)
+    assert "*700 online*" in body and "120 members in the list" in body
+    assert "can differ a little" not in body  # the difference is not the snapshot's lag
+    assert members_csv(result).count("\r\n") == 121  # the CSV still holds every member sent
+    assert_within_limits(message)
+
+
 def test_no_notes_for_an_ordinary_list() -> None:
     message = render_online(online(31), group=GROUP, online_count=31, now=NOW)
     body = mrkdwn_texts(message.blocks)
     assert "1,000 most recent" not in body
     assert "Pro Plus" not in body
+    assert "Incomplete" not in body
 
 
 def test_file_note_shown_only_when_given() -> None:

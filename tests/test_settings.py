@@ -28,6 +28,24 @@ def test_base_url_overrides_region():
         {"TENCENT_IM_REGION": "tokyo", "TENCENT_IM_BASE_URL": "http://127.0.0.1:8080/"}
     )
     assert settings.tencent_base_url == "http://127.0.0.1:8080"
+    assert settings.tencent_backup_url is None  # an overridden domain has no backup
+
+
+@pytest.mark.parametrize(
+    ("region", "backup"),
+    [
+        ("china", "https://adminapi.my-imcloud.com"),
+        ("singapore", "https://adminapisgp.my-imcloud.com"),
+        ("seoul", "https://adminapikr.my-imcloud.com"),
+        ("tokyo", "https://adminapijpn.my-imcloud.com"),
+        ("frankfurt", "https://adminapiger.my-imcloud.com"),
+        ("silicon-valley", "https://adminapiusa.my-imcloud.com"),
+        ("jakarta", "https://adminapiidn.my-imcloud.com"),
+        ("mumbai", None),
+    ],
+)
+def test_region_has_its_backup_domain(region, backup):
+    assert load_settings({"TENCENT_IM_REGION": region}).tencent_backup_url == backup
 
 
 @pytest.mark.parametrize(

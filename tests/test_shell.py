@@ -7,7 +7,7 @@ from bot.settings import load_settings
 from bot.shell import PRESS_USAGE, Shell, ShellPoster
 from bot.simulator import Faults, Scenario, Simulator
 from bot.store import Watch
-from bot.tencent.client import TencentClient
+from bot.tencent.client import RetryPolicy, TencentClient
 from bot.tencent.models import Member
 from bot.tencent.ratelimit import RateLimits
 from bot.wiring import open_alerting
@@ -30,12 +30,13 @@ def sim():
         yield running
 
 
-def _client(sim):
+def _client(sim, retry=None):
     return TencentClient(
         sdkappid=sim.scenario.sdkappid,
         secret_key=sim.scenario.secret_key,
         base_url=sim.url,
         rate_limits=RateLimits(200),
+        retry=retry or RetryPolicy(),
     )
 
 
@@ -90,6 +91,32 @@ def test_errors_and_help(shell):
     assert "does not exist" in shell.execute("/online @TGS#nope")
     assert "Usage of* `/online`\n\n/online <groupId>" in shell.execute("/online help")
     assert "Usage" in shell.execute("/online a b c d")
+
+
+def test_an_answer_without_the_count_is_an_error_sentence_not_zero(sim, tmp_path):
+    client = _client(sim, RetryPolicy(attempts=4, deadline=5, initial_wait=0.01, max_wait=0.01))
+    handlers = OnlineHandlers(client)
+    sim.inject_missing_fields("get_online_member_num", times=4)  # every attempt
+    try:
+        out = Shell(handlers, tmp_path).execute("/online @TGS#small")
+    finally:
+        sim.clear_injections()
+        handlers.close()
+        client.close()
+    assert "Tencent's answer had no online count (OnlineMemberNum); try again in a minute." in out
+    assert "0 online" not in out and "Traceback" not in out
+
+
+def test_a_list_cut_short_says_so_and_still_writes_the_file(sim, shell, tmp_path):
+    sim.inject_cursor_loop("@TGS#big")
+    try:
+        out = shell.execute("/online @TGS#big")
+    finally:
+        sim.inject_cursor_loop("@TGS#big", enabled=False)
+    assert "120 online" in out and "120 members in the list" in out
+    assert "Incomplete list: Tencent stopped paging after 2 pages (it sent a page cursor" in out
+    (csv_file,) = tmp_path.glob("*.csv")
+    assert csv_file.read_text(encoding="utf-8-sig").count("\n") == 121
 
 
 def test_loop_reads_until_quit(shell):

@@ -49,6 +49,9 @@ COMMUNITY_COUNT = "million_group_open_http_svc/get_online_member_num"
 CHECK = "group_open_avchatroom_http_svc/check_members"
 
 
+PATH_COMMANDS = {MEMBERS: "get_members", COUNT: "get_online_member_num", INFO: "get_group_info"}
+
+
 class FakeClock:
     def __init__(self, now: float = T0) -> None:
         self.now = now
@@ -711,6 +714,63 @@ def test_malformed_rate(start: Callable[..., Api]) -> None:
     assert api.sim.stats().get_online_member_num.malformed == 1
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "fields"),
+    [
+        (COUNT, {"GroupId": GROUP}, {"OnlineMemberNum"}),
+        (MEMBERS, {"GroupId": GROUP, "Timestamp": 0}, {"MemberList", "NextTimestamp"}),
+        (INFO, {"GroupIdList": [GROUP]}, {"GroupInfo"}),
+    ],
+)
+def test_missing_fields_rate_sends_ok_answers_without_their_fields(
+    start: Callable[..., Api], path: str, body: dict, fields: set[str]
+) -> None:
+    api = start(make_scenario(faults=Faults(missing_fields_rate=1.0)))
+    answer = api.call(path, body)
+    assert (answer["ActionStatus"], answer["ErrorCode"]) == ("OK", 0)
+    assert not fields & set(answer)
+    stats = api.sim.stats()[PATH_COMMANDS[path]]
+    assert (stats.ok, stats.malformed) == (0, 1)
+    assert api.call(COUNT, {"GroupId": "@TGS#nope"})["ErrorCode"] == 10010  # errors as they are
+
+
+def test_injected_missing_fields(api: Api) -> None:
+    api.sim.set_audience(GROUP, 4)
+    api.sim.inject_missing_fields("get_online_member_num", times=2)
+    answers = [api.call(COUNT, {"GroupId": GROUP}) for _ in range(3)]
+    assert ["OnlineMemberNum" in answer for answer in answers] == [False, False, True]
+    assert answers[2]["OnlineMemberNum"] == 4
+    assert "MemberList" in api.members()  # another command
+    api.sim.inject_missing_fields("get_members")
+    api.sim.clear_injections()
+    assert "MemberList" in api.members()
+    with pytest.raises(ValueError, match="unknown command"):
+        api.sim.inject_missing_fields("get_everything")
+
+
+def test_repeated_cursor_rate_sends_back_the_cursor_it_was_asked_with(api: Api) -> None:
+    api.sim.set_members(GROUP, people(3 * PAGE))
+    api.sim.set_faults(Faults(repeated_cursor_rate=1.0))
+    first = api.members()
+    cursor = first["NextTimestamp"]
+    second = api.members(timestamp=cursor)
+    assert second["NextTimestamp"] == cursor
+    assert len(second["MemberList"]) == PAGE
+    assert second["MemberList"] != first["MemberList"]  # the page itself is the next one
+
+
+def test_empty_page_rate_answers_empty_pages_that_still_lead_on(api: Api) -> None:
+    api.sim.set_members(GROUP, people(2 * PAGE))
+    api.sim.set_faults(Faults(empty_page_rate=1.0))
+    first = api.members()
+    empty = api.members(timestamp=first["NextTimestamp"])
+    assert empty["MemberList"] == [] and empty["NextTimestamp"] not in (0, first["NextTimestamp"])
+    api.sim.set_faults(Faults())
+    rest = api.members(timestamp=empty["NextTimestamp"])  # the new cursor leads to the same place
+    assert rest == {**api.members(timestamp=first["NextTimestamp"]), "RequestId": rest["RequestId"]}
+    assert len(rest["MemberList"]) == PAGE and rest["NextTimestamp"] == 0
+
+
 def test_fault_rates_are_seeded_and_roughly_right(start: Callable[..., Api]) -> None:
     faults = Faults(http_502_rate=0.3, seed=42)
     outcomes = []
@@ -936,7 +996,8 @@ cache_seconds: 0
 page_size: 100
 seed: 9
 faults: {latency_ms: 20, http_502_rate: 0.1, malformed_rate: 0.05, slow_rate: 0.01,
-         slow_ms: 3500, seed: 4}
+         slow_ms: 3500, seed: 4, missing_fields_rate: 0.2, repeated_cursor_rate: 0.3,
+         empty_page_rate: 0.4}
 groups:
   - {group_id: "@TGS#a", name: A, steady: 3}
   - {group_id: "@TGS#b", name: B, type: Community, ramp: {from: 1, to: 9, over: 60}}
@@ -949,7 +1010,7 @@ groups:
     assert (scenario.sdkappid, scenario.secret_key, scenario.admin) == (1400000123, "abc", "boss")
     assert (scenario.rate_limit, scenario.edition, scenario.cache_seconds) == (50, "lower", 0)
     assert (scenario.page_size, scenario.seed) == (100, 9)
-    assert scenario.faults == Faults(20, 0.1, 0.05, 0.01, 3500, 4)
+    assert scenario.faults == Faults(20, 0.1, 0.05, 0.01, 3500, 4, 0.2, 0.3, 0.4)
     assert [g.curve for g in scenario.groups] == [
         Steady(3),
         Ramp(1, 9, 60),

@@ -94,11 +94,20 @@ class CycleReport:
 
 
 def fetch_value(tencent: TencentClient, target: Target) -> tuple[int | None, str | None]:
-    """One check: the exact count (no mark) or the length of the marked list."""
+    """One check: the exact count (no mark) or the length of the marked list.
+
+    A list Tencent's paging cut short is a lower bound, not a count: a failed check.
+    """
     try:
         if target.mark is None:
             return tencent.online_count(target.group_id), None
-        return len(tencent.online_members(target.group_id, target.mark).members), None
+        result = tencent.online_members(target.group_id, target.mark)
+        if result.partial:
+            return None, (
+                f"Tencent's member list was incomplete ({result.partial.explanation}), so the "
+                "members with the mark could not be counted; it is checked again next cycle."
+            )
+        return len(result.members), None
     except TencentError as error:
         code = f" (Tencent error {error.code})" if isinstance(error, ApiError) else ""
         return None, error.user_message + code

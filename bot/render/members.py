@@ -184,7 +184,7 @@ def render_online(
 
     if online_count is not None:
         summary = f"*{online_count:,} online* in {where}"
-        if online_count != listed or result.capped or result.edition_limited:
+        if online_count != listed or result.capped or result.edition_limited or result.partial:
             summary += f" · {_plural(listed, 'member')} in the list"
         fallback = f"{online_count:,} online in {title}"
     else:
@@ -289,11 +289,18 @@ def _notes(result: OnlineMembers, online_count: int | None, listed: int) -> list
             f'Enterprise edition and enable "List of online audio-video group members" in the '
             f"Chat console."
         )
+    if result.partial:
+        pages = _plural(result.pages, "page")
+        notes.append(
+            f":warning: Incomplete list: Tencent stopped paging after {pages} "
+            f"({result.partial.explanation}); these are the members it sent. Ask again in a minute."
+        )
     if (
         online_count is not None
         and online_count != listed
         and not result.capped
         and not result.edition_limited
+        and not result.partial
         and listed
     ):
         notes.append(

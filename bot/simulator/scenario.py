@@ -21,6 +21,12 @@ Scenario YAML format (every key optional except ``groups[].group_id`` and
       latency_ms: 0               # added before every answer
       http_502_rate: 0.0          # share of requests answered HTTP 502 (HTML body)
       malformed_rate: 0.0         # share answered HTTP 200 with a body that is not JSON
+      missing_fields_rate: 0.0    # share of OK answers sent without their fields
+                                  # (OnlineMemberNum, MemberList and NextTimestamp, GroupInfo)
+      repeated_cursor_rate: 0.0   # share of get_members pages after the first whose
+                                  # NextTimestamp repeats the cursor they were asked with
+      empty_page_rate: 0.0        # share of get_members pages after the first answered
+                                  # empty, with a new cursor to the same place
       slow_rate: 0.0              # share answered after an extra slow_ms
       slow_ms: 4000
       seed: 0                     # seeds the fault dice
@@ -311,9 +317,19 @@ class Faults:
     slow_rate: float = 0.0
     slow_ms: float = 4000.0
     seed: int = 0
+    missing_fields_rate: float = 0.0
+    repeated_cursor_rate: float = 0.0
+    empty_page_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("http_502_rate", "malformed_rate", "slow_rate"):
+        for name in (
+            "http_502_rate",
+            "malformed_rate",
+            "missing_fields_rate",
+            "repeated_cursor_rate",
+            "empty_page_rate",
+            "slow_rate",
+        ):
             value = getattr(self, name)
             _check(
                 _is_number(value) and 0 <= value <= 1, f"faults.{name}", "must be between 0 and 1"

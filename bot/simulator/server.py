@@ -2,8 +2,9 @@
 
 ``Simulator`` is the whole fake: it checks query parameters and UserSigs,
 limits the call rate per API, serves cached, paged online lists, and can be
-told to misbehave (latency, HTTP 502, bodies that are not JSON, injected error
-codes, a cursor that never ends). ``Simulator.handle`` answers one request
+told to misbehave (latency, HTTP 502, bodies that are not JSON, OK answers
+without their fields, injected error codes, cursors that repeat, never end or
+lead to empty pages). ``Simulator.handle`` answers one request
 in-process; the HTTP server around it is a thin stdlib transport.
 
 Endpoints (POST, ``?sdkappid=&identifier=&usersig=&random=&contenttype=json``)::
@@ -141,7 +142,8 @@ class CommandStats:
 
     ``calls``: every arrival; ``ok``: ErrorCode 0; ``errors``: ErrorCode != 0
     (``rate_limited`` counts the 60007 among them); ``http_errors``: non-200
-    answers; ``malformed``: 200 answers that are not JSON; ``max_per_second``:
+    answers; ``malformed``: 200 answers that are not JSON or lack their fields
+    (not counted in ``ok``); ``max_per_second``:
     the most arrivals seen in one one-second bin of the simulator clock.
     """
 
@@ -358,6 +360,7 @@ class Simulator:
         self._counters = {command: _Counter() for command in COMMANDS}
         self._unknown_path = 0
         self._errors: dict[str, deque[tuple[int, str]]] = {c: deque() for c in COMMANDS}
+        self._missing_fields: dict[str, int] = dict.fromkeys(COMMANDS, 0)
         self._http: list[list[Any]] = []  # [command | None, status, remaining]
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -458,6 +461,13 @@ class Simulator:
         with self._lock:
             self._http.append([command, status, times])
 
+    def inject_missing_fields(self, command: str, times: int = 1) -> None:
+        """The next ``times`` OK answers of ``command`` come without their fields
+        (``{"ActionStatus": "OK", "ErrorCode": 0, ...}`` only)."""
+        self._check_command(command)
+        with self._lock:
+            self._missing_fields[command] += times
+
     def inject_cursor_loop(self, group_id: str, enabled: bool = True) -> None:
         """get_members for the group always answers its first page and the same cursor."""
         with self._lock:
@@ -469,6 +479,7 @@ class Simulator:
         with self._lock:
             for queue in self._errors.values():
                 queue.clear()
+            self._missing_fields = dict.fromkeys(COMMANDS, 0)
             self._http.clear()
             for audience in self._groups.values():
                 audience.cursor_loop = None
@@ -561,7 +572,10 @@ class Simulator:
             code, info = 0, ""
         except _Fail as fail:
             extra, code, info = {}, fail.code, fail.info
-        self._record(command, code)
+        stripped = bool(extra) and command is not None and self._strip_fields(command, faults)
+        if stripped:
+            extra = {}
+        self._record(command, code, malformed=stripped)
         payload = {
             "ActionStatus": "OK" if code == 0 else "FAIL",
             "ErrorCode": code,
@@ -597,6 +611,14 @@ class Simulator:
         """True with probability ``rate`` (seeded dice; no draw when the rate is 0)."""
         return rate > 0 and self._dice.random() < rate
 
+    def _strip_fields(self, command: str, faults: Faults) -> bool:
+        """Whether this OK answer goes out without its fields (injected, or by the dice)."""
+        with self._lock:
+            if self._missing_fields[command] > 0:
+                self._missing_fields[command] -= 1
+                return True
+            return self._roll(faults.missing_fields_rate)
+
     def _take_http(self, command: str | None) -> int | None:
         for entry in self._http:
             if entry[0] is None or entry[0] == command:
@@ -606,12 +628,14 @@ class Simulator:
                 return int(entry[1])
         return None
 
-    def _record(self, command: str | None, code: int) -> None:
+    def _record(self, command: str | None, code: int, *, malformed: bool = False) -> None:
         if command is None:
             return
         with self._lock:
             counter = self._counters[command]
-            if code == 0:
+            if malformed:
+                counter.malformed += 1
+            elif code == 0:
                 counter.ok += 1
             else:
                 counter.errors += 1
@@ -701,9 +725,16 @@ class Simulator:
             listing, offset = self._listing(audience, mark, now), 0
         else:
             listing, offset = self._resume(timestamp, group_id, mark, now)
+            if self._roll(self._faults.empty_page_rate):
+                return {
+                    "MemberList": _raw_list(()),
+                    "NextTimestamp": self._extra_cursor(listing, offset),
+                }
         end = offset + page_size
         next_cursor = self._cursor_for(listing, end) if end < len(listing.entries) else 0
         page = listing.entries[offset:end]
+        if timestamp != 0 and self._roll(self._faults.repeated_cursor_rate):
+            next_cursor = timestamp
         return {"MemberList": _raw_list(page), "NextTimestamp": next_cursor}
 
     def _snapshot(self, audience: Audience, now: float) -> tuple[WireMember, ...]:
@@ -740,6 +771,13 @@ class Simulator:
             listing.cursors[offset] = cursor
             self._cursors[cursor] = (listing, offset)
             self._prune_cursors(listing.created)
+        return cursor
+
+    def _extra_cursor(self, listing: _Listing, offset: int) -> int:
+        """A second cursor to ``offset`` of ``listing`` (an empty page's way on)."""
+        cursor = self._new_cursor()
+        self._cursors[cursor] = (listing, offset)
+        self._prune_cursors(listing.created)
         return cursor
 
     def _new_cursor(self) -> int:

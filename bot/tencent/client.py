@@ -6,39 +6,54 @@ UserSig and a fresh ``random``, POSTs JSON with connect and read timeouts, and
 turns whatever comes back into data or a ``TencentError`` (see errors.py).
 Retryable failures are retried by tenacity with exponential backoff and jitter,
 within a bounded number of attempts and an overall deadline. An expired UserSig
-(70001) is regenerated and the call retried once.
+(70001) is regenerated and the call retried once. An answer without the fields
+Tencent documents (``OnlineMemberNum``, ``MemberList``, ``NextTimestamp``...) is
+malformed, never zero. When the region's domain cannot be reached (DNS, connect,
+TLS), calls go to its backup domain for ``BACKUP_STAY`` seconds.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 import tenacity
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from bot.tencent.errors import (
     ApiError,
     FeatureNotEnabled,
     NotAudioVideoGroup,
-    PagingError,
     TencentError,
     TransportError,
     api_error,
 )
-from bot.tencent.models import GroupInfo, Member, MemberCheck, OnlineMembers, is_community
+from bot.tencent.models import (
+    GroupInfo,
+    Member,
+    MemberCheck,
+    OnlineMembers,
+    Partial,
+    is_community,
+)
 from bot.tencent.ratelimit import RateLimits
 from bot.tencent.usersig import UserSigCache
 from bot.tencent.validation import validate_accounts, validate_group_id, validate_mark
 
 __all__ = [
+    "BACKUP_STAY",
     "DEFAULT_TIMEOUT",
+    "EMPTY_PAGES_LIMIT",
     "MAX_PAGES",
     "RetryPolicy",
     "TencentClient",
@@ -50,8 +65,24 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = (3.05, 6.0)
 #: The list stops at 1,000 members; 100 pages allows pages as small as 10.
 MAX_PAGES = 100
+#: Consecutive empty pages that still carry a cursor before the walk stops. The list is
+#: a cached snapshot, so an empty page with a cursor is never normal; one may be a
+#: hiccup (the snapshot refreshed between our pages), a second in a row means the
+#: cursor leads nowhere, and each costs a call of the 200/s budget.
+EMPTY_PAGES_LIMIT = 2
+#: Seconds calls stay on the backup domain after the main one could not be reached,
+#: before the main one is tried again: long enough not to pay a failed connect on
+#: every call while DNS or a route is broken, short enough to be back soon after.
+BACKUP_STAY = 300.0
 #: get_group_info takes at most this many group IDs a call.
 GROUP_INFO_BATCH = 50
+
+T = TypeVar("T")
+
+
+def _as_is(data: dict[str, Any]) -> dict[str, Any]:
+    return data
+
 
 GET_MEMBERS = ("group_open_avchatroom_http_svc", "get_members")
 GET_ONLINE_MEMBER_NUM = ("group_open_http_svc", "get_online_member_num")
@@ -89,10 +120,13 @@ class TencentClient:
         max_pages: int = MAX_PAGES,
         pool_size: int = 32,
         background: bool = False,
+        backup_url: str | None = None,
+        backup_stay: float = BACKUP_STAY,
     ) -> None:
         self.sdkappid = sdkappid
         self.admin = admin
         self.base_url = base_url.rstrip("/")
+        self._route = _Route(self.base_url, backup_url, backup_stay, clock)
         self.rate_limits = rate_limits
         self.timeout = timeout
         self.retry = retry
@@ -140,8 +174,10 @@ class TencentClient:
     def online_members(self, group_id: str, mark: int | None = None) -> OnlineMembers:
         """Every online member of the group (optionally only those with ``mark``).
 
-        Follows ``NextTimestamp`` until 0 whatever the page size, drops members
-        repeated across pages, and refuses a cursor that repeats or never ends.
+        Follows ``NextTimestamp`` until 0 whatever the page size and drops members
+        repeated across pages. A cursor that repeats, ``EMPTY_PAGES_LIMIT`` empty pages
+        in a row that still carry a cursor, or ``max_pages`` pages end the walk with the
+        members gathered so far, flagged ``partial``.
         """
         validate_group_id(group_id)
         validate_mark(mark)
@@ -150,24 +186,31 @@ class TencentClient:
             body["Mark"] = mark
         members: dict[str, Member] = {}
         seen: set[int] = set()
-        pages = 0
+        pages = empty = 0
+        partial: Partial | None = None
         while True:
-            data = self.call(*GET_MEMBERS, body)
+            page, cursor = self.call(*GET_MEMBERS, body, parse=_members_page)
             pages += 1
-            for member in _members(data.get("MemberList")):
+            for member in page:
                 members.setdefault(member.account, member)
-            cursor = _int(data.get("NextTimestamp"))
+            empty = 0 if page else empty + 1
             if not cursor:
                 break
             if cursor in seen:
-                raise PagingError(
-                    "Tencent's member list sent the same page cursor twice, so the list "
-                    "cannot be completed; try again in a minute."
+                partial = Partial.REPEATED_CURSOR
+            elif empty >= EMPTY_PAGES_LIMIT:
+                partial = Partial.EMPTY_PAGES
+            elif pages >= self.max_pages:
+                partial = Partial.PAGE_LIMIT
+            if partial is not None:
+                log.warning(
+                    "Tencent get_members for %s stopped after %d pages (%s); %d members kept",
+                    group_id,
+                    pages,
+                    partial.value,
+                    len(members),
                 )
-            if pages >= self.max_pages:
-                raise PagingError(
-                    f"Tencent's member list did not end after {pages} pages; try again in a minute."
-                )
+                break
             seen.add(cursor)
             body["Timestamp"] = cursor
         return OnlineMembers(
@@ -176,6 +219,7 @@ class TencentClient:
             members=tuple(members.values()),
             pages=pages,
             fetched_at=self._clock(),
+            partial=partial,
         )
 
     def online_count(self, group_id: str, group_type: str | None = None) -> int:
@@ -189,10 +233,9 @@ class TencentClient:
         community = is_community(group_id, group_type)
         api = GET_COMMUNITY_ONLINE_MEMBER_NUM if community else GET_ONLINE_MEMBER_NUM
         try:
-            data = self.call(*api, {"GroupId": group_id})
+            return self.call(*api, {"GroupId": group_id}, parse=_online_count)
         except NotAudioVideoGroup as error:
             raise _count_refused(error, group_type, community) from None
-        return _int(data.get("OnlineMemberNum"))
 
     def check_members(self, group_id: str, accounts: Sequence[str]) -> MemberCheck:
         """Which of ``accounts`` are in the audio-video group now, beyond the list's
@@ -201,7 +244,7 @@ class TencentClient:
         asked = validate_accounts(list(accounts))
         body = {"GroupId": group_id, "Member_Account": list(asked)}
         try:
-            data = self.call(*CHECK_MEMBERS, body)
+            present = self.call(*CHECK_MEMBERS, body, parse=_present_accounts)
         except NotAudioVideoGroup as error:
             raise FeatureNotEnabled(
                 "Tencent checks members only in audio-video groups (AVChatRoom), on the Pro "
@@ -211,12 +254,6 @@ class TencentClient:
                 info=error.info,
                 request_id=error.request_id,
             ) from None
-        found = data.get("Member_Account")
-        if not isinstance(found, list):
-            raise TransportError(
-                "Tencent's answer about the members was incomplete (no Member_Account); try again."
-            )
-        present = {str(account) for account in found}
         return MemberCheck(
             group_id=group_id,
             present=tuple(a for a in asked if a in present),
@@ -243,22 +280,9 @@ class TencentClient:
                 "GroupIdList": chunk,
                 "ResponseFilter": {"GroupBaseInfoFilter": ["Type", "Name"]},
             }
-            data = self.call(*GET_GROUP_INFO, body)
-            for entry in data.get("GroupInfo") or []:
-                if not isinstance(entry, dict) or entry.get("GroupId") not in chunk:
-                    continue
-                group_id = str(entry["GroupId"])
-                code = _int(entry.get("ErrorCode"))
-                if code:
-                    found[group_id] = api_error(
-                        code, str(entry.get("ErrorInfo", "")), _request_id(data)
-                    )
-                else:
-                    found[group_id] = GroupInfo(
-                        group_id, str(entry.get("Name", "")), str(entry.get("Type", ""))
-                    )
-            if any(group_id not in found for group_id in chunk):
-                raise TransportError("Tencent's answer about the groups was incomplete; try again.")
+            found.update(
+                self.call(*GET_GROUP_INFO, body, parse=functools.partial(_group_infos, ids=chunk))
+            )
         return found
 
     def set_marks(
@@ -279,8 +303,16 @@ class TencentClient:
 
     # -- one logical call ---------------------------------------------------
 
-    def call(self, service: str, command: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST ``body`` to ``v4/<service>/<command>``; return the answer or raise TencentError."""
+    def call(
+        self,
+        service: str,
+        command: str,
+        body: dict[str, Any],
+        parse: Callable[[dict[str, Any]], T] = _as_is,  # type: ignore[assignment]
+    ) -> T:
+        """POST ``body`` to ``v4/<service>/<command>``; return ``parse(answer)`` or raise
+        TencentError. ``parse`` raises TransportError on an answer without the fields
+        Tencent documents: that is retried like any malformed answer."""
         started = time.monotonic()
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.retry.attempts)
@@ -293,14 +325,14 @@ class TencentClient:
             before_sleep=_log_retry,
             reraise=True,
         )
-        url = f"{self.base_url}/v4/{service}/{command}"
+        path = f"/v4/{service}/{command}"
         for attempt in retrying:
             with attempt:
                 remaining = self.retry.deadline - (time.monotonic() - started)
                 self.rate_limits.acquire(  # per API: two APIs share the name get_online_member_num
                     f"{service}/{command}", timeout=remaining, background=self.background
                 )
-                return self._signed_post(url, body)
+                return parse(self._signed_post(path, body))
         raise AssertionError("unreachable: tenacity either returns or reraises")
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
@@ -308,18 +340,20 @@ class TencentClient:
         error = state.outcome.exception() if state.outcome else None
         return max(backoff, getattr(error, "retry_after", 0.0))
 
-    def _signed_post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _signed_post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         sig = self._sigs.get(self.admin)
         try:
-            return self._post(url, body, sig)
+            return self._post(path, body, sig)
         except ApiError as error:
             if error.code != 70001:
                 raise
             log.warning("Tencent says the UserSig expired; regenerating it and retrying once")
         self._sigs.invalidate(self.admin, sig)
-        return self._post(url, body, self._sigs.get(self.admin))
+        return self._post(path, body, self._sigs.get(self.admin))
 
-    def _post(self, url: str, body: dict[str, Any], usersig: str) -> dict[str, Any]:
+    def _post(self, path: str, body: dict[str, Any], usersig: str) -> dict[str, Any]:
+        base = self._route.current()
+        url = base + path
         params = {
             "sdkappid": self.sdkappid,
             "identifier": self.admin,
@@ -330,9 +364,11 @@ class TencentClient:
         # Exceptions from requests carry the URL, and so the UserSig: never chain them.
         try:
             response = self._session.post(url, params=params, json=body, timeout=self.timeout)
-        except requests.Timeout:
-            raise TransportError("Tencent did not answer in time; try again.") from None
         except requests.RequestException as exc:
+            if _never_reached(exc):
+                self._route.failed(base, type(exc).__name__)
+            if isinstance(exc, requests.Timeout):
+                raise TransportError("Tencent did not answer in time; try again.") from None
             raise TransportError(
                 f"Could not reach Tencent Cloud Chat ({type(exc).__name__}); check the network "
                 "and TENCENT_IM_REGION / TENCENT_IM_BASE_URL."
@@ -345,8 +381,12 @@ class TencentClient:
             data = None
         if not isinstance(data, dict):
             raise TransportError("Tencent sent an answer that is not valid JSON; try again.")
-        code = _int(data.get("ErrorCode"))
-        if code or data.get("ActionStatus") == "FAIL":
+        code, status = data.get("ErrorCode"), data.get("ActionStatus")
+        if not _is_int(code) or status not in ("OK", "FAIL"):
+            raise TransportError(
+                "Tencent sent an answer without its ActionStatus or ErrorCode; try again."
+            )
+        if code or status == "FAIL":
             error = api_error(code, str(data.get("ErrorInfo", "")), _request_id(data))
             log.info("Tencent %s: error %s (%s)", url.rsplit("/", 1)[-1], code, error.request_id)
             raise error
@@ -398,30 +438,148 @@ def _log_retry(state: tenacity.RetryCallState) -> None:
     )
 
 
-def _int(value: object) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return 0
+def _is_int(value: object) -> TypeGuard[int]:
+    """A JSON integer (Python's bool is an int, JSON's true is not)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _request_id(data: dict[str, Any]) -> str:
     return str(data.get("RequestId", ""))
 
 
-def _members(raw: object) -> list[Member]:
-    if not isinstance(raw, list):
-        return []
+# -- reading answers: a field Tencent documents is there, or the answer is malformed
+
+
+def _online_count(data: dict[str, Any]) -> int:
+    count = data.get("OnlineMemberNum")
+    if not _is_int(count) or count < 0:
+        raise TransportError(
+            "Tencent's answer had no online count (OnlineMemberNum); try again in a minute."
+        )
+    return count
+
+
+def _present_accounts(data: dict[str, Any]) -> set[str]:
+    found = data.get("Member_Account")
+    if not isinstance(found, list):
+        raise TransportError(
+            "Tencent's answer about the members was incomplete (no Member_Account); try again."
+        )
+    return {str(account) for account in found}
+
+
+def _members_page(data: dict[str, Any]) -> tuple[list[Member], int]:
+    """One get_members page: its members and ``NextTimestamp`` (0 on the last page).
+
+    ``MemberList`` must be an array and ``NextTimestamp`` an integer: an answer
+    without them is malformed, not an empty group. A member without JoinTime keeps 0
+    (shown as 1970): it changes no count. Entries without an account cannot be named
+    and are skipped.
+    """
+    raw, cursor = data.get("MemberList"), data.get("NextTimestamp")
+    if not isinstance(raw, list) or not _is_int(cursor):
+        missing = "member list (MemberList)" if not isinstance(raw, list) else "page cursor"
+        raise TransportError(f"Tencent's member list page had no {missing}; try again in a minute.")
     members = []
     for item in raw:
         if not isinstance(item, dict) or not item.get("Member_Account"):
             continue
+        join_time = item.get("JoinTime")
         members.append(
             Member(
                 account=str(item["Member_Account"]),
                 nickname=str(item.get("NickName") or ""),
                 avatar=str(item.get("Avatar") or ""),
-                join_time=_int(item.get("JoinTime")),
+                join_time=join_time if _is_int(join_time) else 0,
             )
         )
-    return members
+    return members, cursor
+
+
+def _group_infos(data: dict[str, Any], ids: list[str]) -> dict[str, GroupInfo | ApiError]:
+    """get_group_info's entries for ``ids``. Each has its own ErrorCode; an OK one has a
+    Type and a Name. An answer without an entry like that for every ID is malformed."""
+    found: dict[str, GroupInfo | ApiError] = {}
+    entries = data.get("GroupInfo")
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or entry.get("GroupId") not in ids:
+            continue
+        group_id, code = str(entry["GroupId"]), entry.get("ErrorCode")
+        name, kind = entry.get("Name"), entry.get("Type")
+        if not _is_int(code):
+            continue
+        if code:
+            found[group_id] = api_error(code, str(entry.get("ErrorInfo", "")), _request_id(data))
+        elif isinstance(name, str) and isinstance(kind, str) and kind:
+            found[group_id] = GroupInfo(group_id, name, kind)
+    if any(group_id not in found for group_id in ids):
+        raise TransportError("Tencent's answer about the groups was incomplete; try again.")
+    return found
+
+
+def _never_reached(exc: requests.RequestException) -> bool:
+    """The request never got to Tencent: DNS, connect (refused, timed out) or TLS failed.
+
+    Not a read timeout or a connection dropped after the request was sent: those
+    reached the server, and another domain of the same service would not help.
+    """
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    cause = exc.args[0] if exc.args else None
+    reason = getattr(cause, "reason", cause)
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+class _Route:
+    """Which base URL calls go to: the main one, or its backup for ``stay`` seconds after
+    the main one could not be reached. Shared by a client and its ``for_background``
+    copy; every thread reads and switches it under one lock."""
+
+    def __init__(
+        self, main: str, backup: str | None, stay: float, clock: Callable[[], float]
+    ) -> None:
+        self.main = main
+        self.backup = backup.rstrip("/") if backup else None
+        self.stay = stay
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._backup_until: float | None = None
+
+    def current(self) -> str:
+        with self._lock:
+            if self._backup_until is None or self.backup is None:
+                return self.main
+            if self._clock() < self._backup_until:
+                return self.backup
+            self._backup_until = None
+        log.info("Trying Tencent's main domain %s again", _host(self.main))
+        return self.main
+
+    def failed(self, base: str, why: str) -> None:
+        """``base`` could not be reached: switch to the other domain, if there is one and
+        no other thread has switched already."""
+        if self.backup is None:
+            return
+        with self._lock:
+            on_backup = self._backup_until is not None
+            if base == self.main and not on_backup:
+                self._backup_until = self._clock() + self.stay
+                switched_to = self.backup
+            elif base == self.backup and on_backup:
+                self._backup_until = None
+                switched_to = self.main
+            else:
+                return
+        log.warning(
+            "Cannot reach Tencent at %s (%s); switching to %s%s",
+            _host(base),
+            why,
+            _host(switched_to),
+            f" for {self.stay:.0f} s" if switched_to == self.backup else "",
+        )
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url

@@ -7,8 +7,7 @@ or HTTP status codes::
     TencentError                       base; .user_message, .retryable
     ├── InvalidInput                   rejected before any call (group ID, mark)
     ├── TransportError                 no usable answer: network, timeout, HTTP 5xx,
-    │                                  malformed body (retryable)
-    ├── PagingError                    the cursor repeated or never ended
+    │                                  malformed body or missing fields (retryable)
     ├── Throttled                      our own rate limiter had no slot before the deadline
     └── ApiError                       ErrorCode != 0; .code .info .request_id
         ├── CredentialsError           SDKAppID, admin, UserSig, key, region, edition
@@ -40,7 +39,6 @@ __all__ = [
     "InvalidGroupId",
     "InvalidInput",
     "NotAudioVideoGroup",
-    "PagingError",
     "RequestError",
     "ServerError",
     "TencentError",
@@ -65,13 +63,10 @@ class InvalidInput(TencentError, ValueError):
 
 
 class TransportError(TencentError):
-    """No usable answer: connection refused, timeout, HTTP 5xx, a body that is not JSON."""
+    """No usable answer: connection refused, timeout, HTTP 5xx, a body that is not JSON
+    or lacks a field Tencent documents (an OK answer without its OnlineMemberNum)."""
 
     retryable = True
-
-
-class PagingError(TencentError):
-    """get_members kept returning cursors: repeated or beyond the page bound."""
 
 
 class Throttled(TencentError):
@@ -197,8 +192,9 @@ CODES: dict[int, _Code] = {
     70014: _Code(CredentialsError, "The UserSig was made for another app: check TENCENT_IM_SDKAPPID."),
     70016: _Code(CredentialsError, "The SDKAppID belongs to another data centre: check TENCENT_IM_REGION."),
     70020: _Code(CredentialsError, "The SDKAppID belongs to another data centre: check TENCENT_IM_REGION."),
-    70050: _Code(BusyError, "Tencent saw too many UserSig failures and paused the bot for a minute; try again later.", True, 60.0),
+    70050: _Code(CredentialsError, "Tencent rejected the bot's UserSig too many times: the signature is wrong, waiting will not fix it. Check that TENCENT_IM_SECRET_KEY and TENCENT_IM_SDKAPPID belong to the same app; Tencent checks again a minute after the last failure."),
     70051: _Code(CredentialsError, "Tencent has blacklisted the bot's admin account: check TENCENT_IM_ADMIN in the console."),
+    70107: _Code(CredentialsError, "Tencent does not know the bot's admin account (TENCENT_IM_ADMIN): it was never imported. Create that account as an App admin of your app in the Chat console, or set TENCENT_IM_ADMIN to an existing App admin."),
 }
 # fmt: on
 

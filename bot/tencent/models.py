@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 __all__ = [
     "COMMUNITY",
@@ -16,6 +17,7 @@ __all__ = [
     "Member",
     "MemberCheck",
     "OnlineMembers",
+    "Partial",
     "is_community",
 ]
 
@@ -60,6 +62,26 @@ class Member:
         }
 
 
+class Partial(StrEnum):
+    """Why the pages of an online list stopped before Tencent said the list was over."""
+
+    REPEATED_CURSOR = "repeated_cursor"
+    EMPTY_PAGES = "empty_pages"
+    PAGE_LIMIT = "page_limit"
+
+    @property
+    def explanation(self) -> str:
+        """Why, in words, to follow "Tencent stopped paging: "."""
+        return _PARTIAL_EXPLANATIONS[self]
+
+
+_PARTIAL_EXPLANATIONS = {
+    Partial.REPEATED_CURSOR: "it sent a page cursor it had already sent",
+    Partial.EMPTY_PAGES: "it sent empty pages that still pointed to more",
+    Partial.PAGE_LIMIT: "the list did not end within the page limit",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class OnlineMembers:
     """The online list of one group, every page followed.
@@ -67,6 +89,8 @@ class OnlineMembers:
     ``capped``: 1,000 or more members came back, so the list is a lower bound.
     ``edition_limited``: exactly 30 and no further page, which is what a lower
     edition returns whatever the audience: members may be hidden.
+    ``partial``: Tencent's paging went wrong (see ``Partial``) and the walk stopped
+    with the members gathered so far: the list is a lower bound.
     """
 
     group_id: str
@@ -74,6 +98,7 @@ class OnlineMembers:
     members: tuple[Member, ...]
     pages: int
     fetched_at: float  # unix seconds, when the last page arrived
+    partial: Partial | None = None
 
     @property
     def capped(self) -> bool:
