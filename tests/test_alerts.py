@@ -457,6 +457,25 @@ def test_watch_commands_over_signed_requests(env, sim, fake_slack):
         stop()
 
 
+def test_an_unexpected_failure_answers_with_a_reference_that_is_in_the_log(
+    env, sim, fake_slack, caplog
+):
+    env.watch(f"watch {GROUP} below 100", channel="C7")
+    with env.engine.begin() as connection:  # the database breaks under the bot
+        connection.exec_driver_sql("DROP TABLE watch_changes")
+    running, stop = start_app(sim, fake_slack.api_url, env.watches)
+    try:
+        with caplog.at_level(logging.ERROR):
+            answer = running.command("watches", fake_slack.response_url("l"), channel="C7").json()
+    finally:
+        stop()
+    assert answer["text"].startswith("Something went wrong inside the bot (ref ")
+    assert "Traceback" not in json.dumps(answer)
+    ref = answer["text"].split("(ref ")[1][:6]
+    (logged,) = [r for r in caplog.records if f"(ref {ref})" in r.getMessage()]
+    assert logged.levelno == logging.ERROR and logged.exc_info is not None
+
+
 def test_a_new_watch_is_checked_in_the_first_cycle_on_a_real_clock(env, sim):
     env.watch(f"watch {GROUP} below 100")
     poller = Poller(env.sessions, env.tencent, names=env.names, clock=time.time)
