@@ -207,6 +207,49 @@ def test_channel_not_found_pauses_the_watch(env, sim, fake_slack):
     assert env.poller.run_cycle().watches == 1
 
 
+@pytest.mark.parametrize(
+    "answer",
+    ["{not json", {"ok": True, "channel": "C1"}, "[1]"],
+    ids=["malformed-json", "ok-without-ts", "not-an-object"],
+)
+def test_one_unreadable_answer_holds_up_no_other_channel(env, sim, fake_slack, answer):
+    for channel in ("C1", "C2", "C3"):
+        env.watch(f"watch {GROUP} below 100", channel=channel)
+    sim.set_audience(GROUP, 10)
+    env.poller.run_cycle()
+    fake_slack.reply_next("chat.postMessage", answer)
+    report = env.deliverer.deliver_due()
+    assert (report.delivered, report.retried, report.failed) == (2, 1, 0)
+    odd = fake_slack.calls("chat.postMessage")[0].params["channel"]
+    rows = {row.channel_id: row for row in env.outbox()}
+    assert all(rows[c].status == "delivered" for c in rows if c != odd)
+    assert all(len(fake_slack.messages(c)) == 1 for c in rows if c != odd)
+    row = rows[odd]
+    assert row.status == "pending" and row.attempts == 1 and row.claimed_by is None
+    assert row.last_error and row.next_attempt_at.timestamp() > env.clock.now
+    env.clock.advance(5)  # its backoff
+    assert env.deliverer.deliver_due().delivered == 1
+    assert len(fake_slack.messages(odd)) == 1  # looked for first, then posted once
+    with env.sessions() as session:
+        assert all(w.paused_reason is None for w in session.scalars(select(Watch)))
+
+
+def test_unexpected_answers_count_against_max_attempts_and_never_pause(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_audience(GROUP, 10)
+    env.poller.run_cycle()
+    deliverer = Deliverer(env.sessions, env.poster, owner="r", clock=env.clock, max_attempts=2)
+    fake_slack.reply_next("chat.postMessage", "[1]", times=2)
+    assert deliverer.deliver_due().retried == 1
+    env.clock.advance(5)
+    assert deliverer.deliver_due().failed == 1
+    (row,) = env.outbox()
+    assert row.status == "failed" and row.attempts == 2
+    assert row.last_error.startswith("unexpected AttributeError (ref ")
+    with env.sessions() as session:
+        assert session.scalars(select(Watch)).one().paused_reason is None
+
+
 def test_restart_between_commit_and_delivery_delivers_once(env, sim, fake_slack):
     env.watch(f"watch {GROUP} below 100")
     sim.set_audience(GROUP, 10)

@@ -10,7 +10,9 @@ it is not there.
 Whether to retry is decided by the poster (``PostError.permanent``), apart from
 this loop: 429 waits for Retry-After, 5xx and network errors back off; a
 permanent error (the bot is not in the channel, the channel is gone...) pauses
-the watch with the reason shown in ``/online watches``.
+the watch with the reason shown in ``/online watches``. Anything else that goes
+wrong with one row is recorded on that row like a transient error (attempts, last
+error, backoff, at most ``max_attempts``), and the other rows go out regardless.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.mapping import to_dt
+from bot.logs import log_unexpected
 from bot.store.models import AlertState, Outbox, Watch, WatchChange
 
 __all__ = ["Deliverer", "DeliveryReport", "PostError", "Poster"]
@@ -93,7 +96,14 @@ class Deliverer:
     def deliver_due(self, limit: int = 50) -> DeliveryReport:
         report = DeliveryReport()
         for row_id in self._claim(limit):
-            self._deliver(row_id, report)
+            try:
+                self._deliver(row_id, report)
+            except Exception as error:  # one bad row must not hold up the others
+                ref = log_unexpected(log, f"unexpected failure delivering alert message {row_id}")
+                unexpected = PostError(
+                    f"unexpected {type(error).__name__} (ref {ref})", permanent=False
+                )
+                self._failed(row_id, unexpected, report)
         return report
 
     def _claim(self, limit: int) -> list[int]:
