@@ -250,6 +250,30 @@ def test_unexpected_answers_count_against_max_attempts_and_never_pause(env, sim,
         assert session.scalars(select(Watch)).one().paused_reason is None
 
 
+@pytest.mark.parametrize("error", ["missing_scope", "channel_not_found", "ratelimited"])
+@pytest.mark.parametrize("channel", ["D0DM", "G0GROUPDM"])
+def test_a_failed_lookup_after_a_failed_post_never_pauses_the_watch(
+    env, sim, fake_slack, channel, error
+):
+    env.watch(f"watch {GROUP} below 100", channel=channel)
+    sim.set_audience(GROUP, 10)
+    env.poller.run_cycle()
+    fake_slack.fail_next("chat.postMessage", status=500)
+    assert env.deliverer.deliver_due().retried == 1
+    env.clock.advance(5)
+    fake_slack.fail_next("conversations.history", error)  # was it posted? unknown
+    report = env.deliverer.deliver_due()
+    assert (report.retried, report.failed, report.delivered) == (1, 0, 0)
+    (row,) = env.outbox()
+    assert row.status == "pending" and error in row.last_error
+    with env.sessions() as session:
+        assert session.scalars(select(Watch)).one().paused_reason is None
+    assert len(fake_slack.calls("chat.postMessage")) == 1  # not posted blindly
+    env.clock.advance(60)
+    assert env.deliverer.deliver_due().delivered == 1
+    assert len(fake_slack.messages(channel)) == 1
+
+
 def test_restart_between_commit_and_delivery_delivers_once(env, sim, fake_slack):
     env.watch(f"watch {GROUP} below 100")
     sim.set_audience(GROUP, 10)

@@ -5,7 +5,8 @@ LOCKED`` on PostgreSQL so replicas share the work). ``attempts`` is counted when
 row is claimed, so a row claimed before and not recorded as delivered may already
 be in Slack (the process died between posting and recording): such a row is first
 looked for in the channel by the key in its message metadata, and only posted if
-it is not there.
+it is not there; a lookup that fails (``missing_scope`` in a DM, Slack down) leaves
+that unknown, and the row is retried later, never posted twice nor paused for it.
 
 Whether to retry is decided by the poster (``PostError.permanent``), apart from
 this loop: 429 waits for Retry-After, 5xx and network errors back off; a
@@ -155,9 +156,18 @@ class Deliverer:
     def _send(self, plan: _Plan) -> str:
         ts = None
         if plan.attempts > 1:
-            ts = self.poster.find(
-                plan.channel, plan.key, since=plan.created_at - 1, thread_ts=plan.thread_ts
-            )
+            try:
+                ts = self.poster.find(
+                    plan.channel, plan.key, since=plan.created_at - 1, thread_ts=plan.thread_ts
+                )
+            except PostError as error:
+                # Whether it was posted is unknown: never a reason to pause (a DM's history
+                # may need a scope the post does not), and never to post a second copy.
+                raise PostError(
+                    f"could not check whether it was already posted ({error.reason})",
+                    permanent=False,
+                    retry_after=error.retry_after,
+                ) from None
             if ts is not None:
                 plan.found = True
         if ts is None:
