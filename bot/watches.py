@@ -261,6 +261,11 @@ class Watches:
             was_paused = watch.paused_reason is not None
             watch.muted_until = watch.muted_by = watch.mute_reason = None
             watch.paused_reason = None
+            state = session.get(AlertState, watch_id)
+            if was_paused and state is not None and state.status in ("firing", "error"):
+                # Its alert may never have reached the channel: post it again at the next
+                # check if it still fires, as when a mute runs out.
+                state.muted_notice_due = True
             action = "resumed" if was_paused else "unmuted"
             session.add(_change(watch.id, actor, now, action, ""))
             what = _what(watch)

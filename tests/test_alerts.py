@@ -274,6 +274,28 @@ def test_a_failed_lookup_after_a_failed_post_never_pauses_the_watch(
     assert len(fake_slack.messages(channel)) == 1
 
 
+def test_a_resumed_watch_posts_its_alert_again_while_it_fires(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_audience(GROUP, 10)
+    fake_slack.fail_next("chat.postMessage", "not_in_channel")
+    env.cycle()  # fires; Slack refuses; the watch is paused
+    with env.sessions() as session:
+        assert "not_in_channel" in session.scalars(select(Watch)).one().paused_reason
+    assert fake_slack.messages("C1") == []
+    env.watches.unmute(1, Actor("U1", "C1"))  # the bot was invited: resume
+    env.cycle()
+    (alert,) = fake_slack.messages("C1")
+    assert "Alerts back on; still firing" in json.dumps(alert["blocks"])
+    assert "10" in alert["text"] and "alert_ack" in json.dumps(alert["blocks"])
+    env.cycle()  # still firing: said once
+    sim.set_audience(GROUP, 150)
+    env.cycle()
+    alert_then_resolve = fake_slack.messages("C1")
+    assert [m.get("thread_ts") for m in alert_then_resolve] == [alert["ts"], alert["ts"]]
+    assert "Resolved" in alert_then_resolve[1]["text"]
+    assert "alert_ack" not in json.dumps(alert_then_resolve[0]["blocks"])  # updated: over
+
+
 def test_restart_between_commit_and_delivery_delivers_once(env, sim, fake_slack):
     env.watch(f"watch {GROUP} below 100")
     sim.set_audience(GROUP, 10)

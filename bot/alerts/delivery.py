@@ -141,6 +141,8 @@ class Deliverer:
             if row is None or row.status != "pending" or row.claimed_by != self.owner:
                 return
             parent = session.get(Outbox, row.parent_id) if row.parent_id else None
+            if parent is not None and parent.status == "failed":
+                parent = _stand_in(session, parent, row.id) or parent
             plan = _Plan.of(row, parent)
         if plan.waiting:
             report.waiting_for_parent += 1
@@ -230,6 +232,24 @@ class Deliverer:
                 _pause(session, row.watch_id, row.channel_id, error.reason, now)
 
 
+def _stand_in(session: Session, opening: Outbox, before: int) -> Outbox | None:
+    """The message that stands in for an incident's opening that failed for good: the
+    first of the incident delivered since (e.g. the alert posted again when its watch
+    was resumed). It went out on its own, so later replies can thread under it."""
+    return session.scalar(
+        select(Outbox)
+        .where(
+            Outbox.incident_id == opening.incident_id,
+            Outbox.channel_id == opening.channel_id,
+            Outbox.status == "delivered",
+            Outbox.id > opening.id,
+            Outbox.id < before,
+        )
+        .order_by(Outbox.id)
+        .limit(1)
+    )
+
+
 def _pause(session: Session, watch_id: int, channel: str, reason: str, now: float) -> None:
     watch = session.get(Watch, watch_id)
     if watch is None or watch.paused_reason is not None:
@@ -270,7 +290,7 @@ class _Plan:
                 thread_ts = parent.message_ts
             elif parent.status == "pending":
                 waiting = True
-            # a parent that failed for good: post on its own, not in a thread
+            # a parent that failed for good, with nothing standing in: post on its own
         return cls(
             channel=row.channel_id,
             key=row.dedup_key,
