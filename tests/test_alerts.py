@@ -374,9 +374,17 @@ def test_watch_admins_refuse_with_reason(database_url, sim, fake_slack):
 
 def test_changes_only_from_the_watchs_channel(env):
     env.watch(f"watch {GROUP} below 100", channel="C1")
-    with pytest.raises(WatchError, match="belongs to <#C1>"):
-        env.watches.mute(1, 600, None, Actor("U1", "C2"))
-    with pytest.raises(WatchError, match="no watch #7"):
+    for change in (
+        lambda actor: env.watches.mute(1, 600, None, actor),
+        lambda actor: env.watches.unmute(1, actor),
+        lambda actor: env.watches.unwatch(1, actor),
+        lambda actor: env.watches.acknowledge(1, "any", actor),
+    ):
+        with pytest.raises(WatchError) as refused:
+            change(Actor("U1", "C2"))
+        assert str(refused.value).startswith("There is no watch #1 in this channel;")
+        assert "C1" not in str(refused.value)  # the owner's channel is not named
+    with pytest.raises(WatchError, match="no watch #7 in this channel"):
         env.watches.unwatch(7, Actor("U1", "C1"))
 
 
@@ -529,6 +537,36 @@ def test_unwatch_button_honours_watch_admins(env, firing, fake_slack):
         assert session.get(Watch, 1).deleted_at is not None
 
 
+@pytest.mark.parametrize("action", ["alert_ack", "alert_mute", "alert_unwatch"])
+def test_buttons_copied_into_another_channel_do_nothing_and_show_nothing(
+    env, firing, fake_slack, action
+):
+    running, buttons = firing
+    url = fake_slack.response_url("elsewhere")
+    running.press(action, buttons[action], url, user="U0OTHER", channel="C2")
+    (reply,) = [c.params for c in fake_slack.wait_for("response_url:elsewhere")]
+    assert reply["response_type"] == "ephemeral" and reply["replace_original"] is False
+    assert "There is no watch #1 in this channel" in reply["text"]
+    assert "C1" not in json.dumps(reply) and "Evening" not in json.dumps(reply)
+    with env.sessions() as session:
+        watch, state = session.get(Watch, 1), session.get(AlertState, 1)
+        assert state.acknowledged_by is None
+        assert watch.muted_until is None and watch.deleted_at is None
+
+
+@pytest.mark.parametrize("watch_id", [2**31, 99999999999999999999999, 0, -1])
+def test_a_button_with_a_watch_id_out_of_range_is_out_of_date(
+    env, firing, fake_slack, caplog, watch_id
+):
+    running, _ = firing
+    value = json.dumps({"w": watch_id, "i": "x"})
+    with caplog.at_level(logging.ERROR):
+        running.press("alert_ack", value, fake_slack.response_url("range"))
+        (reply,) = [c.params for c in fake_slack.wait_for("response_url:range")]
+    assert reply["text"] == "That button is out of date."
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 def test_watch_commands_over_signed_requests(env, sim, fake_slack):
     running, stop = start_app(sim, fake_slack.api_url, env.watches)
     try:
@@ -541,7 +579,7 @@ def test_watch_commands_over_signed_requests(env, sim, fake_slack):
         listing = running.command("watches", fake_slack.response_url("l"), channel="C7").json()
         assert "#1" in json.dumps(listing) and listing["response_type"] == "ephemeral"
         refused = running.command("unwatch 1", fake_slack.response_url("u"), channel="C8").json()
-        assert "belongs to" in refused["text"]
+        assert "no watch #1 in this channel" in refused["text"] and "C7" not in refused["text"]
     finally:
         stop()
 
