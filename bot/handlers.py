@@ -33,6 +33,7 @@ from bot.commands.grammar import (
     WatchThreshold,
     parse,
 )
+from bot.logs import log_unexpected
 from bot.render.alerts import (
     ACK_ACTION,
     MUTE_ACTION,
@@ -64,16 +65,21 @@ __all__ = [
     "Deferred",
     "OnlineHandlers",
     "Reply",
+    "unexpected",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Seconds an online list is reused for the same question (Tencent's own is up to 40 s old).
 SNAPSHOT_REUSE = 10.0
-UNEXPECTED = (
-    "Something went wrong inside the bot; the details were logged. Try again, and tell the "
-    "bot's admins if it keeps happening."
-)
+
+
+def unexpected(ref: str) -> str:
+    """What the user reads after an unexpected failure logged under ``ref`` (log_unexpected)."""
+    return (
+        f"Something went wrong inside the bot (ref {ref}); the details are in its log. Try "
+        "again, and if it keeps happening tell the bot's admins, quoting the ref."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,8 +285,8 @@ class OnlineHandlers:
         except TencentError as error:
             return Reply(render_error(_explain(error)))
         except Exception:
-            log.exception("unexpected failure answering /online")
-            return Reply(render_error(UNEXPECTED))
+            ref = log_unexpected(log, "unexpected failure answering /online")
+            return Reply(render_error(unexpected(ref)))
 
     def _query(self, query: Query, page: int = 0) -> Reply | Answer:
         try:

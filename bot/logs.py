@@ -3,14 +3,19 @@
 The Tencent client never logs its URL, but libraries might (urllib3 logs request
 lines at DEBUG): the filter below removes any ``usersig=`` query value and
 anything that looks like a Slack token from every record, whoever wrote it.
+
+An unexpected failure is logged with its traceback under a short random reference
+(:func:`log_unexpected`), which the user is shown, so that what they quote can be
+found in the log.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import secrets
 
-__all__ = ["RedactSecrets", "configure_logging", "redact"]
+__all__ = ["RedactSecrets", "configure_logging", "log_unexpected", "redact"]
 
 _PATTERNS = [
     (re.compile(r"(usersig=)[^&\s\"']+", re.IGNORECASE), r"\1<redacted>"),
@@ -23,6 +28,14 @@ def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def log_unexpected(logger: logging.Logger, what: str) -> str:
+    """Log the exception being handled, traceback included, at ERROR as ``what (ref 7f3a2c)``;
+    returns the reference (six hex digits) for the user to quote."""
+    ref = secrets.token_hex(3)
+    logger.error("%s (ref %s)", what, ref, exc_info=True)
+    return ref
 
 
 class RedactSecrets(logging.Filter):

@@ -3,7 +3,8 @@
 Changes need permission when ``WATCH_ADMINS`` is set (Slack user IDs, and
 user-group IDs whose members count too); every change is recorded (who, when,
 what) and the latest shows in ``/online watches``. A watch belongs to its
-channel: it is changed from there.
+channel: it is changed (its alert's buttons too) only from there; anywhere else
+it is not found, and nothing of it is shown, not even which channel has it.
 """
 
 from __future__ import annotations
@@ -268,18 +269,26 @@ class Watches:
             was_paused = watch.paused_reason is not None
             watch.muted_until = watch.muted_by = watch.mute_reason = None
             watch.paused_reason = None
+            state = session.get(AlertState, watch_id)
+            if was_paused and state is not None and state.status in ("firing", "error"):
+                # Its alert may never have reached the channel: post it again at the next
+                # check if it still fires, as when a mute runs out.
+                state.muted_notice_due = True
             action = "resumed" if was_paused else "unmuted"
             session.add(_change(watch.id, actor, now, action, ""))
             what = _what(watch)
         return _notice(f"{_mention(actor.user_id)} {action} {what} (#{watch_id}).")
 
     def acknowledge(self, watch_id: int, incident_id: str, actor: Actor) -> Message | None:
-        """Record who acknowledged; the re-rendered alert, or None if it is over."""
+        """Record who acknowledged; the re-rendered alert, or None if it is over.
+
+        WatchError if the watch is not this channel's: a button value copied into
+        another channel acknowledges nothing and shows nothing of the alert."""
         now = self.clock()
         with self.sessions.begin() as session:
-            watch = session.get(Watch, watch_id)
+            watch = self._own(session, watch_id, actor)
             state = session.get(AlertState, watch_id)
-            if watch is None or state is None or state.incident_id != incident_id:
+            if state is None or state.incident_id != incident_id:
                 return None
             if state.status not in ("firing", "error"):
                 return None
@@ -301,13 +310,11 @@ class Watches:
 
     def _own(self, session: Session, watch_id: int, actor: Actor) -> Watch:
         watch = session.get(Watch, watch_id)
-        if watch is None or watch.deleted_at is not None:
+        if watch is None or watch.deleted_at is not None or watch.channel_id != actor.channel_id:
+            # Another channel's watch is not named: its channel may be private.
             raise WatchError(
-                f"There is no watch #{watch_id}; `/online watches` lists this channel's watches."
-            )
-        if watch.channel_id != actor.channel_id:
-            raise WatchError(
-                f"Watch #{watch_id} belongs to <#{watch.channel_id}>: change it from there."
+                f"There is no watch #{watch_id} in this channel; `/online watches` lists "
+                "this channel's watches."
             )
         return watch
 

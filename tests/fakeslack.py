@@ -17,6 +17,8 @@ Tokens in `invalid_tokens` get invalid_auth; a request without a token gets not_
 
 Failures are queued per method with `fail_next()` (the idea of opsdroid's ``add_response``):
 each queued failure answers exactly one request, then the method behaves normally again.
+`reply_next()` queues an answer given verbatim instead: malformed JSON, ``ok`` without the
+fields a client needs, or any other body Slack (or a proxy in front of it) might send.
 
 Responses can be withheld with `hold()`: the next request(s) of a method are processed and
 recorded as usual (a held chat.postMessage is stored, so conversations.history lists it), but
@@ -109,6 +111,13 @@ class _Failure:
 
 
 @dataclass(frozen=True)
+class _Canned:
+    body: bytes
+    status: int
+    content_type: str
+
+
+@dataclass(frozen=True)
 class _Held:
     call: Call
     released: threading.Event
@@ -168,7 +177,7 @@ class FakeSlack:
 
     def _clear(self) -> None:
         self._calls: list[Call] = []
-        self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._failures: dict[str, deque[_Failure | _Canned]] = defaultdict(deque)
         self._holds: dict[str, int] = defaultdict(int)
         self._held: list[_Held] = []
         self._messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -304,6 +313,25 @@ class FakeSlack:
             for _ in range(times):
                 self._failures[method].append(_Failure(error, status, retry_after))
 
+    def reply_next(
+        self,
+        method: str,
+        body: str | dict[str, Any],
+        times: int = 1,
+        status: int = 200,
+        content_type: str = "application/json; charset=utf-8",
+    ) -> None:
+        """Answer the next ``times`` requests of ``method`` with exactly ``body``, unprocessed.
+
+        A dict is sent as JSON (``{"ok": True}``: an answer missing the fields a client
+        reads); a string is sent as it is (``"{not json"``: malformed JSON). Queued in turn
+        with `fail_next()`'s failures.
+        """
+        raw = json.dumps(body) if isinstance(body, dict) else body
+        with self._cond:
+            for _ in range(times):
+                self._failures[method].append(_Canned(raw.encode("utf-8"), status, content_type))
+
     def hold(self, method: str, times: int = 1) -> None:
         """Withhold the answer to the next ``times`` requests of ``method`` until `release()`.
 
@@ -382,7 +410,10 @@ class FakeSlack:
     ) -> _Reply:
         failures = self._failures.get(method)
         if failures:
-            return _failure_reply(failures.popleft(), kind)
+            queued = failures.popleft()
+            if isinstance(queued, _Canned):
+                return _Reply(queued.status, queued.body, queued.content_type)
+            return _failure_reply(queued, kind)
         if kind == "upload":
             return self._upload(params["file_id"], body)
         if kind == "response_url":

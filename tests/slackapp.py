@@ -96,9 +96,11 @@ class RunningApp:
         return self.post("/slack/events", urlencode({"payload": json.dumps(payload)}))
 
 
-def start_app(sim: Simulator, api_url: str, watches: Watches | None = None):
-    """Start the app (with ``watches``, the watch commands and alert buttons too);
-    returns (RunningApp, stop)."""
+def start_app(
+    sim: Simulator, api_url: str, watches: Watches | None = None, *, slack_timeout: int = 30
+):
+    """Start the app (with ``watches``, the watch commands and alert buttons too; its Web
+    API client gives up after ``slack_timeout`` seconds); returns (RunningApp, stop)."""
     tencent = TencentClient(
         sdkappid=sim.scenario.sdkappid,
         secret_key=sim.scenario.secret_key,
@@ -106,7 +108,7 @@ def start_app(sim: Simulator, api_url: str, watches: Watches | None = None):
         rate_limits=RateLimits(sim.scenario.rate_limit),
     )
     handlers = OnlineHandlers(tencent, watches)
-    client = WebClient(token="xoxb-test", base_url=api_url)
+    client = WebClient(token="xoxb-test", base_url=api_url, timeout=slack_timeout)
     app = build_app(handlers, client, SIGNING_SECRET)
     server = http_server(app, "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, daemon=True)

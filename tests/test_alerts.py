@@ -207,6 +207,95 @@ def test_channel_not_found_pauses_the_watch(env, sim, fake_slack):
     assert env.poller.run_cycle().watches == 1
 
 
+@pytest.mark.parametrize(
+    "answer",
+    ["{not json", {"ok": True, "channel": "C1"}, "[1]"],
+    ids=["malformed-json", "ok-without-ts", "not-an-object"],
+)
+def test_one_unreadable_answer_holds_up_no_other_channel(env, sim, fake_slack, answer):
+    for channel in ("C1", "C2", "C3"):
+        env.watch(f"watch {GROUP} below 100", channel=channel)
+    sim.set_audience(GROUP, 10)
+    env.poller.run_cycle()
+    fake_slack.reply_next("chat.postMessage", answer)
+    report = env.deliverer.deliver_due()
+    assert (report.delivered, report.retried, report.failed) == (2, 1, 0)
+    odd = fake_slack.calls("chat.postMessage")[0].params["channel"]
+    rows = {row.channel_id: row for row in env.outbox()}
+    assert all(rows[c].status == "delivered" for c in rows if c != odd)
+    assert all(len(fake_slack.messages(c)) == 1 for c in rows if c != odd)
+    row = rows[odd]
+    assert row.status == "pending" and row.attempts == 1 and row.claimed_by is None
+    assert row.last_error and row.next_attempt_at.timestamp() > env.clock.now
+    env.clock.advance(5)  # its backoff
+    assert env.deliverer.deliver_due().delivered == 1
+    assert len(fake_slack.messages(odd)) == 1  # looked for first, then posted once
+    with env.sessions() as session:
+        assert all(w.paused_reason is None for w in session.scalars(select(Watch)))
+
+
+def test_unexpected_answers_count_against_max_attempts_and_never_pause(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_audience(GROUP, 10)
+    env.poller.run_cycle()
+    deliverer = Deliverer(env.sessions, env.poster, owner="r", clock=env.clock, max_attempts=2)
+    fake_slack.reply_next("chat.postMessage", "[1]", times=2)
+    assert deliverer.deliver_due().retried == 1
+    env.clock.advance(5)
+    assert deliverer.deliver_due().failed == 1
+    (row,) = env.outbox()
+    assert row.status == "failed" and row.attempts == 2
+    assert row.last_error.startswith("unexpected AttributeError (ref ")
+    with env.sessions() as session:
+        assert session.scalars(select(Watch)).one().paused_reason is None
+
+
+@pytest.mark.parametrize("error", ["missing_scope", "channel_not_found", "ratelimited"])
+@pytest.mark.parametrize("channel", ["D0DM", "G0GROUPDM"])
+def test_a_failed_lookup_after_a_failed_post_never_pauses_the_watch(
+    env, sim, fake_slack, channel, error
+):
+    env.watch(f"watch {GROUP} below 100", channel=channel)
+    sim.set_audience(GROUP, 10)
+    env.poller.run_cycle()
+    fake_slack.fail_next("chat.postMessage", status=500)
+    assert env.deliverer.deliver_due().retried == 1
+    env.clock.advance(5)
+    fake_slack.fail_next("conversations.history", error)  # was it posted? unknown
+    report = env.deliverer.deliver_due()
+    assert (report.retried, report.failed, report.delivered) == (1, 0, 0)
+    (row,) = env.outbox()
+    assert row.status == "pending" and error in row.last_error
+    with env.sessions() as session:
+        assert session.scalars(select(Watch)).one().paused_reason is None
+    assert len(fake_slack.calls("chat.postMessage")) == 1  # not posted blindly
+    env.clock.advance(60)
+    assert env.deliverer.deliver_due().delivered == 1
+    assert len(fake_slack.messages(channel)) == 1
+
+
+def test_a_resumed_watch_posts_its_alert_again_while_it_fires(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_audience(GROUP, 10)
+    fake_slack.fail_next("chat.postMessage", "not_in_channel")
+    env.cycle()  # fires; Slack refuses; the watch is paused
+    with env.sessions() as session:
+        assert "not_in_channel" in session.scalars(select(Watch)).one().paused_reason
+    assert fake_slack.messages("C1") == []
+    env.watches.unmute(1, Actor("U1", "C1"))  # the bot was invited: resume
+    env.cycle()
+    (alert,) = fake_slack.messages("C1")
+    assert "Alerts back on; still firing" in json.dumps(alert["blocks"])
+    assert "10" in alert["text"] and "alert_ack" in json.dumps(alert["blocks"])
+    env.cycle()  # still firing: said once
+    sim.set_audience(GROUP, 150)
+    env.cycle()
+    alert_then_resolve = fake_slack.messages("C1")
+    assert [m.get("thread_ts") for m in alert_then_resolve] == [alert["ts"], alert["ts"]]
+    assert "Resolved" in alert_then_resolve[1]["text"]
+    assert "alert_ack" not in json.dumps(alert_then_resolve[0]["blocks"])  # updated: over
+
+
 def test_restart_between_commit_and_delivery_delivers_once(env, sim, fake_slack):
     env.watch(f"watch {GROUP} below 100")
     sim.set_audience(GROUP, 10)
@@ -322,9 +411,17 @@ def test_watch_admins_refuse_with_reason(database_url, sim, fake_slack):
 
 def test_changes_only_from_the_watchs_channel(env):
     env.watch(f"watch {GROUP} below 100", channel="C1")
-    with pytest.raises(WatchError, match="belongs to <#C1>"):
-        env.watches.mute(1, 600, None, Actor("U1", "C2"))
-    with pytest.raises(WatchError, match="no watch #7"):
+    for change in (
+        lambda actor: env.watches.mute(1, 600, None, actor),
+        lambda actor: env.watches.unmute(1, actor),
+        lambda actor: env.watches.unwatch(1, actor),
+        lambda actor: env.watches.acknowledge(1, "any", actor),
+    ):
+        with pytest.raises(WatchError) as refused:
+            change(Actor("U1", "C2"))
+        assert str(refused.value).startswith("There is no watch #1 in this channel;")
+        assert "C1" not in str(refused.value)  # the owner's channel is not named
+    with pytest.raises(WatchError, match="no watch #7 in this channel"):
         env.watches.unwatch(7, Actor("U1", "C1"))
 
 
@@ -477,6 +574,36 @@ def test_unwatch_button_honours_watch_admins(env, firing, fake_slack):
         assert session.get(Watch, 1).deleted_at is not None
 
 
+@pytest.mark.parametrize("action", ["alert_ack", "alert_mute", "alert_unwatch"])
+def test_buttons_copied_into_another_channel_do_nothing_and_show_nothing(
+    env, firing, fake_slack, action
+):
+    running, buttons = firing
+    url = fake_slack.response_url("elsewhere")
+    running.press(action, buttons[action], url, user="U0OTHER", channel="C2")
+    (reply,) = [c.params for c in fake_slack.wait_for("response_url:elsewhere")]
+    assert reply["response_type"] == "ephemeral" and reply["replace_original"] is False
+    assert "There is no watch #1 in this channel" in reply["text"]
+    assert "C1" not in json.dumps(reply) and "Evening" not in json.dumps(reply)
+    with env.sessions() as session:
+        watch, state = session.get(Watch, 1), session.get(AlertState, 1)
+        assert state.acknowledged_by is None
+        assert watch.muted_until is None and watch.deleted_at is None
+
+
+@pytest.mark.parametrize("watch_id", [2**31, 99999999999999999999999, 0, -1])
+def test_a_button_with_a_watch_id_out_of_range_is_out_of_date(
+    env, firing, fake_slack, caplog, watch_id
+):
+    running, _ = firing
+    value = json.dumps({"w": watch_id, "i": "x"})
+    with caplog.at_level(logging.ERROR):
+        running.press("alert_ack", value, fake_slack.response_url("range"))
+        (reply,) = [c.params for c in fake_slack.wait_for("response_url:range")]
+    assert reply["text"] == "That button is out of date."
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 def test_watch_commands_over_signed_requests(env, sim, fake_slack):
     running, stop = start_app(sim, fake_slack.api_url, env.watches)
     try:
@@ -489,9 +616,28 @@ def test_watch_commands_over_signed_requests(env, sim, fake_slack):
         listing = running.command("watches", fake_slack.response_url("l"), channel="C7").json()
         assert "#1" in json.dumps(listing) and listing["response_type"] == "ephemeral"
         refused = running.command("unwatch 1", fake_slack.response_url("u"), channel="C8").json()
-        assert "belongs to" in refused["text"]
+        assert "no watch #1 in this channel" in refused["text"] and "C7" not in refused["text"]
     finally:
         stop()
+
+
+def test_an_unexpected_failure_answers_with_a_reference_that_is_in_the_log(
+    env, sim, fake_slack, caplog
+):
+    env.watch(f"watch {GROUP} below 100", channel="C7")
+    with env.engine.begin() as connection:  # the database breaks under the bot
+        connection.exec_driver_sql("DROP TABLE watch_changes")
+    running, stop = start_app(sim, fake_slack.api_url, env.watches)
+    try:
+        with caplog.at_level(logging.ERROR):
+            answer = running.command("watches", fake_slack.response_url("l"), channel="C7").json()
+    finally:
+        stop()
+    assert answer["text"].startswith("Something went wrong inside the bot (ref ")
+    assert "Traceback" not in json.dumps(answer)
+    ref = answer["text"].split("(ref ")[1][:6]
+    (logged,) = [r for r in caplog.records if f"(ref {ref})" in r.getMessage()]
+    assert logged.levelno == logging.ERROR and logged.exc_info is not None
 
 
 def test_a_new_watch_is_checked_in_the_first_cycle_on_a_real_clock(env, sim):

@@ -189,6 +189,21 @@ def test_failures_are_queued_per_method(fake_slack: FakeSlack, client: WebClient
     assert client.chat_update(channel="C1", ts="1.2", text="x")["ok"]
 
 
+def test_canned_answers_are_sent_verbatim_in_turn(fake_slack: FakeSlack, client: WebClient) -> None:
+    fake_slack.reply_next("chat.postMessage", "{not json")
+    fake_slack.reply_next("chat.postMessage", {"ok": True, "channel": "C1"})
+    fake_slack.fail_next("chat.postMessage", "not_in_channel")
+
+    with pytest.raises(json.JSONDecodeError):
+        client.chat_postMessage(channel="C1", text="malformed")
+    assert client.chat_postMessage(channel="C1", text="no ts").data == {"ok": True, "channel": "C1"}
+    with pytest.raises(SlackApiError, match="not_in_channel"):
+        client.chat_postMessage(channel="C1", text="refused")
+    assert client.chat_postMessage(channel="C1", text="normal again")["ts"]
+    assert len(fake_slack.calls("chat.postMessage")) == 4
+    assert [m["text"] for m in fake_slack.messages("C1")] == ["normal again"]
+
+
 def test_files_upload_v2_goes_through_all_three_steps(
     fake_slack: FakeSlack, client: WebClient
 ) -> None:

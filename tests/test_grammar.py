@@ -222,6 +222,9 @@ INVALID: list[tuple[str, str]] = [
     ("unwatch 1 2", "one watch ID"),
     ("unmute", "needs a watch ID"),
     ("unmute 99999999999999999999", "Watch IDs are whole numbers"),
+    ("unmute 2147483648", "Watch IDs are whole numbers"),  # past INTEGER: no such row
+    ("unwatch 9223372036854775807", "Watch IDs are whole numbers"),
+    ("mute 2147483648 2h", "Watch IDs are whole numbers"),
     ("mute", "needs a watch ID and a duration"),
     ("mute 3", "needs a duration"),
     ("mute x 2h", "Watch IDs are whole numbers"),

@@ -27,6 +27,8 @@ EXPECTED_BOT_SCOPES = {
     "usergroups:read",
     "channels:history",
     "groups:history",
+    "im:history",
+    "mpim:history",
 }
 
 
@@ -101,6 +103,16 @@ def test_bot_scopes_are_exactly_the_expected_ones(manifest: dict[str, Any]) -> N
     assert set(scopes) == {"bot"}
     assert len(scopes["bot"]) == len(set(scopes["bot"]))
     assert set(scopes["bot"]) == EXPECTED_BOT_SCOPES
+
+
+def test_an_alert_can_be_looked_for_in_every_kind_of_conversation(
+    manifest: dict[str, Any],
+) -> None:
+    # Before posting again, the outbox reads the conversation's history for the message:
+    # public and private channels, DMs and group DMs each need their own scope.
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+
+    assert {f"{kind}:history" for kind in ("channels", "groups", "im", "mpim")} <= scopes
 
 
 def test_every_scope_says_why_it_is_needed() -> None:

@@ -21,6 +21,7 @@ from bot.render.members import (
     render_looking_up,
     render_member_check,
     render_online,
+    spreadsheet_safe,
 )
 from bot.render.text import blocks_to_text
 from bot.tencent.models import GroupInfo, Member, MemberCheck, OnlineMembers, Partial
@@ -491,6 +492,50 @@ def test_csv_quoting() -> None:
 def test_csv_formula_injection_is_neutralised(cell: str, safe: str) -> None:
     result = OnlineMembers(G, None, (Member(cell, cell, cell, T0),), 1, T0)
     assert read_csv(members_csv(result))[1][:3] == [safe, safe, safe]
+
+
+@pytest.mark.parametrize(
+    ("value", "safe"),
+    [
+        ("plain", "plain"),
+        ("", ""),
+        ("a=b", "a=b"),
+        ("a - b", "a - b"),
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t'=1"),
+        ("\r=1", "'\r'=1"),
+        ("  =1", "  '=1"),
+        ("x;=cmd|' /C calc'!A0", "x;'=cmd|' /C calc'!A0"),
+        ("x,=1", "x,'=1"),
+        ("x\t+1", "x\t'+1"),
+        ("x\n@A1", "x\n'@A1"),
+        ("x; -1", "x; '-1"),
+        ("x;;=1", "x;;'=1"),
+        ("x;y=1", "x;y=1"),
+    ],
+)
+def test_spreadsheet_safe(value: str, safe: str) -> None:
+    assert spreadsheet_safe(value) == safe
+
+
+HOSTILE_CELLS = ["x;=cmd|' /C calc'!A0", "x,+1", "ok; @SUM(A1)", "=1", "a\t-2", "Tom, Jerry"]
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_csv_has_no_formula_whatever_the_separator_a_spreadsheet_uses(separator: str) -> None:
+    members = tuple(Member(f"acct{i}", cell, cell, T0) for i, cell in enumerate(HOSTILE_CELLS))
+    text = members_csv(OnlineMembers(G, None, members, len(members), T0))
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=separator))
+    cells = [cell.lstrip(' "') for row in rows for cell in row]
+    assert [c for c in cells if c[:1] in ("=", "+", "-", "@")] == []
+
+
+def test_csv_quotes_every_cell() -> None:
+    result = OnlineMembers(G, None, (Member("a", "b", "", T0),), 1, T0)
+    assert members_csv(result).splitlines()[1] == '"a","b","","2022-07-14T04:31:50Z"'
 
 
 def test_csv_has_every_member_even_beyond_a_page() -> None:

@@ -239,6 +239,29 @@ def test_firing_buttons_carry_watch_and_incident() -> None:
     assert "#12" in confirm["text"]["text"]
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"w": 0, "i": "x"}',
+        '{"w": -1, "i": "x"}',
+        '{"w": 2147483648, "i": "x"}',
+        '{"w": 99999999999999999999999, "i": "x"}',
+        '{"w": true, "i": "x"}',
+        '{"w": 1.5, "i": "x"}',
+        '{"w": 1}',
+        "[1]",
+        "nonsense",
+    ],
+)
+def test_button_values_out_of_range_or_shape_are_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="Not an alert button value"):
+        parse_alert_button_value(value)
+
+
+def test_the_largest_watch_id_fits_a_button() -> None:
+    assert parse_alert_button_value('{"w": 2147483647, "i": "x"}') == (2**31 - 1, "x")
+
+
 def test_acknowledged_firing_has_no_ack_button() -> None:
     message = render_firing(
         view(acknowledged_by="U0123ABC", acknowledged_at=T0 + 60), reason=Reason.REPEAT_ELAPSED

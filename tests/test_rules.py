@@ -393,13 +393,13 @@ def test_muted_decision_keeps_what_it_held_back() -> None:
             BELOW,
             with_(FIRING, muted_notice_due=True),
             good(42),
-            "Mute over; still firing after 16m 40s: audience 42 is below 100",
+            "Alerts back on; still firing after 16m 40s: audience 42 is below 100",
         ),
         (
             BELOW,
             with_(ERRORED, muted_notice_due=True),
             bad("Credentials were refused (70009)"),
-            "Mute over; the group still cannot be checked: Credentials were refused (70009)",
+            "Alerts back on; the group still cannot be checked: Credentials were refused (70009)",
         ),
     ],
 )
@@ -407,6 +407,27 @@ def test_notification_detail(rule: Rule, state: AlertState, sample: Sample, deta
     (note,) = evaluate(rule, state, sample, now=T).notifications
     assert note.detail == detail
     assert note.value == sample.value
+
+
+@pytest.mark.parametrize(
+    ("state", "muted_until", "detail"),
+    [
+        (FIRING, T - 1, "Mute over; still firing after 16m 40s: audience 42 is below 100"),
+        (FIRING, None, "Alerts back on; still firing after 16m 40s: audience 42 is below 100"),
+        (ERRORED, T, "Mute over; the group still cannot be checked: the check failed"),
+        (ERRORED, None, "Alerts back on; the group still cannot be checked: the check failed"),
+    ],
+)
+def test_the_reminder_says_why_alerts_are_back(
+    state: AlertState, muted_until: float | None, detail: str
+) -> None:
+    # None: unmuted by hand, or a watch paused by Slack's refusal resumed (see Watches.unmute)
+    sample = good(42) if state.status == S.FIRING else bad(None)
+    due = dataclasses.replace(state, muted_notice_due=True)
+    decision = evaluate(BELOW, due, sample, now=T, muted_until=muted_until)
+    assert decision.reason == R.MUTE_ENDED
+    (note,) = decision.notifications
+    assert note.detail == detail
 
 
 def test_drop_detail_names_the_fall() -> None:

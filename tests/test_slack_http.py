@@ -136,6 +136,58 @@ def test_bot_not_in_channel_falls_back_to_paging(app, fake_slack):
     assert any(b["type"] == "actions" for b in answer["blocks"])
 
 
+def _file_note(answer):
+    (note,) = [
+        element["text"]
+        for block in answer["blocks"]
+        if block["type"] == "context"
+        for element in block["elements"]
+        if ":paperclip:" in element["text"]
+    ]
+    return note
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "why"),
+    [
+        ("conversations.open", "{not json", "Slack's answer could not be read"),
+        ("conversations.open", {"ok": True}, "Slack's answer could not be read"),
+        ("files.getUploadURLExternal", "<html>Bad Gateway</html>", "answer could not be read"),
+        ("files.completeUploadExternal", "{not json", "Slack's answer could not be read"),
+        ("conversations.open", "[1]", "something went wrong inside the bot, ref "),
+    ],
+)
+def test_the_count_arrives_whatever_stops_the_csv(app, fake_slack, caplog, method, body, why):
+    fake_slack.reply_next(method, body)
+    url = fake_slack.response_url("odd")
+    with caplog.at_level(logging.WARNING):
+        assert app.command("@TGS#big", url, user="U7").status_code == 200
+        (answer,) = [c.params for c in fake_slack.wait_for("response_url:odd", timeout=10)]
+    assert "1,200 online" in _texts(answer)
+    note = _file_note(answer)
+    assert "could not be attached" in note and why in note
+    assert "Traceback" not in _texts(answer)
+    assert fake_slack.uploaded_files() == []
+    if "ref " in why:  # the same reference in the log, with the traceback
+        ref = note.split("ref ")[1][:6]
+        (logged,) = [r for r in caplog.records if f"ref {ref}" in r.getMessage()]
+        assert logged.levelno == logging.ERROR and logged.exc_info is not None
+
+
+def test_the_count_arrives_when_slack_does_not_answer_in_time(sim, fake_slack):
+    running, stop = start_app(sim, fake_slack.api_url, slack_timeout=1)
+    fake_slack.hold("conversations.open", times=3)
+    try:
+        running.command("@TGS#big", fake_slack.response_url("slow"), user="U7")
+        (answer,) = [c.params for c in fake_slack.wait_for("response_url:slow", timeout=15)]
+    finally:
+        fake_slack.release()
+        stop()
+    assert "1,200 online" in _texts(answer)
+    assert "Slack did not answer in time" in _file_note(answer)
+    assert fake_slack.uploaded_files() == []
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -5,12 +5,15 @@ LOCKED`` on PostgreSQL so replicas share the work). ``attempts`` is counted when
 row is claimed, so a row claimed before and not recorded as delivered may already
 be in Slack (the process died between posting and recording): such a row is first
 looked for in the channel by the key in its message metadata, and only posted if
-it is not there.
+it is not there; a lookup that fails (``missing_scope`` in a DM, Slack down) leaves
+that unknown, and the row is retried later, never posted twice nor paused for it.
 
 Whether to retry is decided by the poster (``PostError.permanent``), apart from
 this loop: 429 waits for Retry-After, 5xx and network errors back off; a
 permanent error (the bot is not in the channel, the channel is gone...) pauses
-the watch with the reason shown in ``/online watches``.
+the watch with the reason shown in ``/online watches``. Anything else that goes
+wrong with one row is recorded on that row like a transient error (attempts, last
+error, backoff, at most ``max_attempts``), and the other rows go out regardless.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.mapping import to_dt
+from bot.logs import log_unexpected
 from bot.store.models import AlertState, Outbox, Watch, WatchChange
 
 __all__ = ["Deliverer", "DeliveryReport", "PostError", "Poster"]
@@ -93,7 +97,14 @@ class Deliverer:
     def deliver_due(self, limit: int = 50) -> DeliveryReport:
         report = DeliveryReport()
         for row_id in self._claim(limit):
-            self._deliver(row_id, report)
+            try:
+                self._deliver(row_id, report)
+            except Exception as error:  # one bad row must not hold up the others
+                ref = log_unexpected(log, f"unexpected failure delivering alert message {row_id}")
+                unexpected = PostError(
+                    f"unexpected {type(error).__name__} (ref {ref})", permanent=False
+                )
+                self._failed(row_id, unexpected, report)
         return report
 
     def _claim(self, limit: int) -> list[int]:
@@ -130,6 +141,8 @@ class Deliverer:
             if row is None or row.status != "pending" or row.claimed_by != self.owner:
                 return
             parent = session.get(Outbox, row.parent_id) if row.parent_id else None
+            if parent is not None and parent.status == "failed":
+                parent = _stand_in(session, parent, row.id) or parent
             plan = _Plan.of(row, parent)
         if plan.waiting:
             report.waiting_for_parent += 1
@@ -145,9 +158,18 @@ class Deliverer:
     def _send(self, plan: _Plan) -> str:
         ts = None
         if plan.attempts > 1:
-            ts = self.poster.find(
-                plan.channel, plan.key, since=plan.created_at - 1, thread_ts=plan.thread_ts
-            )
+            try:
+                ts = self.poster.find(
+                    plan.channel, plan.key, since=plan.created_at - 1, thread_ts=plan.thread_ts
+                )
+            except PostError as error:
+                # Whether it was posted is unknown: never a reason to pause (a DM's history
+                # may need a scope the post does not), and never to post a second copy.
+                raise PostError(
+                    f"could not check whether it was already posted ({error.reason})",
+                    permanent=False,
+                    retry_after=error.retry_after,
+                ) from None
             if ts is not None:
                 plan.found = True
         if ts is None:
@@ -210,6 +232,24 @@ class Deliverer:
                 _pause(session, row.watch_id, row.channel_id, error.reason, now)
 
 
+def _stand_in(session: Session, opening: Outbox, before: int) -> Outbox | None:
+    """The message that stands in for an incident's opening that failed for good: the
+    first of the incident delivered since (e.g. the alert posted again when its watch
+    was resumed). It went out on its own, so later replies can thread under it."""
+    return session.scalar(
+        select(Outbox)
+        .where(
+            Outbox.incident_id == opening.incident_id,
+            Outbox.channel_id == opening.channel_id,
+            Outbox.status == "delivered",
+            Outbox.id > opening.id,
+            Outbox.id < before,
+        )
+        .order_by(Outbox.id)
+        .limit(1)
+    )
+
+
 def _pause(session: Session, watch_id: int, channel: str, reason: str, now: float) -> None:
     watch = session.get(Watch, watch_id)
     if watch is None or watch.paused_reason is not None:
@@ -250,7 +290,7 @@ class _Plan:
                 thread_ts = parent.message_ts
             elif parent.status == "pending":
                 waiting = True
-            # a parent that failed for good: post on its own, not in a thread
+            # a parent that failed for good, with nothing standing in: post on its own
         return cls(
             channel=row.channel_id,
             key=row.dedup_key,

@@ -41,7 +41,11 @@ Mutes (muted means ``muted_until is not None and now < muted_until``)
     the alert gets one MUTE_ENDED reminder if it is still firing (or still in
     error) and nothing else is being sent. A resolve (or recovery) while muted
     clears the flag: silent, and no reminder afterwards. Repeats are not counted
-    while muted; MUTE_ENDED stands in for them.
+    while muted; MUTE_ENDED stands in for them. The reminder says "Mute over" when
+    the mute ran out (``muted_until`` in the past), "Alerts back on" when there is
+    none any more: someone unmuted the watch, or resumed one that Slack's refusal
+    had paused (the store sets ``muted_notice_due`` then, so that a channel that
+    never saw the alert gets it).
 
 Failed checks (a sample whose ``value`` is None or whose ``error`` is set)
     Each one adds to ``errors_in_row`` and leaves the last good status as it was
@@ -324,7 +328,7 @@ def evaluate(
     else:
         good = dataclasses.replace(state, errors_in_row=0, last_error=None)
         decision = _judge(rule, good, sample, now, history)
-    return _mute_stage(rule, decision, state.muted_notice_due, now, is_muted(muted_until, now))
+    return _mute_stage(rule, decision, state.muted_notice_due, now, muted_until)
 
 
 def _failed(state: AlertState, sample: Sample, now: float, error_after: int) -> Decision:
@@ -408,11 +412,11 @@ def _while_firing(rule: Rule, state: AlertState, value: int, now: float) -> Deci
 
 
 def _mute_stage(
-    rule: Rule, decision: Decision, notice_due: bool, now: float, muted: bool
+    rule: Rule, decision: Decision, notice_due: bool, now: float, muted_until: float | None
 ) -> Decision:
     """Hold notifications back while muted; one reminder when a mute ends."""
     state = decision.state
-    if muted:
+    if is_muted(muted_until, now):
         held = tuple(n for n in decision.notifications if n.reason != Reason.REPEAT_ELAPSED)
         due = state.status in (Status.FIRING, Status.ERROR)
         state = dataclasses.replace(state, muted_notice_due=due)
@@ -423,7 +427,9 @@ def _mute_stage(
         state = dataclasses.replace(state, muted_notice_due=False)
         only_repeat = all(n.reason == Reason.REPEAT_ELAPSED for n in decision.notifications)
         if only_repeat and state.status in (Status.FIRING, Status.ERROR):
-            decision = Decision(state, Reason.MUTE_ENDED, (_mute_ended(rule, state, now),))
+            ran_out = muted_until is not None
+            note = _mute_ended(rule, state, now, ran_out=ran_out)
+            decision = Decision(state, Reason.MUTE_ENDED, (note,))
         else:
             decision = dataclasses.replace(decision, state=state)
     if decision.notifications:
@@ -432,18 +438,19 @@ def _mute_stage(
     return decision
 
 
-def _mute_ended(rule: Rule, state: AlertState, now: float) -> Notification:
+def _mute_ended(rule: Rule, state: AlertState, now: float, *, ran_out: bool) -> Notification:
+    why = "Mute over" if ran_out else "Alerts back on"
     if state.status == Status.ERROR:
         error = state.last_error or _UNKNOWN_ERROR
         return Notification(
-            Reason.MUTE_ENDED, None, f"Mute over; the group still cannot be checked: {error}"
+            Reason.MUTE_ENDED, None, f"{why}; the group still cannot be checked: {error}"
         )
     value = state.last_value
     what = rule.describe() if value is None else _condition(rule, value, state.reference)
     return Notification(
         Reason.MUTE_ENDED,
         value,
-        f"Mute over; still firing after {_for(state.firing_since, now)}: {what}",
+        f"{why}; still firing after {_for(state.firing_since, now)}: {what}",
     )
 
 

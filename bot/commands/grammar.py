@@ -75,8 +75,8 @@ DAY = 24 * HOUR
 
 #: The largest threshold a watch accepts.
 MAX_THRESHOLD = 1_000_000
-#: Watch IDs are database keys: positive 63-bit integers.
-MAX_WATCH_ID = 2**63 - 1
+#: Watch IDs are database keys: positive 32-bit integers (INTEGER on PostgreSQL).
+MAX_WATCH_ID = 2**31 - 1
 #: A mute reason longer than this is refused.
 MAX_REASON_CHARS = 300
 #: ``drop`` compares with the count this long ago unless ``within`` says otherwise.
@@ -322,7 +322,8 @@ def _parse_mark(text: str, usage: str) -> int:
 
 def _parse_watch_id(text: str, usage: str) -> int:
     value = text.removeprefix("#")
-    if _INT_RE.fullmatch(value) and len(value) <= 19 and 1 <= int(value) <= MAX_WATCH_ID:
+    digits = len(str(MAX_WATCH_ID))
+    if _INT_RE.fullmatch(value) and len(value) <= digits and 1 <= int(value) <= MAX_WATCH_ID:
         return int(value)
     raise UsageError(
         f"Watch IDs are whole numbers like 12 (see /online watches), not {_show(text)}.", usage

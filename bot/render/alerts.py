@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from bot.commands.grammar import format_duration
+from bot.commands.grammar import MAX_WATCH_ID, format_duration
 from bot.render.escape import cut, date_token, escape_cut, escape_mrkdwn, plain, single_line
 from bot.render.members import (
     MAX_BLOCKS,
@@ -214,7 +214,8 @@ def alert_button_value(watch_id: int, incident_id: str) -> str:
 
 
 def parse_alert_button_value(value: str) -> tuple[int, str]:
-    """``(watch_id, incident_id)`` from a button value; ValueError if it is not one."""
+    """``(watch_id, incident_id)`` from a button value; ValueError if it is not one (a
+    watch ID out of range included: a value can be copied and edited)."""
     try:
         data = json.loads(value)
     except (TypeError, ValueError) as exc:
@@ -223,6 +224,8 @@ def parse_alert_button_value(value: str) -> tuple[int, str]:
         raise ValueError(f"Not an alert button value: {value!r}")
     watch_id, incident_id = data.get("w"), data.get("i")
     if type(watch_id) is not int or not isinstance(incident_id, str):
+        raise ValueError(f"Not an alert button value: {value!r}")
+    if not 1 <= watch_id <= MAX_WATCH_ID:
         raise ValueError(f"Not an alert button value: {value!r}")
     return watch_id, incident_id
 

@@ -53,6 +53,7 @@ __all__ = [
     "render_looking_up",
     "render_member_check",
     "render_online",
+    "spreadsheet_safe",
 ]
 
 Block = dict[str, Any]
@@ -497,13 +498,32 @@ def render_looking_up(group_id: str, mark: int | None, *, accounts: int = 0) -> 
 
 # --------------------------------------------------------------------------- CSV
 
-_FORMULA_STARTS = ("=", "+", "-", "@")
+#: What a spreadsheet runs as a formula when a cell starts with it.
+_FORMULA_STARTS = frozenset("=+-@\t\r")
+#: Where a spreadsheet may start a new cell: the CSV's ``,``, but also ``;`` (Excel's
+#: separator in many locales), tab, and line breaks, whatever the file itself uses.
+_CELL_BREAKS = frozenset(",;\t\r\n")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """``value`` read as text by any spreadsheet in any locale: a ``'`` goes before a
+    formula start at the beginning and after every ``,`` ``;`` tab or line break (spaces
+    between are skipped), so ``x;=cmd|...`` stays text where ``;`` separates cells."""
+    out: list[str] = []
+    cell_start = True
+    for ch in value:
+        if cell_start and ch in _FORMULA_STARTS:
+            out.append("'")
+        out.append(ch)
+        if ch in _CELL_BREAKS:
+            cell_start = True
+        elif ch != " ":
+            cell_start = False
+    return "".join(out)
 
 
 def _csv_cell(value: str) -> str:
-    """One line, and a leading ``'`` on what a spreadsheet would run as a formula."""
-    value = single_line(value)
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+    return spreadsheet_safe(single_line(value))
 
 
 def _iso_utc(unix: int) -> str:
@@ -514,17 +534,14 @@ def _iso_utc(unix: int) -> str:
 
 
 def members_csv(result: OnlineMembers) -> str:
-    """Every listed member as CSV: ``account,nickname,avatar,join_time_utc`` (ISO 8601, UTC)."""
+    """Every listed member as CSV: ``account,nickname,avatar,join_time_utc`` (ISO 8601, UTC).
+
+    Every cell is quoted and made :func:`spreadsheet_safe`.
+    """
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_HEADER)
     for m in result.members:
-        writer.writerow(
-            [
-                _csv_cell(m.account),
-                _csv_cell(m.nickname),
-                _csv_cell(m.avatar),
-                _iso_utc(m.join_time),
-            ]
-        )
+        cells = (m.account, m.nickname, m.avatar, _iso_utc(m.join_time))
+        writer.writerow([_csv_cell(cell) for cell in cells])
     return out.getvalue()

@@ -1,8 +1,9 @@
 """Alert messages into Slack: post, update, and find one already posted (by metadata key).
 
 Errors become ``PostError``: permanent ones (the bot cannot post in that channel)
-pause the watch; 429 carries Retry-After; 5xx and network errors are retried by the
-outbox later. No retry sleeps here: the outbox schedules the next attempt.
+pause the watch; 429 carries Retry-After; 5xx, network errors and answers that
+cannot be read (malformed JSON, ``ok`` without a ``ts``) are retried by the outbox
+later. No retry sleeps here: the outbox schedules the next attempt.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.alerts.delivery import PostError
+from bot.slack.errors import error_code
 
 __all__ = ["PERMANENT_ERRORS", "SlackPoster", "poster_client"]
 
@@ -34,6 +36,8 @@ PERMANENT_ERRORS = frozenset(
 )
 #: How far back ``find`` reads a channel, in pages of 200 messages.
 FIND_PAGES = 3
+#: The reason recorded when Slack's answer cannot be read.
+UNREADABLE = "Slack's answer could not be read"
 
 
 def poster_client(token: str, base_url: str, *, replica: str = "") -> WebClient:
@@ -70,7 +74,11 @@ class SlackPoster:
             if broadcast:
                 args["reply_broadcast"] = True
         response = _call(lambda: self.client.chat_postMessage(**args))
-        return str(response["ts"])
+        ts = response.get("ts")
+        if not isinstance(ts, str) or not ts:
+            # It may have been posted: the next attempt looks for it before posting again.
+            raise PostError(f"{UNREADABLE}: it had no ts", permanent=False)
+        return ts
 
     def update(self, channel: str, ts: str, payload: dict[str, Any]) -> None:
         _call(
@@ -117,13 +125,19 @@ def _call(send: Any) -> Any:
     try:
         return send()
     except SlackApiError as error:
-        reason = str(error.response.get("error") or f"HTTP {error.response.status_code}")
-        if error.response.status_code == 429:
+        status = error.response.status_code
+        if status == 429:
             retry_after = _float(error.response.headers.get("Retry-After"), 30.0)
             raise PostError("ratelimited", permanent=False, retry_after=retry_after) from None
-        raise PostError(reason, permanent=reason in PERMANENT_ERRORS) from None
+        code = error_code(error)
+        if code is not None:
+            raise PostError(code, permanent=code in PERMANENT_ERRORS) from None
+        reason = f"HTTP {status}" if status != 200 else UNREADABLE
+        raise PostError(reason, permanent=False) from None
     except (SlackClientError, OSError) as error:
         raise PostError(f"Slack did not answer ({type(error).__name__})", permanent=False) from None
+    except ValueError:  # malformed JSON
+        raise PostError(UNREADABLE, permanent=False) from None
 
 
 def _float(value: Any, default: float) -> float:
