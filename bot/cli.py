@@ -273,8 +273,7 @@ def run() -> None:
             ) as alerting,
         ):
             handlers = OnlineHandlers(tencent.client, alerting.watches)
-            secret = settings.slack_signing_secret
-            app = build_app(handlers, client, secret.get_secret_value() if secret else "")
+            app = build_app(handlers, client)
             scheduler = start_scheduler(
                 alerting.poller,
                 alerting.deliverer,
@@ -288,7 +287,9 @@ def run() -> None:
                         app, settings.slack_app_token.get_secret_value(), settings.slack_api_url
                     )
                 else:
-                    server = http_server(app, "0.0.0.0", settings.port)
+                    assert settings.slack_signing_secret is not None
+                    secret = settings.slack_signing_secret.get_secret_value()
+                    server = http_server(app, secret, "0.0.0.0", settings.port)
                     click.echo(
                         f"HTTP mode on port {settings.port}: POST /slack/events, GET /healthz.",
                         err=True,

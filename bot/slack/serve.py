@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from http import HTTPStatus
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -18,9 +22,12 @@ from waitress.server import create_server
 
 from bot.handlers import OnlineHandlers
 from bot.settings import Settings, SettingsError
+from bot.slack.gate import Refused, Unsigned, bolt_request, verify
 from bot.slack.listeners import register, retry_handlers
 
 __all__ = [
+    "EVENTS_PATH",
+    "MAX_BODY_BYTES",
     "build_app",
     "check_auth",
     "http_server",
@@ -97,12 +104,12 @@ if not any(isinstance(f, _ClientWins) for f in _bolt_log.filters):
 def build_app(
     handlers: OnlineHandlers,
     client: WebClient,
-    signing_secret: str,
     answers: Executor | None = None,
 ) -> App:
     app = App(
         client=client,
-        signing_secret=signing_secret,
+        signing_secret="",  # not bolt's to check: wsgi_app does, before bolt parses the body
+        request_verification_enabled=False,  # (and Socket Mode needs no signatures)
         token_verification_enabled=False,  # check_auth does it, with a clearer message
         raise_error_for_unhandled_request=False,
         # Listeners only ack and hand over (see listeners.py): run them in the request's
@@ -116,22 +123,91 @@ def build_app(
     return app
 
 
-def wsgi_app(app: App) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
-    """Slack's requests on POST /slack/events, and GET /healthz for load balancers."""
-    slack = SlackRequestHandler(app, path="/slack/events")
+#: Where Slack sends slash commands and button presses.
+EVENTS_PATH = "/slack/events"
+
+#: Slack's requests are a few KB; a body this large gets 413 before it is read.
+MAX_BODY_BYTES = 1024 * 1024
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def wsgi_app(app: App, signing_secret: str) -> WsgiApp:
+    """Slack's requests on POST /slack/events, and GET /healthz for load balancers.
+
+    A request reaches bolt only once its signature matches (401 otherwise) and bolt can
+    read its body (400 otherwise): junk costs one HMAC and one log line, never a traceback.
+    """
+    if not signing_secret:
+        raise SettingsError(
+            "SLACK_SIGNING_SECRET is missing: HTTP mode needs it to verify Slack's requests "
+            f"({TOKENS_HELP} > Basic Information > App Credentials)."
+        )
 
     def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
-            return [b"ok"]
-        return slack(environ, start_response)
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path == "/healthz":
+            return _answer(start_response, 200, "text/plain", b"ok")
+        if path != EVENTS_PATH or method != "POST":
+            return _answer(start_response, 404, "text/plain", b"Not Found")
+        # waitress has refused bodies over MAX_BODY_BYTES (413) and de-chunked the rest
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        try:
+            verify(
+                body,
+                environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+                environ.get("HTTP_X_SLACK_SIGNATURE"),
+                signing_secret,
+                now=time.time(),
+            )
+            request = bolt_request(
+                body, environ.get("QUERY_STRING", ""), WsgiHttpRequest(environ).get_headers()
+            )
+        except Refused as refused:
+            level = logging.INFO if isinstance(refused, Unsigned) else logging.WARNING
+            log.log(
+                level,
+                "refused a request to %s from %s (HTTP %d): %s",
+                EVENTS_PATH,
+                environ.get("REMOTE_ADDR", "?"),
+                refused.status,
+                refused,
+            )
+            error = json.dumps({"error": "invalid request"}).encode()
+            return _answer(start_response, refused.status, "application/json", error)
+        response = app.dispatch(request)
+        http = WsgiHttpResponse(
+            status=response.status, headers=response.headers, body=response.body
+        )
+        start_response(http.status, http.get_headers())
+        return http.get_body()
 
     return dispatch
 
 
-def http_server(app: App, host: str, port: int) -> Any:
-    """A waitress server (not started): ``.run()`` serves, ``.close()`` stops."""
-    return create_server(wsgi_app(app), host=host, port=port, threads=16, ident="online-bot")
+def _answer(
+    start_response: Callable[..., Any], status: int, content_type: str, body: bytes
+) -> list[bytes]:
+    reason = HTTPStatus(status).phrase
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+    start_response(f"{status} {reason}", headers)
+    return [body]
+
+
+def http_server(app: App, signing_secret: str, host: str, port: int) -> Any:
+    """A waitress server (not started): ``.run()`` serves, ``.close()`` stops.
+
+    A body of MAX_BODY_BYTES or more gets 413 before it is read: with Content-Length, as
+    soon as the headers arrive; chunked, once that much has arrived (framing included).
+    """
+    return create_server(
+        wsgi_app(app, signing_secret),
+        host=host,
+        port=port,
+        threads=16,
+        ident="online-bot",
+        max_request_body_size=MAX_BODY_BYTES,
+    )
 
 
 def stop_http_server(server: Any, timeout: float = 5.0) -> None:
