@@ -41,13 +41,14 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 
 @contextmanager
-def _exit_if_in_use() -> Iterator[None]:
-    """A SQLite database held by another process: one clear sentence, exit 2."""
-    from bot.store.db import DatabaseInUse
+def _exit_on_unusable_setting() -> Iterator[None]:
+    """A setting found wrong only when used (the database cannot be opened or is held by
+    another process, the port is taken): one clear sentence, exit 2."""
+    from bot.store.db import DatabaseUnusable
 
     try:
         yield
-    except DatabaseInUse as exc:
+    except (DatabaseUnusable, SettingsError) as exc:
         click.echo(f"Configuration error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
 
@@ -180,7 +181,7 @@ def shell(poll_interval: int | None) -> None:
             sys.exit(EXIT_USAGE)
         poster = ShellPoster(click.echo)
         with (
-            _exit_if_in_use(),
+            _exit_on_unusable_setting(),
             open_alerting(
                 settings, tencent.client, database, poster, poll_interval=interval
             ) as alerting,
@@ -262,7 +263,7 @@ def run() -> None:
             )
         click.echo(f"Database: {safe_url(settings.database)}", err=True)
         with (
-            _exit_if_in_use(),
+            _exit_on_unusable_setting(),
             open_alerting(
                 settings,
                 tencent.client,

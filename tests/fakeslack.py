@@ -169,6 +169,7 @@ class FakeSlack:
     def _clear(self) -> None:
         self._calls: list[Call] = []
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._raw: dict[str, deque[_Reply]] = defaultdict(deque)
         self._holds: dict[str, int] = defaultdict(int)
         self._held: list[_Held] = []
         self._messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -304,6 +305,12 @@ class FakeSlack:
             for _ in range(times):
                 self._failures[method].append(_Failure(error, status, retry_after))
 
+    def answer_next(self, method: str, body: str, content_type: str = "text/html") -> None:
+        """Answer the next request of ``method`` with ``body`` as is (HTTP 200): junk that
+        is not Slack's JSON, like a proxy's error page."""
+        with self._cond:
+            self._raw[method].append(_Reply.text(body, content_type=content_type))
+
     def hold(self, method: str, times: int = 1) -> None:
         """Withhold the answer to the next ``times`` requests of ``method`` until `release()`.
 
@@ -383,6 +390,9 @@ class FakeSlack:
         failures = self._failures.get(method)
         if failures:
             return _failure_reply(failures.popleft(), kind)
+        raw = self._raw.get(method)
+        if raw:
+            return raw.popleft()
         if kind == "upload":
             return self._upload(params["file_id"], body)
         if kind == "response_url":

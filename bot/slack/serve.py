@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import socket
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -42,6 +44,9 @@ log = logging.getLogger(__name__)
 
 TOKENS_HELP = "api.slack.com/apps > your app"
 
+#: What Slack's Web API errors look like ("invalid_auth", "token_revoked").
+SLACK_ERROR_CODE = re.compile(r"[a-z0-9_]+")
+
 
 def web_client(settings: Settings) -> WebClient:
     if settings.slack_bot_token is None:
@@ -59,9 +64,12 @@ def web_client(settings: Settings) -> WebClient:
 def check_auth(client: WebClient) -> dict[str, Any]:
     """auth.test at start: a rejected token stops the bot with a message saying which."""
     try:
-        return dict(client.auth_test().data)  # type: ignore[arg-type]
+        answer = client.auth_test().data
     except SlackApiError as error:
-        reason = error.response.get("error", "unknown_error")
+        reason = error.response.data.get("error") if _is_slack(error.response.data) else None
+        # slack_sdk turns a body that is not JSON into {"ok": false, "error": "Received...
+        if not isinstance(reason, str) or not SLACK_ERROR_CODE.fullmatch(reason):
+            raise _not_slack(client) from None
         raise SettingsError(
             f"Slack rejected SLACK_BOT_TOKEN ({reason}): copy a fresh Bot User OAuth Token "
             f"from {TOKENS_HELP} > OAuth & Permissions, and reinstall the app if it was revoked."
@@ -76,6 +84,24 @@ def check_auth(client: WebClient) -> dict[str, Any]:
             f"Could not reach Slack at {client.base_url} ({error.strerror or error}): check the "
             "network, or SLACK_API_URL."
         ) from None
+    except AttributeError:  # slack_sdk reading "ok" from a JSON answer that is not an object
+        raise _not_slack(client) from None
+    if not _is_slack(answer):
+        raise _not_slack(client)
+    return dict(answer)  # type: ignore[arg-type]
+
+
+def _is_slack(data: object) -> bool:
+    """Whether a Web API answer has the shape of Slack's: an object with a boolean ``ok``."""
+    return isinstance(data, dict) and isinstance(data.get("ok"), bool)
+
+
+def _not_slack(client: WebClient) -> SettingsError:
+    return SettingsError(
+        f"SLACK_API_URL ({client.base_url}) did not answer auth.test as Slack's Web API does "
+        "(not a JSON object with ok): leave SLACK_API_URL unset for https://slack.com/api/, "
+        "or point it at a Slack Web API."
+    )
 
 
 def usergroup_members(client: WebClient, usergroup: str) -> frozenset[str]:
@@ -198,16 +224,31 @@ def http_server(app: App, signing_secret: str, host: str, port: int) -> Any:
     """A waitress server (not started): ``.run()`` serves, ``.close()`` stops.
 
     A body of MAX_BODY_BYTES or more gets 413 before it is read: with Content-Length, as
-    soon as the headers arrive; chunked, once that much has arrived (framing included).
+    soon as the headers arrive; chunked, once that much has arrived (framing included). A
+    port that cannot be bound raises SettingsError naming PORT.
     """
     return create_server(
         wsgi_app(app, signing_secret),
-        host=host,
-        port=port,
+        sockets=[_listening_socket(host, port)],
         threads=16,
         ident="online-bot",
         max_request_body_size=MAX_BODY_BYTES,
     )
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """Bound here rather than by waitress, which on failure leaves its socket and threads."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress: TIME_WAIT
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise SettingsError(
+            f"Cannot listen on port {port} (PORT): {error.strerror or error}. Stop what uses "
+            "it, or set PORT to a free port."
+        ) from None
+    return sock
 
 
 def stop_http_server(server: Any, timeout: float = 5.0) -> None:
