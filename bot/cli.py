@@ -41,13 +41,14 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 
 @contextmanager
-def _exit_if_in_use() -> Iterator[None]:
-    """A SQLite database held by another process: one clear sentence, exit 2."""
-    from bot.store.db import DatabaseInUse
+def _exit_on_unusable_setting() -> Iterator[None]:
+    """A setting found wrong only when used (the database cannot be opened or is held by
+    another process, the port is taken): one clear sentence, exit 2."""
+    from bot.store.db import DatabaseUnusable
 
     try:
         yield
-    except DatabaseInUse as exc:
+    except (DatabaseUnusable, SettingsError) as exc:
         click.echo(f"Configuration error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
 
@@ -233,7 +234,7 @@ def shell(poll_interval: int | None) -> None:
             sys.exit(EXIT_USAGE)
         poster = ShellPoster(click.echo)
         with (
-            _exit_if_in_use(),
+            _exit_on_unusable_setting(),
             open_alerting(
                 settings, tencent.client, database, poster, poll_interval=interval
             ) as alerting,
@@ -316,7 +317,7 @@ def run() -> None:
             )
         click.echo(f"Database: {safe_url(settings.database)}", err=True)
         with (
-            _exit_if_in_use(),
+            _exit_on_unusable_setting(),
             open_alerting(
                 settings,
                 tencent.client,
@@ -327,8 +328,7 @@ def run() -> None:
             ) as alerting,
         ):
             handlers = OnlineHandlers(tencent.client, alerting.watches)
-            secret = settings.slack_signing_secret
-            app = build_app(handlers, client, secret.get_secret_value() if secret else "")
+            app = build_app(handlers, client)
             scheduler = start_scheduler(
                 alerting.poller,
                 alerting.deliverer,
@@ -342,7 +342,9 @@ def run() -> None:
                         app, settings.slack_app_token.get_secret_value(), settings.slack_api_url
                     )
                 else:
-                    server = http_server(app, "0.0.0.0", settings.port)
+                    assert settings.slack_signing_secret is not None
+                    secret = settings.slack_signing_secret.get_secret_value()
+                    server = http_server(app, secret, "0.0.0.0", settings.port)
                     click.echo(
                         f"HTTP mode on port {settings.port}: POST /slack/events, GET /healthz.",
                         err=True,

@@ -7,6 +7,8 @@ a repr, a log line or an error.
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -17,6 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.tencent.ratelimit import BACKGROUND_BURST, sustained_per_window
 
 __all__ = ["BACKUP_DOMAINS", "REGION_DOMAINS", "Settings", "SettingsError", "load_settings"]
+
+log = logging.getLogger(__name__)
 
 #: Tencent Cloud Chat REST domains per data centre (tencent-rest.md).
 REGION_DOMAINS: dict[str, str] = {
@@ -40,6 +44,15 @@ BACKUP_DOMAINS: dict[str, str] = {
     "silicon-valley": "adminapiusa.my-imcloud.com",
     "jakarta": "adminapiidn.my-imcloud.com",
 }
+
+#: Regions kept for older apps although Tencent's current REST overview no longer lists them.
+UNLISTED_REGIONS = frozenset({"mumbai"})
+
+#: Slack user IDs (U..., W... on Enterprise Grid) and user-group IDs (S...).
+SLACK_ADMIN_ID = re.compile(r"[UWS][A-Z0-9]{2,20}")
+
+#: The databases the bot ships drivers for (SQLAlchemy drivernames).
+DATABASE_KINDS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
 
 #: Tencent's list cache is 40 s: polling faster than this gains nothing.
 MIN_POLL_INTERVAL = 40
@@ -84,15 +97,12 @@ class Settings(BaseSettings):
     def _base_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return _checked_url(value, ("http", "https")).rstrip("/")
 
     @field_validator("slack_api_url")
     @classmethod
     def _slack_api_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+        value = _checked_url(value, ("http", "https"))
         return value if value.endswith("/") else value + "/"
 
     @field_validator("slack_bot_token")
@@ -107,6 +117,31 @@ class Settings(BaseSettings):
     def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith("xapp-"):
             raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("tencent_im_secret_key", mode="before")
+    @classmethod
+    def _strip_secret_key(cls, value: object) -> object:
+        if isinstance(value, str) and value != value.strip():
+            log.warning(
+                "TENCENT_IM_SECRET_KEY has spaces or line breaks around it (a pasted newline?): "
+                "they were removed, as Tencent would refuse every UserSig signed with them "
+                "(70009); remove them from the setting."
+            )
+            return value.strip() or None
+        return value
+
+    @field_validator("tencent_im_region")
+    @classmethod
+    def _region_still_listed(cls, value: str) -> str:
+        if value in UNLISTED_REGIONS:
+            log.warning(
+                "TENCENT_IM_REGION=%s (%s) is not in Tencent's current list of data centres "
+                "(only older pages mention it): if calls cannot connect or fail with 70016/70020, "
+                "check your app's data centre in the Chat console and set the region it shows.",
+                value,
+                REGION_DOMAINS[value],
+            )
         return value
 
     @field_validator(
@@ -126,8 +161,16 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str | None) -> str | None:
         if not value:
             return None
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be a redis:// URL")
+        if value.startswith("unix://"):
+            return value
+        return _checked_url(value, ("redis", "rediss"))
+
+    @field_validator("watch_admins")
+    @classmethod
+    def _watch_admins(cls, value: str) -> str:
+        wrong = [part for part in _admin_parts(value) if not SLACK_ADMIN_ID.fullmatch(part)]
+        if wrong:
+            raise ValueError(f"not Slack IDs: {', '.join(wrong)}")
         return value
 
     @model_validator(mode="after")
@@ -173,8 +216,17 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str | None) -> str | None:
         if not value:
             return None
-        if not value.startswith(("sqlite://", "sqlite+pysqlite://", "postgresql")):
-            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        from sqlalchemy import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a SQLAlchemy URL") from None
+        if url.drivername not in DATABASE_KINDS:
+            raise ValueError(f"no driver for {url.drivername}://")
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError("in-memory")
         return value
 
     @property
@@ -188,7 +240,7 @@ class Settings(BaseSettings):
     @property
     def watch_admin_ids(self) -> frozenset[str]:
         """Slack user IDs (U.../W...) and user-group IDs (S...) allowed to change watches."""
-        return frozenset(part for part in self.watch_admins.replace(",", " ").split() if part)
+        return frozenset(_admin_parts(self.watch_admins))
 
     @property
     def tencent_is_local(self) -> bool:
@@ -217,6 +269,24 @@ class Settings(BaseSettings):
         return f"https://{backup}"
 
 
+def _admin_parts(value: str) -> list[str]:
+    return value.replace(",", " ").split()
+
+
+def _checked_url(value: str, schemes: tuple[str, ...]) -> str:
+    """``value`` if it is a URL with one of ``schemes``, a host and a numeric port (if any)."""
+    if any(char.isspace() for char in value):
+        raise ValueError("has spaces")
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 -- parsing it raises on a port that is not a number 0-65535
+    except ValueError:
+        raise ValueError("bad port") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError("no host")
+    return value
+
+
 class _GivenOnly(Settings):
     """Settings from the mapping given to ``load_settings`` alone: no os.environ, no .env."""
 
@@ -231,14 +301,14 @@ _ALLOWED: dict[str, str] = {
     "tencent_im_sdkappid": "a positive integer (the SDKAppID from the Chat console)",
     "tencent_im_admin": "an App admin account name, 1 to 32 characters",
     "tencent_im_region": ", ".join(REGION_DOMAINS),
-    "tencent_im_base_url": "a URL starting with http:// or https://",
+    "tencent_im_base_url": "a URL starting with http:// or https:// and a host, e.g. http://127.0.0.1:8080",
     "tencent_im_rate_limit": (
         f"an integer from {BACKGROUND_BURST + 1} to 100000 (calls per second per API)"
     ),
     "tencent_im_interactive_reserve": (
         "an integer from 0 to 99997 (calls /online queries may make at once, ahead of polling)"
     ),
-    "redis_url": "a redis:// URL, e.g. redis://localhost:6379/0",
+    "redis_url": "a redis:// URL with a host and a numeric port, e.g. redis://localhost:6379/0",
     "slack_bot_token": (
         "a bot token starting with xoxb- (api.slack.com/apps > your app > OAuth & Permissions)"
     ),
@@ -246,15 +316,24 @@ _ALLOWED: dict[str, str] = {
         "an app-level token starting with xapp- (api.slack.com/apps > your app > "
         "Basic Information > App-Level Tokens, scope connections:write)"
     ),
-    "slack_api_url": "a URL starting with http:// or https://",
+    "slack_api_url": "a URL starting with http:// or https:// and a host, e.g. https://slack.com/api/",
     "port": "a TCP port from 1 to 65535",
     "database_url": (
-        "a SQLAlchemy URL: sqlite:////path/to/online-bot.db or "
+        "a SQLAlchemy URL: sqlite:////path/to/online-bot.db (a file: an in-memory database "
+        "would start empty on every connection and keep nothing) or "
         "postgresql+psycopg://user@host:5432/dbname"
     ),
     "poll_interval": "whole seconds from 40 to 86400",
     "history_days": "whole days from 1 to 3650",
+    "watch_admins": (
+        "Slack user IDs (U... or W...) and user-group IDs (S...), upper case, comma or space "
+        "separated, e.g. U012AB3CD,S0614TZR7 (a member's profile > More > Copy member ID)"
+    ),
 }
+
+
+#: ``scheme://user:PASSWORD@`` in a URL.
+_URL_PASSWORD = re.compile(r"(//[^/:@\s]*:)[^/@\s]*@")
 
 
 def _explain(error: ValidationError) -> str:
@@ -267,6 +346,8 @@ def _explain(error: ValidationError) -> str:
         allowed = _ALLOWED.get(field, str(item["msg"]))
         given = item.get("input")
         secret = any(word in field for word in ("secret", "token"))
+        if isinstance(given, str):  # a URL's password, if any, is not shown
+            given = _URL_PASSWORD.sub(r"\1***@", given)
         shown = "" if secret or given is None else f" (got {given!r})"
         lines.append(f"{field.upper()} is not valid{shown}: expected {allowed}")
     return "; ".join(lines)

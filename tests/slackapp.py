@@ -24,8 +24,9 @@ from bot.watches import Watches
 SIGNING_SECRET = "test-signing-secret"
 
 
-def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
-    base = f"v0:{timestamp}:{body}".encode()
+def sign(body: str | bytes, timestamp: int, secret: str = SIGNING_SECRET) -> str:
+    raw = body if isinstance(body, bytes) else body.encode()
+    base = f"v0:{timestamp}:".encode() + raw
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
@@ -36,15 +37,22 @@ class RunningApp:
     session: requests.Session
 
     def post(
-        self, path: str, body: str, *, timestamp: int | None = None, signature: str | None = None
+        self,
+        path: str,
+        body: str | bytes,
+        *,
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+        content_type: str = "application/x-www-form-urlencoded",
     ) -> requests.Response:
         ts = int(time.time()) if timestamp is None else timestamp
+        raw = body if isinstance(body, bytes) else body.encode()
         headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Type": content_type,
             "X-Slack-Request-Timestamp": str(ts),
-            "X-Slack-Signature": signature or sign(body, ts),
+            "X-Slack-Signature": signature or (sign(raw, ts) if isinstance(ts, int) else "v0=0"),
         }
-        return self.session.post(self.url + path, data=body.encode(), headers=headers, timeout=10)
+        return self.session.post(self.url + path, data=raw, headers=headers, timeout=10)
 
     def command(
         self, text: str, response_url: str, *, user: str = "U1", channel: str = "C1", **kwargs: Any
@@ -109,8 +117,8 @@ def start_app(
     )
     handlers = OnlineHandlers(tencent, watches)
     client = WebClient(token="xoxb-test", base_url=api_url, timeout=slack_timeout)
-    app = build_app(handlers, client, SIGNING_SECRET)
-    server = http_server(app, "127.0.0.1", 0)
+    app = build_app(handlers, client)
+    server = http_server(app, SIGNING_SECRET, "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     session = requests.Session()

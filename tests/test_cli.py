@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +23,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import DEFAULT_TEST_POSTGRES_URL
+from sqlalchemy import make_url
 
 from bot.cli import main
 from bot.settings import Settings
@@ -86,8 +90,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
 
-    def run(*args: str, env: dict[str, str] | None = None) -> Result:
-        return runner.invoke(main, list(args), env={**_clean_env(), **(env or {})})
+    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+        return runner.invoke(main, list(args), env={**_clean_env(), **(env or {})}, input=input)
 
     return run
 
@@ -463,3 +467,127 @@ def test_shell_refuses_to_poll_tencent_faster_than_its_cache(cli):
     result = cli("shell", "--poll-interval", "10", env=app)
     assert result.exit_code == 2
     assert "below 40 s" in result.stderr and "cache" in result.stderr
+
+
+# --------------------------------------------------------------------------- every wrong setting
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def command_env(tmp_path, app_sim, fake_slack):
+    """command -> (arguments, the settings it needs to get as far as the one under test)."""
+    previous = signal.getsignal(signal.SIGTERM)
+    data = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    app = {**_app_env(app_sim), **data}
+    slack = {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "run-signing-secret",
+        "SLACK_API_URL": fake_slack.api_url,
+        "PORT": str(_free_port()),
+    }
+    yield {
+        "online": (["online", APP_GROUP], app),
+        "shell": (["shell"], app),
+        "db": (["db", "upgrade"], data),
+        "run": (["run"], {**app, **slack}),
+    }
+    signal.signal(signal.SIGTERM, previous)  # run installs its own
+
+
+def _configuration_error(result: Result, setting: str) -> str:
+    """Exit 2 with one sentence naming ``setting``, and nothing uncaught."""
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    (sentence,) = [
+        line for line in result.stderr.splitlines() if line.startswith("Configuration error: ")
+    ]
+    assert setting in sentence
+    return sentence
+
+
+def _missing_postgres_database() -> str:
+    base = make_url(os.environ.get("TEST_POSTGRES_URL") or DEFAULT_TEST_POSTGRES_URL)
+    return base.set(database="online_bot_no_such_database").render_as_string(hide_password=False)
+
+
+#: (setting, a wrong value, the commands that use it)
+WRONG_SETTINGS = [
+    ("DATABASE_URL", "postgresql+psycopg://postgres:hunter2@127.0.0.1:1/bot", "run shell db"),
+    ("DATABASE_URL", _missing_postgres_database(), "run shell db"),
+    ("DATABASE_URL", "postgresqlfoo://postgres:hunter2@127.0.0.1/bot", "run shell db"),
+    ("DATABASE_URL", "sqlite:////proc/online-bot/bot.db", "run shell db"),  # cannot be created
+    ("DATABASE_URL", "sqlite:///{tmp}/a-file/bot.db", "run shell db"),  # a file, not a directory
+    ("DATABASE_URL", "sqlite:///{tmp}", "run shell db"),  # a directory, not a file
+    ("DATABASE_URL", "sqlite://", "run shell db"),
+    ("REDIS_URL", "redis://:notaport", "run shell online"),
+    ("WATCH_ADMINS", "alice@example.com", "run shell"),
+    ("TENCENT_IM_BASE_URL", "http://", "run shell online"),
+    ("TENCENT_IM_BASE_URL", "http://exa mple.com", "run shell online"),
+    ("TENCENT_IM_BASE_URL", "http://127.0.0.1:notaport", "run shell online"),
+]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "command"),
+    [
+        pytest.param(setting, value, command, id=f"{command}-{setting}={value}")
+        for setting, value, commands in WRONG_SETTINGS
+        for command in commands.split()
+    ],
+)
+def test_a_wrong_setting_exits_2_with_one_sentence(
+    cli, command_env, tmp_path, setting, value, command
+):
+    (tmp_path / "a-file").write_text("not a directory", encoding="utf-8")
+    args, env = command_env[command]
+    result = cli(*args, env={**env, setting: value.format(tmp=tmp_path)}, input="quit\n")
+    sentence = _configuration_error(result, setting)
+    assert "hunter2" not in result.output  # a URL's password is never shown
+    assert APP_KEY not in result.output
+    if "postgresql" in value:
+        assert make_url(value).render_as_string(hide_password=True) in sentence  # which server
+
+
+def test_run_with_its_port_taken_exits_2(cli, command_env):
+    args, env = command_env["run"]
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", int(env["PORT"])))
+        taken.listen()
+        result = cli(*args, env=env)
+    sentence = _configuration_error(result, "PORT")
+    assert env["PORT"] in sentence
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("<html><body>502 Bad Gateway</body></html>", "text/html"),
+        ('{"hello": "world"}', "application/json"),
+        ("[1, 2]", "application/json"),
+        ('{"ok": "yes"}', "application/json"),
+    ],
+    ids=["html", "json-without-ok", "json-list", "ok-not-boolean"],
+)
+def test_run_with_slack_api_url_answering_junk_exits_2(
+    cli, command_env, fake_slack, body, content_type
+):
+    fake_slack.reply_next("auth.test", body, content_type=content_type)
+    args, env = command_env["run"]
+    sentence = _configuration_error(cli(*args, env=env), "SLACK_API_URL")
+    assert "SLACK_BOT_TOKEN" not in sentence  # the token is not what is wrong
+    assert fake_slack.calls("auth.test")
+
+
+def test_secret_key_with_a_pasted_newline_still_signs(cli, app_sim):
+    result = cli("online", APP_GROUP, "--json", env=_app_env(app_sim, APP_KEY + "\n"))
+    assert _json(result)["online_count"] == APP_AUDIENCE
+    warnings = [line for line in result.stderr.splitlines() if "TENCENT_IM_SECRET_KEY" in line]
+    assert len(warnings) == 1 and "WARNING" in warnings[0]
+    assert APP_KEY not in result.output
+    assert app_sim.stats().get_members.errors == 0

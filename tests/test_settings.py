@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 
 from bot.settings import SettingsError, load_settings
@@ -133,3 +135,119 @@ def test_interactive_reserve_must_leave_room():
 def test_redis_url_checked():
     with pytest.raises(SettingsError, match="REDIS_URL"):
         load_settings({"REDIS_URL": "localhost:6379"})
+
+
+# --- values that alone say they are wrong ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", ["http://", "http://exa mple.com", "http://host:notaport", "https://host:99999"]
+)
+@pytest.mark.parametrize("name", ["TENCENT_IM_BASE_URL", "SLACK_API_URL"])
+def test_urls_need_a_host_and_a_numeric_port(name, value):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({name: value})
+    assert str(caught.value).startswith(f"{name} is not valid")
+
+
+@pytest.mark.parametrize("value", ["redis://:notaport", "redis://host:99999/0"])
+def test_redis_url_needs_a_numeric_port(value):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"REDIS_URL": value})
+    assert str(caught.value).startswith("REDIS_URL is not valid")
+    assert load_settings({"REDIS_URL": "redis://:pw@127.0.0.1:6379/0"}).redis_url
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("postgresqlfoo://user@host/db", "postgresql+psycopg://"),
+        ("mysql://user@host/db", "postgresql+psycopg://"),
+        ("sqlite://", "in-memory"),
+        ("sqlite:///:memory:", "in-memory"),
+    ],
+)
+def test_database_url_of_an_unusable_kind(value, fragment):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"DATABASE_URL": value})
+    assert str(caught.value).startswith("DATABASE_URL is not valid")
+    assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "sqlite:////var/lib/online-bot/bot.db",
+        "sqlite+pysqlite:///relative.db",
+        "postgresql+psycopg://bot:p%40ss@db:5432/bot",
+        "postgresql://bot@db/bot",
+    ],
+)
+def test_database_urls_of_usable_kinds(value):
+    assert load_settings({"DATABASE_URL": value}).database == value
+
+
+@pytest.mark.parametrize(
+    "value", ["alice@example.com", "U012AB3CD,alice", "u012ab3cd", "C012AB3CD", "U012-AB3CD"]
+)
+def test_watch_admins_must_be_slack_ids(value):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"WATCH_ADMINS": value})
+    assert str(caught.value).startswith("WATCH_ADMINS is not valid")
+    assert "user IDs" in str(caught.value) and "S" in str(caught.value)
+
+
+def test_watch_admins_user_and_group_ids():
+    settings = load_settings({"WATCH_ADMINS": "U012AB3CD, W0ABCDE12 S0614TZR7,"})
+    assert settings.watch_admin_ids == {"U012AB3CD", "W0ABCDE12", "S0614TZR7"}
+
+
+# --- values fixed up, with a warning -------------------------------------------------------
+
+KEY = "s3cr3t-key-0123456789"
+
+
+@pytest.mark.parametrize("pasted", [KEY + "\n", f"  {KEY}\r\n", f"\t{KEY} "])
+def test_secret_key_stripped_with_one_warning_without_the_key(pasted, caplog):
+    with caplog.at_level(logging.WARNING, logger="bot.settings"):
+        settings = load_settings(
+            {"TENCENT_IM_SDKAPPID": "1400000000", "TENCENT_IM_SECRET_KEY": pasted}
+        )
+    assert settings.tencent_im_secret_key.get_secret_value() == KEY
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "TENCENT_IM_SECRET_KEY" in warning.getMessage()
+    assert KEY not in warning.getMessage() and "s3cr3t" not in warning.getMessage()
+
+
+def test_clean_secret_key_no_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="bot.settings"):
+        load_settings({"TENCENT_IM_SDKAPPID": "1400000000", "TENCENT_IM_SECRET_KEY": KEY})
+    assert caplog.records == []
+
+
+def test_mumbai_kept_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="bot.settings"):
+        settings = load_settings({"TENCENT_IM_REGION": "mumbai"})
+    assert settings.tencent_base_url == "https://adminapiind.im.qcloud.com"
+    (warning,) = caplog.records
+    message = warning.getMessage()
+    assert "TENCENT_IM_REGION" in message and "mumbai" in message
+    assert "current" in message
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bot.settings"):
+        load_settings({"TENCENT_IM_REGION": "jakarta"})
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DATABASE_URL": "mysql://bot:hunter2@db/bot"},
+        {"REDIS_URL": "redis://:hunter2@redis:notaport/0"},
+    ],
+)
+def test_a_refused_url_is_shown_without_its_password(env):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert "hunter2" not in str(caught.value)
+    assert ":***@" in str(caught.value)

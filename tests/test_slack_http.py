@@ -6,12 +6,14 @@ import io
 import json
 import logging
 import time
+from urllib.parse import urlencode
 
 import pytest
 import requests
 from slackapp import start_app
 
 from bot.simulator import Faults, Scenario, Simulator
+from bot.slack.serve import MAX_BODY_BYTES
 from bot.tencent.models import Member
 
 HOSTILE = ["<!channel>", "<https://evil.example|click me>", "Tom & Jerry", "*bold*"]
@@ -321,3 +323,110 @@ def test_without_online_status_the_count_is_explained_and_communities_still_coun
     fans_text = _texts(fans)
     assert "*30 online*" in fans_text and "about every 4 minutes" in fans_text
     assert sim.stats().million_group_get_online_member_num.ok == 1
+
+
+# -- junk is refused cheaply: 413, 401, 400, and never a traceback -------------------------------
+
+
+def _no_traceback(caplog) -> None:
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+    assert "Traceback" not in caplog.text
+
+
+def _still_serving(app, fake_slack) -> None:
+    response = app.command("help", fake_slack.response_url("alive"))
+    assert response.status_code == 200
+    assert "Usage of /online" in response.json()["text"]
+
+
+def _chunks(total: int, size: int = 64 * 1024):
+    while total > 0:
+        yield b"a" * min(size, total)
+        total -= size
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_body_over_1mb_gets_413_before_it_is_read(app, fake_slack, caplog, chunked):
+    size = MAX_BODY_BYTES + 1
+    body = _chunks(size) if chunked else b"a" * size
+    response = requests.post(
+        app.url + "/slack/events",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
+    assert response.status_code == 413
+    _still_serving(app, fake_slack)
+    _no_traceback(caplog)
+
+
+FORM = "application/x-www-form-urlencoded"
+UNSIGNED_JUNK = [
+    pytest.param("payload=notjson", FORM, id="payload-not-json"),
+    pytest.param(urlencode({"payload": "[1]"}), FORM, id="payload-a-list"),
+    pytest.param("[1]", "application/json", id="json-a-list"),
+    pytest.param(b"\xff\xfe not utf-8", FORM, id="not-utf-8"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type"), UNSIGNED_JUNK)
+@pytest.mark.parametrize(
+    "timestamp", [None, "yesterday", "-5", "1e9"], ids=["now", "word", "negative", "float"]
+)
+def test_unsigned_junk_gets_401(app, fake_slack, caplog, body, content_type, timestamp):
+    with caplog.at_level(logging.INFO):
+        response = app.post(
+            "/slack/events",
+            body,
+            content_type=content_type,
+            timestamp=timestamp,
+            signature="v0=" + "0" * 64,
+        )
+    assert response.status_code == 401
+    assert fake_slack.calls() == []
+    _no_traceback(caplog)
+    _still_serving(app, fake_slack)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        *UNSIGNED_JUNK,
+        pytest.param('"text"', "application/json", id="json-a-string"),
+        pytest.param(
+            urlencode({"payload": json.dumps({"type": "block_actions", "actions": 5})}),
+            FORM,
+            id="press-actions-a-number",
+        ),
+        pytest.param(
+            urlencode({"payload": json.dumps({"type": "block_actions", "actions": [{}]})}),
+            FORM,
+            id="press-without-action-id",
+        ),
+        pytest.param(
+            json.dumps({"type": "event_callback", "event": 5}),
+            "application/json",
+            id="event-a-number",
+        ),
+        pytest.param(
+            json.dumps({"type": "view_submission", "view": None}),
+            "application/json",
+            id="view-null",
+        ),
+    ],
+)
+def test_signed_but_malformed_gets_400_and_one_log_line(
+    app, fake_slack, caplog, body, content_type
+):
+    with caplog.at_level(logging.INFO):
+        response = app.post("/slack/events", body, content_type=content_type)
+    assert response.status_code == 400
+    (line,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "\n" not in line.getMessage() and "HTTP 400" in line.getMessage()
+    _no_traceback(caplog)
+    _still_serving(app, fake_slack)
+
+
+def test_only_post_to_the_events_path(app):
+    assert requests.get(app.url + "/slack/events", timeout=5).status_code == 404
+    assert requests.post(app.url + "/elsewhere", data=b"x", timeout=5).status_code == 404

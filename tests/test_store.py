@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, delete, inspect, select, text
+from conftest import DEFAULT_TEST_POSTGRES_URL
+from sqlalchemy import Engine, delete, inspect, make_url, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -31,7 +33,7 @@ from bot.store import (
     upgrade,
 )
 from bot.store.cli import db as db_cli
-from bot.store.db import DatabaseInUse, alembic_config, single_process
+from bot.store.db import DatabaseInUse, DatabaseUnusable, alembic_config, single_process
 
 REPO = Path(__file__).resolve().parents[1]
 TABLES = {"watches", "alert_states", "samples", "outbox", "watch_changes", "targets"}
@@ -198,16 +200,74 @@ def test_db_command_with_bad_settings_exits_2(
     assert "DATABASE_URL is not valid" in result.output
 
 
-def test_db_command_when_the_database_is_unreachable_exits_1(
+def test_db_command_when_the_database_is_unreachable_exits_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     # Port 1 on loopback: refused at once.
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://bot:sekrit@127.0.0.1:1/online")
     result = CliRunner().invoke(db_cli, ["current"])
-    assert result.exit_code == 1
-    assert "cannot read postgresql+psycopg://bot:***@127.0.0.1:1/online" in result.output
+    assert result.exit_code == 2
+    assert (
+        "Configuration error: Cannot open the database at DATABASE_URL "
+        "postgresql+psycopg://bot:***@127.0.0.1:1/online (" in result.output
+    )
     assert "sekrit" not in result.output
+
+
+def _unusable(kind: str, tmp_path: Path) -> str:
+    if kind == "postgresql-refused":  # port 1 on loopback: refused at once
+        return "postgresql+psycopg://bot:sekrit@127.0.0.1:1/online"
+    if kind == "postgresql-no-database":
+        base = make_url(os.environ.get("TEST_POSTGRES_URL") or DEFAULT_TEST_POSTGRES_URL)
+        missing = base.set(password="sekrit", database="online_bot_no_such_database")
+        return missing.render_as_string(hide_password=False)
+    (tmp_path / "a-file").write_text("not a directory", encoding="utf-8")
+    return {
+        "sqlite-under-a-file": f"sqlite:///{tmp_path / 'a-file' / 'bot.db'}",
+        "sqlite-a-directory": f"sqlite:///{tmp_path}",
+        "sqlite-not-creatable": "sqlite:////proc/online-bot/bot.db",
+    }[kind]
+
+
+UNUSABLE = [
+    "postgresql-refused",
+    "postgresql-no-database",
+    "sqlite-under-a-file",
+    "sqlite-a-directory",
+    "sqlite-not-creatable",
+]
+
+
+def _assert_says_why_and_what_to_do(error: DatabaseUnusable, url: str) -> None:
+    message = str(error)
+    assert message.startswith(f"Cannot open the database at DATABASE_URL {safe_url(url)} (")
+    assert "sekrit" not in message and "\n" not in message
+    fix = "createdb" if url.startswith("postgresql") else "directory this user may create"
+    assert fix in message
+
+
+@pytest.mark.parametrize("kind", UNUSABLE)
+@pytest.mark.parametrize(
+    "use",
+    [upgrade, current_revision, check, lambda url: downgrade(url, "base")],
+    ids=["upgrade", "current_revision", "check", "downgrade"],
+)
+def test_a_database_that_cannot_be_opened_says_why_and_what_to_do(
+    kind: str, use: Callable[[str], object], tmp_path: Path
+) -> None:
+    url = _unusable(kind, tmp_path)
+    with pytest.raises(DatabaseUnusable) as caught:
+        use(url)
+    _assert_says_why_and_what_to_do(caught.value, url)
+
+
+@pytest.mark.parametrize("kind", ["sqlite-under-a-file", "sqlite-not-creatable"])
+def test_holding_a_sqlite_file_that_cannot_be_created(kind: str, tmp_path: Path) -> None:
+    url = _unusable(kind, tmp_path)
+    with pytest.raises(DatabaseUnusable) as caught, single_process(url):
+        pass
+    _assert_says_why_and_what_to_do(caught.value, url)
 
 
 # --- ORM round trips -----------------------------------------------------------------

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import socket
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from http import HTTPStatus
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -18,9 +24,12 @@ from waitress.server import create_server
 
 from bot.handlers import OnlineHandlers
 from bot.settings import Settings, SettingsError
+from bot.slack.gate import Refused, Unsigned, bolt_request, verify
 from bot.slack.listeners import register, retry_handlers
 
 __all__ = [
+    "EVENTS_PATH",
+    "MAX_BODY_BYTES",
     "build_app",
     "check_auth",
     "http_server",
@@ -34,6 +43,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TOKENS_HELP = "api.slack.com/apps > your app"
+
+#: What Slack's Web API errors look like ("invalid_auth", "token_revoked").
+SLACK_ERROR_CODE = re.compile(r"[a-z0-9_]+")
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -52,9 +64,12 @@ def web_client(settings: Settings) -> WebClient:
 def check_auth(client: WebClient) -> dict[str, Any]:
     """auth.test at start: a rejected token stops the bot with a message saying which."""
     try:
-        return dict(client.auth_test().data)  # type: ignore[arg-type]
+        answer = client.auth_test().data
     except SlackApiError as error:
-        reason = error.response.get("error", "unknown_error")
+        reason = error.response.data.get("error") if _is_slack(error.response.data) else None
+        # slack_sdk turns a body that is not JSON into {"ok": false, "error": "Received...
+        if not isinstance(reason, str) or not SLACK_ERROR_CODE.fullmatch(reason):
+            raise _not_slack(client) from None
         raise SettingsError(
             f"Slack rejected SLACK_BOT_TOKEN ({reason}): copy a fresh Bot User OAuth Token "
             f"from {TOKENS_HELP} > OAuth & Permissions, and reinstall the app if it was revoked."
@@ -69,6 +84,24 @@ def check_auth(client: WebClient) -> dict[str, Any]:
             f"Could not reach Slack at {client.base_url} ({error.strerror or error}): check the "
             "network, or SLACK_API_URL."
         ) from None
+    except AttributeError:  # slack_sdk reading "ok" from a JSON answer that is not an object
+        raise _not_slack(client) from None
+    if not _is_slack(answer):
+        raise _not_slack(client)
+    return dict(answer)  # type: ignore[arg-type]
+
+
+def _is_slack(data: object) -> bool:
+    """Whether a Web API answer has the shape of Slack's: an object with a boolean ``ok``."""
+    return isinstance(data, dict) and isinstance(data.get("ok"), bool)
+
+
+def _not_slack(client: WebClient) -> SettingsError:
+    return SettingsError(
+        f"SLACK_API_URL ({client.base_url}) did not answer auth.test as Slack's Web API does "
+        "(not a JSON object with ok): leave SLACK_API_URL unset for https://slack.com/api/, "
+        "or point it at a Slack Web API."
+    )
 
 
 def usergroup_members(client: WebClient, usergroup: str) -> frozenset[str]:
@@ -97,12 +130,12 @@ if not any(isinstance(f, _ClientWins) for f in _bolt_log.filters):
 def build_app(
     handlers: OnlineHandlers,
     client: WebClient,
-    signing_secret: str,
     answers: Executor | None = None,
 ) -> App:
     app = App(
         client=client,
-        signing_secret=signing_secret,
+        signing_secret="",  # not bolt's to check: wsgi_app does, before bolt parses the body
+        request_verification_enabled=False,  # (and Socket Mode needs no signatures)
         token_verification_enabled=False,  # check_auth does it, with a clearer message
         raise_error_for_unhandled_request=False,
         # Listeners only ack and hand over (see listeners.py): run them in the request's
@@ -116,22 +149,106 @@ def build_app(
     return app
 
 
-def wsgi_app(app: App) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
-    """Slack's requests on POST /slack/events, and GET /healthz for load balancers."""
-    slack = SlackRequestHandler(app, path="/slack/events")
+#: Where Slack sends slash commands and button presses.
+EVENTS_PATH = "/slack/events"
+
+#: Slack's requests are a few KB; a body this large gets 413 before it is read.
+MAX_BODY_BYTES = 1024 * 1024
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def wsgi_app(app: App, signing_secret: str) -> WsgiApp:
+    """Slack's requests on POST /slack/events, and GET /healthz for load balancers.
+
+    A request reaches bolt only once its signature matches (401 otherwise) and bolt can
+    read its body (400 otherwise): junk costs one HMAC and one log line, never a traceback.
+    """
+    if not signing_secret:
+        raise SettingsError(
+            "SLACK_SIGNING_SECRET is missing: HTTP mode needs it to verify Slack's requests "
+            f"({TOKENS_HELP} > Basic Information > App Credentials)."
+        )
 
     def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
-            return [b"ok"]
-        return slack(environ, start_response)
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path == "/healthz":
+            return _answer(start_response, 200, "text/plain", b"ok")
+        if path != EVENTS_PATH or method != "POST":
+            return _answer(start_response, 404, "text/plain", b"Not Found")
+        # waitress has refused bodies over MAX_BODY_BYTES (413) and de-chunked the rest
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        try:
+            verify(
+                body,
+                environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+                environ.get("HTTP_X_SLACK_SIGNATURE"),
+                signing_secret,
+                now=time.time(),
+            )
+            request = bolt_request(
+                body, environ.get("QUERY_STRING", ""), WsgiHttpRequest(environ).get_headers()
+            )
+        except Refused as refused:
+            level = logging.INFO if isinstance(refused, Unsigned) else logging.WARNING
+            log.log(
+                level,
+                "refused a request to %s from %s (HTTP %d): %s",
+                EVENTS_PATH,
+                environ.get("REMOTE_ADDR", "?"),
+                refused.status,
+                refused,
+            )
+            error = json.dumps({"error": "invalid request"}).encode()
+            return _answer(start_response, refused.status, "application/json", error)
+        response = app.dispatch(request)
+        http = WsgiHttpResponse(
+            status=response.status, headers=response.headers, body=response.body
+        )
+        start_response(http.status, http.get_headers())
+        return http.get_body()
 
     return dispatch
 
 
-def http_server(app: App, host: str, port: int) -> Any:
-    """A waitress server (not started): ``.run()`` serves, ``.close()`` stops."""
-    return create_server(wsgi_app(app), host=host, port=port, threads=16, ident="online-bot")
+def _answer(
+    start_response: Callable[..., Any], status: int, content_type: str, body: bytes
+) -> list[bytes]:
+    reason = HTTPStatus(status).phrase
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+    start_response(f"{status} {reason}", headers)
+    return [body]
+
+
+def http_server(app: App, signing_secret: str, host: str, port: int) -> Any:
+    """A waitress server (not started): ``.run()`` serves, ``.close()`` stops.
+
+    A body of MAX_BODY_BYTES or more gets 413 before it is read: with Content-Length, as
+    soon as the headers arrive; chunked, once that much has arrived (framing included). A
+    port that cannot be bound raises SettingsError naming PORT.
+    """
+    return create_server(
+        wsgi_app(app, signing_secret),
+        sockets=[_listening_socket(host, port)],
+        threads=16,
+        ident="online-bot",
+        max_request_body_size=MAX_BODY_BYTES,
+    )
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """Bound here rather than by waitress, which on failure leaves its socket and threads."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress: TIME_WAIT
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise SettingsError(
+            f"Cannot listen on port {port} (PORT): {error.strerror or error}. Stop what uses "
+            "it, or set PORT to a free port."
+        ) from None
+    return sock
 
 
 def stop_http_server(server: Any, timeout: float = 5.0) -> None:

@@ -32,6 +32,9 @@ def _run(action: str, url: str, call: Callable[[], object]) -> None:
     """Run ``call()``; a database or Alembic failure becomes one sentence and an exit code."""
     try:
         call()
+    except store.DatabaseUnusable as exc:  # unreachable, missing, not creatable
+        click.echo(f"Configuration error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     except CommandError as exc:  # an unknown revision, ...
         click.echo(f"Error: cannot {action} {store.safe_url(url)}: {exc}", err=True)
         sys.exit(EXIT_USAGE)

@@ -7,6 +7,10 @@ Migrations are the Alembic scripts in the repository's ``migrations`` directory 
 in the wheel as ``bot/migrations``); run them with ``upgrade``/``downgrade`` here,
 ``online-bot db upgrade``, or ``alembic upgrade head`` at the repository root. ``check``
 says whether the models and a migrated database agree.
+
+A database that cannot be opened (server down, database missing, a SQLite path that
+cannot be created) raises DatabaseUnusable, whose message names DATABASE_URL and says
+what to do; the command line turns it into exit code 2.
 """
 
 from __future__ import annotations
@@ -26,14 +30,18 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.models import Base, UTCDateTime
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "POSTGRES_CONNECT_TIMEOUT",
     "SQLITE_BUSY_TIMEOUT_MS",
+    "DatabaseInUse",
+    "DatabaseUnusable",
     "alembic_config",
     "check",
     "current_revision",
@@ -65,6 +73,17 @@ MIGRATIONS_DIR = _migrations_dir()
 #: How long a SQLite writer waits for another one before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
+#: Seconds to wait for a PostgreSQL server that does not answer (unless the URL says).
+POSTGRES_CONNECT_TIMEOUT = 10
+
+
+class DatabaseUnusable(Exception):
+    """The database DATABASE_URL names cannot be used; the message says why and what to do."""
+
+
+class DatabaseInUse(DatabaseUnusable):
+    """Another process already uses this SQLite database."""
+
 
 def safe_url(url: str | URL) -> str:
     """The URL fit for logs and messages: any password is masked."""
@@ -86,15 +105,17 @@ def make_engine(url: str | URL, *, echo: bool = False, sqlite_foreign_keys: bool
     ``journal_mode=WAL`` (readers do not block the writer), ``busy_timeout`` and
     ``foreign_keys=ON`` (SQLite ignores ON DELETE rules without it; migrations turn it off,
     as table rebuilds would otherwise cascade). PostgreSQL: connections are pinged before
-    use, so a restarted server costs no failed request.
+    use, so a restarted server costs no failed request, and a server that does not answer
+    is given up after ``POSTGRES_CONNECT_TIMEOUT``. A directory that cannot be created, or
+    a dialect without a driver, raises DatabaseUnusable.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = _sqlite_file(parsed)
         if path is not None and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _make_directory(parsed, path.parent)
             logger.info("created %s for the SQLite database", path.parent)
-        engine = create_engine(parsed, echo=echo)
+        engine = _create_engine(parsed, echo=echo)
         foreign_keys = "ON" if sqlite_foreign_keys else "OFF"
 
         @event.listens_for(engine, "connect")
@@ -108,13 +129,67 @@ def make_engine(url: str | URL, *, echo: bool = False, sqlite_foreign_keys: bool
                 cursor.close()
 
     else:
-        engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT
+        engine = _create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args)
     logger.debug("database engine for %s", safe_url(parsed))
     return engine
 
 
-class DatabaseInUse(Exception):
-    """Another process already uses this SQLite database."""
+def _create_engine(url: URL, **options: Any) -> Engine:
+    try:
+        return create_engine(url, **options)
+    except (ArgumentError, ImportError) as exc:  # an unknown dialect, a missing driver
+        raise DatabaseUnusable(
+            f"DATABASE_URL {safe_url(url)} names a database the bot has no driver for ({exc}): "
+            "use sqlite:////path/to/online-bot.db or postgresql+psycopg://user@host:5432/dbname."
+        ) from None
+
+
+def _make_directory(url: URL, directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUnusable(_cannot_open(url, exc.strerror or str(exc))) from None
+
+
+def _cannot_open(url: str | URL, reason: str) -> str:
+    """The sentence for a database that cannot be opened, with what to do."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        fix = (
+            "give a file path in a directory this user may create and write "
+            "(sqlite:////path/to/online-bot.db)"
+        )
+    else:
+        fix = (
+            "check that the server is running and the database exists "
+            f"(createdb {parsed.database or 'NAME'}), or fix the host, port, user or database"
+        )
+    return f"Cannot open the database at DATABASE_URL {safe_url(parsed)} ({reason}): {fix}."
+
+
+@contextmanager
+def _connected(url: str | URL) -> Iterator[Connection]:
+    """A connection on a fresh engine; failing to connect raises DatabaseUnusable."""
+    engine = make_engine(url)
+    try:
+        try:
+            connection = engine.connect()
+        except DBAPIError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise DatabaseUnusable(_cannot_open(url, reason)) from None
+        with connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def _reachable(url: str | URL) -> None:
+    """Connect to the database once: DatabaseUnusable, saying why and what to do, if not."""
+    with _connected(url):
+        pass
 
 
 @contextmanager
@@ -130,9 +205,13 @@ def single_process(url: str | URL) -> Iterator[None]:
     if path is None:
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_directory(parsed, path.parent)
     lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a+") as handle:
+    try:
+        handle = open(lock_path, "a+")  # noqa: SIM115 -- closed by the with below
+    except OSError as exc:
+        raise DatabaseUnusable(_cannot_open(parsed, exc.strerror or str(exc))) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -196,12 +275,14 @@ def alembic_config(url: str | URL | None = None) -> Config:
 
 def upgrade(url: str | URL, revision: str = "head") -> None:
     """Migrate the database at ``url`` up to ``revision`` (creating it from empty)."""
+    _reachable(url)
     logger.info("upgrading %s to %s", safe_url(url), revision)
     command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str | URL, revision: str) -> None:
     """Migrate the database at ``url`` down to ``revision`` ("base" drops everything)."""
+    _reachable(url)
     logger.info("downgrading %s to %s", safe_url(url), revision)
     command.downgrade(alembic_config(url), revision)
 
@@ -213,12 +294,8 @@ def head_revision() -> str | None:
 
 def current_revision(url: str | URL) -> str | None:
     """The migration the database at ``url`` is at; None when it has none (empty)."""
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
-    finally:
-        engine.dispose()
+    with _connected(url) as connection:
+        return MigrationContext.configure(connection).get_current_revision()
 
 
 def check(url: str | URL) -> list[Any]:
@@ -227,12 +304,8 @@ def check(url: str | URL) -> list[Any]:
     Each item is one of Alembic's autogenerate diffs, e.g. ``("add_table", Table)`` or
     ``[("modify_type", schema, table, column, {...}, old_type, new_type)]``.
     """
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            options = migration_options(connection.dialect.name)
-            metadata = options.pop("target_metadata")
-            context = MigrationContext.configure(connection, opts=options)
-            return list(compare_metadata(context, metadata))
-    finally:
-        engine.dispose()
+    with _connected(url) as connection:
+        options = migration_options(connection.dialect.name)
+        metadata = options.pop("target_metadata")
+        context = MigrationContext.configure(connection, opts=options)
+        return list(compare_metadata(context, metadata))
