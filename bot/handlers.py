@@ -41,9 +41,9 @@ from bot.render.alerts import (
     UNWATCH_ACTION,
     parse_alert_button_value,
 )
+from bot.render.blocks import Message
 from bot.render.members import (
     PAGE_SIZE,
-    Message,
     members_csv,
     render_count_only,
     render_error,
@@ -281,7 +281,7 @@ class OnlineHandlers:
         try:
             return work()
         except WatchError as error:
-            return Reply(render_error(str(error)))
+            return Reply(error.reply or render_error(str(error)))
         except TencentError as error:
             return Reply(render_error(_explain(error)))
         except Exception:

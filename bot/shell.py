@@ -15,7 +15,8 @@ from typing import Any
 
 from bot.handlers import Answer, Caller, Deferred, OnlineHandlers, Reply
 from bot.render.alerts import ACK_ACTION, MUTE_ACTION, UNWATCH_ACTION
-from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION, Message
+from bot.render.blocks import Message
+from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION
 from bot.render.text import blocks_to_text
 
 __all__ = ["Shell", "ShellPoster"]

@@ -24,8 +24,8 @@ from bot.alerts.names import GroupNames
 from bot.alerts.poller import Target, alert_view, fetch_value
 from bot.commands.grammar import WatchDrop, WatchThreshold, format_duration
 from bot.render import alerts as render
-from bot.render.escape import date_token, escape_mrkdwn
-from bot.render.members import Message
+from bot.render import watches as watch_render
+from bot.render.blocks import Message
 from bot.store.models import AlertState, Sample, Watch, WatchChange
 from bot.tencent.client import TencentClient
 from bot.tencent.errors import GroupError, TencentError
@@ -39,7 +39,14 @@ GROUP_MEMBERS_TTL = 300.0
 
 
 class WatchError(Exception):
-    """A refused or impossible watch change; the message says why and what to do."""
+    """A refused or impossible watch change; the message says why and what to do.
+
+    ``reply``, when set, is the answer to show instead of the message alone (it
+    mentions people)."""
+
+    def __init__(self, text: str, reply: Message | None = None) -> None:
+        super().__init__(text)
+        self.reply = reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +105,9 @@ class Watches:
         if not self.allowed(user_id):
             raise WatchError(
                 f"Only the watch admins may {what} (WATCH_ADMINS). Ask one of them: "
-                + ", ".join(_mention(a) for a in sorted(self.admins))
-                + "."
+                + ", ".join(sorted(self.admins))
+                + ".",
+                watch_render.render_admins_only(what, self.admins),
             )
 
     # -- commands ----------------------------------------------------------------
@@ -162,7 +170,7 @@ class Watches:
             )
             session.add(_change(watch.id, actor, now, "created", rule.describe()))
             watch_id = watch.id
-        return render.render_watch_created(
+        return watch_render.render_watch_created(
             watch_id=watch_id,
             group_id=command.group_id,
             group_name=group_name,
@@ -210,15 +218,12 @@ class Watches:
             ).all()
             self.names.prefetch(watch.group_id for watch in watches)
             rows = [self._row(watch, now) for watch in watches]
-        return render.render_watch_list(rows, now=now)
+        return watch_render.render_watch_list(rows, now=now)
 
-    def _row(self, watch: Watch, now: float) -> render.WatchRow:
+    def _row(self, watch: Watch, now: float) -> watch_render.WatchRow:
         state = watch.state
         last = watch.changes[-1] if watch.changes else None
-        change = None
-        if last is not None:
-            change = f"{last.action} by {_mention(last.actor)} {_ago(now - last.at.timestamp())}"
-        return render.WatchRow(
+        return watch_render.WatchRow(
             watch_id=watch.id,
             group_id=watch.group_id,
             group_name=self.names.peek(watch.group_id),
@@ -231,7 +236,9 @@ class Watches:
             mute_reason=watch.mute_reason,
             paused_reason=watch.paused_reason,
             last_error=state.last_error if state else None,
-            last_change=change,
+            last_change=last.action if last is not None else None,
+            last_change_by=last.actor if last is not None else None,
+            last_change_at=last.at.timestamp() if last is not None else None,
         )
 
     def unwatch(self, watch_id: int, actor: Actor) -> Message:
@@ -241,8 +248,10 @@ class Watches:
             watch = self._own(session, watch_id, actor)
             watch.deleted_at = to_dt(now)
             session.add(_change(watch.id, actor, now, "unwatched", ""))
-            what = _what(watch)
-        return _notice(f"{_mention(actor.user_id)} stopped watching {what} (#{watch_id}).")
+            group_id, mark = watch.group_id, watch.mark
+        return watch_render.render_unwatched(
+            actor=actor.user_id, group_id=group_id, mark=mark, watch_id=watch_id
+        )
 
     def mute(self, watch_id: int, seconds: int, reason: str | None, actor: Actor) -> Message:
         self._require(actor.user_id, "mute watches")
@@ -254,11 +263,14 @@ class Watches:
             watch.mute_reason = reason[:300] if reason else None
             detail = f"for {format_duration(seconds)}" + (f": {reason}" if reason else "")
             session.add(_change(watch.id, actor, now, "muted", detail))
-            what = _what(watch)
-        because = f" ({escape_mrkdwn(reason)})" if reason else ""
-        return _notice(
-            f"{_mention(actor.user_id)} muted {what} (#{watch_id}) until "
-            f"{date_token(until)}{because}. It is still checked; alerts resume after."
+            group_id, mark = watch.group_id, watch.mark
+        return watch_render.render_muted(
+            actor=actor.user_id,
+            group_id=group_id,
+            mark=mark,
+            watch_id=watch_id,
+            until=until,
+            reason=reason,
         )
 
     def unmute(self, watch_id: int, actor: Actor) -> Message:
@@ -276,8 +288,10 @@ class Watches:
                 state.muted_notice_due = True
             action = "resumed" if was_paused else "unmuted"
             session.add(_change(watch.id, actor, now, action, ""))
-            what = _what(watch)
-        return _notice(f"{_mention(actor.user_id)} {action} {what} (#{watch_id}).")
+            group_id, mark = watch.group_id, watch.mark
+        return watch_render.render_unmuted(
+            actor=actor.user_id, group_id=group_id, mark=mark, watch_id=watch_id, resumed=was_paused
+        )
 
     def acknowledge(self, watch_id: int, incident_id: str, actor: Actor) -> Message | None:
         """Record who acknowledged; the re-rendered alert, or None if it is over.
@@ -328,26 +342,3 @@ def _change(watch_id: int, actor: Actor, now: float, action: str, detail: str) -
 def _active_mute(watch: Watch, now: float) -> float | None:
     until = to_ts(watch.muted_until)
     return until if until is not None and until > now else None
-
-
-def _what(watch: Watch) -> str:
-    mark = f" (mark {watch.mark})" if watch.mark is not None else ""
-    return f"`{escape_mrkdwn(watch.group_id)}`{mark}"
-
-
-def _mention(user_or_group: str) -> str:
-    if user_or_group.startswith("S"):
-        return f"<!subteam^{user_or_group}>"
-    if user_or_group.startswith(("U", "W")):
-        return f"<@{user_or_group}>"
-    return escape_mrkdwn(user_or_group)
-
-
-def _ago(seconds: float) -> str:
-    return "just now" if seconds < 60 else f"{format_duration(int(seconds) // 60 * 60)} ago"
-
-
-def _notice(text: str) -> Message:
-    return Message(
-        text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    )

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from bot.render.blocks import Message
 from bot.render.escape import date_token, escape_mrkdwn, plain
 from bot.render.members import (
     NEXT_PAGE_ACTION,
     PREVIOUS_PAGE_ACTION,
-    Message,
     members_csv,
     render_count_only,
     render_error,

@@ -1,22 +1,20 @@
-"""Alert and watch messages: hostile text shown literally, the right buttons, Slack's limits."""
+"""Alert messages: hostile text shown literally, the right buttons, Slack's limits."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from typing import Any
 
 import pytest
+from blockkit import assert_within_limits, buttons, mrkdwn, no_live_markup
 
 from bot.alerts.rules import Reason, Rule
 from bot.render.alerts import (
     ACK_ACTION,
-    MAX_LISTED_WATCHES,
     MUTE_ACTION,
     UNWATCH_ACTION,
     AlertView,
-    WatchRow,
     alert_button_value,
     alert_metadata,
     parse_alert_button_value,
@@ -26,12 +24,10 @@ from bot.render.alerts import (
     render_recovered_reply,
     render_resolved_original,
     render_resolved_reply,
-    render_watch_created,
-    render_watch_list,
     sparkline,
 )
+from bot.render.blocks import Message
 from bot.render.escape import escape_mrkdwn
-from bot.render.members import Message
 from bot.render.text import blocks_to_text
 
 G = "@TGS#a6I4ZUUGO"
@@ -62,88 +58,7 @@ def view(**changes: Any) -> AlertView:
     return dataclasses.replace(base, **changes)
 
 
-def row(i: int, **changes: Any) -> WatchRow:
-    base = WatchRow(
-        watch_id=i,
-        group_id=f"@TGS#group{i}",
-        group_name=f"Group {i}",
-        mark=None,
-        rule_text=RULE_TEXT,
-        status="ok",
-        last_value=245,
-        last_checked_at=T0 - 180,
-    )
-    return dataclasses.replace(base, **changes)
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def text_objects(node: Any) -> list[dict[str, Any]]:
-    if isinstance(node, dict):
-        if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
-            return [node]
-        return [o for value in node.values() for o in text_objects(value)]
-    if isinstance(node, list):
-        return [o for item in node for o in text_objects(item)]
-    return []
-
-
-def mrkdwn(message: Message) -> str:
-    return "\n".join(o["text"] for o in text_objects(message.blocks) if o["type"] == "mrkdwn")
-
-
-def buttons(message: Message) -> dict[str, dict[str, Any]]:
-    return {
-        element["action_id"]: element
-        for block in message.blocks
-        if block["type"] == "actions"
-        for element in block["elements"]
-    }
-
-
-def no_live_markup(text: str) -> None:
-    """Only date tokens, user mentions and channel links may be live markup."""
-    for token in re.findall(r"<[^<>]*>", text):
-        assert re.fullmatch(r"<!date\^[0-9]+\^[^<>]*>|<@[UW][A-Z0-9]+>|<#C[A-Z0-9]+>", token), token
-
-
-def assert_within_limits(message: Message) -> None:
-    blocks = message.blocks
-    assert 1 <= len(blocks) <= 50
-    for block in blocks:
-        if block["type"] == "section":
-            assert "text" in block or "fields" in block
-            if "text" in block:
-                assert 1 <= len(block["text"]["text"]) <= 3000
-            assert len(block.get("fields", [])) <= 10
-            for field in block.get("fields", []):
-                assert 1 <= len(field["text"]) <= 2000
-        if block["type"] == "header":
-            assert 1 <= len(block["text"]["text"]) <= 150
-            assert block["text"]["type"] == "plain_text"
-        if block["type"] == "context":
-            assert 1 <= len(block["elements"]) <= 10
-        if block["type"] == "actions":
-            assert 1 <= len(block["elements"]) <= 25
-            for button in block["elements"]:
-                assert len(button["text"]["text"]) <= 75
-                assert len(button["value"]) <= 2000
-                if "confirm" in button:
-                    confirm = button["confirm"]
-                    assert len(confirm["title"]["text"]) <= 100
-                    assert len(confirm["text"]["text"]) <= 300
-                    assert confirm["text"]["type"] == "plain_text"
-                    assert len(confirm["confirm"]["text"]) <= 30
-                    assert len(confirm["deny"]["text"]) <= 30
-    assert sum(len(o["text"]) for o in text_objects(blocks)) <= 10_000
-    assert 1 <= len(message.text) <= 4000
-    assert json.loads(json.dumps(blocks)) == blocks
-    for node in text_objects(blocks):
-        if node["type"] == "mrkdwn":
-            assert node.get("verbatim") is True
-    no_live_markup(mrkdwn(message))
-    no_live_markup(message.text)
 
 
 def all_alert_messages(v: AlertView) -> list[Message]:
@@ -469,155 +384,6 @@ def test_error_original_recovered() -> None:
     assert "after 30m" in body
     assert list(buttons(message)) == [UNWATCH_ACTION]
     assert "works again" in message.text
-
-
-# --------------------------------------------------------------------------- watches
-
-
-def created(**changes: Any) -> Message:
-    args: dict[str, Any] = {
-        "watch_id": 12,
-        "group_id": G,
-        "group_name": "Math class",
-        "rule_text": RULE_TEXT,
-        "mark": None,
-        "current": 245,
-        "current_error": None,
-        "channel_id": "C0123",
-    }
-    return render_watch_created(**{**args, **changes})
-
-
-def test_watch_created() -> None:
-    message = created(mark=1000)
-    assert_within_limits(message)
-    body = mrkdwn(message)
-    assert "Watching *Math class* (`@TGS#a6I4ZUUGO`) (#12) (members with mark 1000)" in body
-    assert RULE_TEXT in body
-    assert "now 245 online" in body
-    assert "<#C0123>" in body
-    assert "/online unwatch 12" in body
-    assert message.text == f"Watching Math class (#12): rule {RULE_TEXT}; now 245 online"
-
-
-def test_watch_created_when_the_check_failed() -> None:
-    message = created(current=None, current_error="<!channel> & down", channel_id="<!here>")
-    assert_within_limits(message)
-    body = mrkdwn(message)
-    assert "could not check now: &lt;!channel&gt; &amp; down" in body
-    assert "&lt;!here&gt;" in body
-    assert "could not check now: &lt;!channel&gt; &amp; down" in message.text
-
-
-@pytest.mark.parametrize("hostile", HOSTILE)
-def test_watch_created_escapes_names(hostile: str) -> None:
-    message = created(group_name=hostile, group_id=hostile, rule_text=hostile)
-    assert_within_limits(message)
-    assert escape_mrkdwn(hostile) in mrkdwn(message)
-    assert escape_mrkdwn(hostile) in message.text
-
-
-def test_empty_watch_list() -> None:
-    message = render_watch_list([], now=T0)
-    assert_within_limits(message)
-    expected = "This channel watches no groups yet. Try `/online watch @TGS#... below 100`."
-    assert message.text == expected
-    assert mrkdwn(message) == expected
-
-
-def test_watch_list_states() -> None:
-    rows = [
-        row(1),
-        row(2, status="pending"),
-        row(3, status="firing", last_value=42),
-        row(4, status="error", last_error="<!channel> went wrong", last_value=None),
-        row(5, status="firing", muted_until=T0 + 3600, mute_reason="maintenance <!here>"),
-        row(6, paused_reason="Tencent app <disabled> & gone"),
-        row(7, last_checked_at=None, last_value=None, mark=1000, group_name=None),
-        row(8, status="weird<>", last_change="muted by <@U1AB> 5m ago <!channel>"),
-    ]
-    message = render_watch_list(rows, now=T0)
-    assert_within_limits(message)
-    sections = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
-    assert len(sections) == 8
-    assert sections[0].startswith("*#1* *Group 1* (`@TGS#group1`)")
-    assert "🟢 ok · 245 online 3m ago" in sections[0]
-    assert f"Rule: {RULE_TEXT}" in sections[0]
-    assert "🟡 pending" in sections[1]
-    assert "🔴 firing · 42 online 3m ago" in sections[2]
-    assert "⚠️ error · no count 3m ago" in sections[3]
-    assert "Last error: &lt;!channel&gt; went wrong" in sections[3]
-    assert f"🔇 muted until <!date^{T0 + 3600}^" in sections[4]
-    assert "(maintenance &lt;!here&gt;) · 🔴 firing" in sections[4]
-    assert "⏸️ paused: Tencent app &lt;disabled&gt; &amp; gone" in sections[5]
-    assert sections[6].startswith("*#7* `@TGS#group7` · mark 1000")
-    assert "not checked yet" in sections[6]
-    assert "❔ weird&lt;&gt;" in sections[7]
-    assert "Last change: muted by <@U1AB> 5m ago &lt;!channel&gt;" in sections[7]
-    assert message.text == "8 watches in this channel (all shown)"
-
-
-def test_watch_list_of_100_stays_within_limits() -> None:
-    rows = [row(i) for i in range(1, 101)]
-    message = render_watch_list(rows, now=T0)
-    assert_within_limits(message)
-    sections = [b for b in message.blocks if b["type"] == "section"]
-    assert len(sections) == MAX_LISTED_WATCHES
-    assert "and 55 more" in mrkdwn(message)
-    assert "100 watches" in message.text
-
-
-def test_watch_list_of_huge_rows_shortens_then_shows_fewer() -> None:
-    rows = [
-        row(
-            i,
-            group_name="&" * 3000,
-            group_id="<" * 3000,
-            rule_text="&" * 3000,
-            last_error="<" * 3000,
-            last_change="&" * 3000,
-            paused_reason="&" * 3000,
-        )
-        for i in range(1, 101)
-    ]
-    message = render_watch_list(rows, now=T0)
-    assert_within_limits(message)
-    sections = [b for b in message.blocks if b["type"] == "section"]
-    assert 1 <= len(sections) < MAX_LISTED_WATCHES
-    assert f"and {100 - len(sections)} more" in mrkdwn(message)
-    assert "…" in sections[0]["text"]["text"]
-
-
-def test_watch_list_shortens_before_dropping() -> None:
-    rows = [row(i, last_error="e" * 300, last_change="c" * 200) for i in range(1, 41)]
-    message = render_watch_list(rows, now=T0)
-    assert_within_limits(message)
-    sections = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
-    assert len(sections) == 40
-    assert "not shown" not in mrkdwn(message)
-    assert "e" * 300 not in sections[0]
-    assert "…" in sections[0]
-
-
-def test_watch_list_of_45_busy_watches_shows_them_all() -> None:
-    rows = [
-        row(
-            i,
-            group_id="@TGS#" + "a" * 43,
-            group_name="名" * 60,
-            mark=1000,
-            status="firing",
-            muted_until=T0 + 3600,
-            mute_reason="maintenance window " * 10,
-            last_error="e" * 300,
-            last_change="muted by <@U0123ABCD> 5m ago " * 5,
-        )
-        for i in range(1, MAX_LISTED_WATCHES + 1)
-    ]
-    message = render_watch_list(rows, now=T0)
-    assert_within_limits(message)
-    assert len([b for b in message.blocks if b["type"] == "section"]) == MAX_LISTED_WATCHES
-    assert "not shown" not in mrkdwn(message)
 
 
 # --------------------------------------------------------------------------- values, metadata

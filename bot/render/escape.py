@@ -1,9 +1,14 @@
-"""Making untrusted text safe for Slack.
+"""Making untrusted text safe for Slack, and cutting text to Slack's limits.
 
 Slack's mrkdwn gives meaning to exactly three characters, ``&``, ``<`` and ``>``:
 ``<!channel>`` pings a channel and ``<https://x|click>`` hides a link behind a
 label. Escaping those three makes any text show literally; nothing else needs
-neutralising (``*bold*`` in a nickname only looks bold). Pure code.
+neutralising (``*bold*`` in a nickname only looks bold).
+
+Cutting: :func:`cut` for raw text, :func:`escape_cut` / :func:`escape_line` for raw
+text about to become mrkdwn (never cut inside an entity), :func:`cut_mrkdwn` for
+mrkdwn already written (never cut inside an entity or a ``<...>`` token). Every cut
+ends with an ellipsis. Pure code.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from datetime import UTC, datetime
 __all__ = [
     "DATE_FORMAT",
     "cut",
+    "cut_mrkdwn",
     "date_token",
     "escape_cut",
+    "escape_line",
     "escape_mrkdwn",
     "plain",
     "single_line",
@@ -84,3 +91,23 @@ def escape_cut(text: str, limit: int) -> str:
         if size > limit - 1:
             return escape_mrkdwn(text[:i]) + "…"
     return escaped
+
+
+def escape_line(text: str, limit: int) -> str:
+    """``text`` on one line, escaped, cut so the escaped form is at most ``limit`` long."""
+    return escape_cut(single_line(text), limit)
+
+
+def cut_mrkdwn(text: str, limit: int) -> str:
+    """mrkdwn ``text`` cut with an ellipsis to at most ``limit`` characters, never inside
+    an entity (``&amp;``) or a token (``<!date^...>``, ``<@U1>``): a cut one is dropped."""
+    if len(text) <= limit:
+        return text
+    head = text[: max(0, limit - 1)]
+    amp = head.rfind("&")
+    if amp != -1 and ";" not in head[amp:]:
+        head = head[:amp]
+    lt = head.rfind("<")
+    if lt != -1 and ">" not in head[lt:]:
+        head = head[:lt]
+    return head + "…"

@@ -1,12 +1,7 @@
 """Who is online, as a Slack message (Block Kit) and as CSV. Pure code: ``now`` is passed in.
 
-Slack's limits, and what this module keeps to:
-
-    blocks per message             50      a handful plus one section per ~3,000 chars
-    characters per section text    3,000   member lines are packed below that
-    characters in all blocks       12,000  TEXT_BUDGET = 10,000, with room to spare
-    header text                    150     cut with an ellipsis
-    button label / value           75 / 2,000
+Every block comes from :mod:`bot.render.blocks`, which keeps to Slack's limits;
+member lines are packed into sections and stay within TEXT_BUDGET.
 
 Nicknames and accounts come from a chat app's users: everything they wrote is
 escaped, and mrkdwn text carries ``verbatim: true`` so Slack links or parses
@@ -20,10 +15,25 @@ import csv
 import io
 import json
 import time
-from dataclasses import dataclass
-from typing import Any
 
+from bot.render.blocks import (
+    MAX_BUTTON_VALUE,
+    TEXT_BUDGET,
+    Block,
+    Message,
+    actions,
+    button,
+    code,
+    context,
+    divider,
+    header,
+    message,
+    pack,
+    section,
+    text_chars,
+)
 from bot.render.escape import cut, date_token, escape_cut, escape_mrkdwn, plain, single_line
+from bot.render.words import group_ref, group_title, plural
 from bot.tencent.models import (
     COMMUNITY,
     LOWER_EDITION_CAP,
@@ -36,14 +46,10 @@ from bot.tencent.models import (
 
 __all__ = [
     "CSV_HEADER",
-    "MAX_BLOCKS",
-    "MAX_SECTION_CHARS",
     "NEXT_PAGE_ACTION",
     "PAGE_SIZE",
     "PREVIOUS_PAGE_ACTION",
     "SNAPSHOT_SECONDS",
-    "TEXT_BUDGET",
-    "Message",
     "count_freshness",
     "members_csv",
     "page_value",
@@ -56,18 +62,6 @@ __all__ = [
     "spreadsheet_safe",
 ]
 
-Block = dict[str, Any]
-
-#: Slack refuses more blocks than this in one message.
-MAX_BLOCKS = 50
-#: Slack refuses a section text longer than this.
-MAX_SECTION_CHARS = 3000
-#: Slack's limit for all text in a message's blocks is 12,000; we stay under this.
-TEXT_BUDGET = 10_000
-#: Slack's limits for header text and button labels.
-MAX_HEADER_CHARS = 150
-MAX_BUTTON_CHARS = 75
-_MAX_BUTTON_VALUE = 2000
 #: Members per page unless the caller says otherwise.
 PAGE_SIZE = 50
 #: Tencent's online list is a cached snapshot refreshed about this often.
@@ -86,69 +80,12 @@ _RESERVE = 400
 _CACHED_AFTER = 60
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A Slack message: ``text`` is the notification / fallback text, ``blocks`` the layout."""
-
-    text: str
-    blocks: list[Block]
-
-
-# --------------------------------------------------------------------------- block helpers
-
-
-def _mrkdwn(text: str) -> Block:
-    return {"type": "mrkdwn", "text": text, "verbatim": True}
-
-
-def _plain_text(text: str, limit: int) -> Block:
-    text = plain(single_line(text)) or " "
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return {"type": "plain_text", "text": text, "emoji": True}
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": _mrkdwn(text)}
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [_mrkdwn(text)]}
-
-
-def _code(text: str) -> str:
-    """``text`` escaped, in a code span when it can be (a backtick would end the span)."""
-    escaped = escape_mrkdwn(text)
-    return escaped if "`" in text or not text else f"`{escaped}`"
-
-
-def _text_chars(blocks: list[Block]) -> int:
-    """Characters in every text object of ``blocks``: what Slack's 12,000 limit counts."""
-    total = 0
-
-    def walk(node: object) -> None:
-        nonlocal total
-        if isinstance(node, dict):
-            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
-                total += len(node["text"])
-                return
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(blocks)
-    return total
+# --------------------------------------------------------------------------- paging
 
 
 def page_value(group_id: str, mark: int | None, page: int) -> str:
     """The value of a paging button: compact JSON ``{"g": group, "m": mark, "p": page}``."""
     return json.dumps({"g": group_id, "m": mark, "p": page}, separators=(",", ":"))
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 # --------------------------------------------------------------------------- the answer
@@ -179,17 +116,15 @@ def render_online(
 
     name = single_line(group.name) if group is not None else ""
     gid = result.group_id
-    code = _code(cut(single_line(gid), 100))
-    where = f"*{escape_cut(name, 200)}* ({code})" if name else code
-    title = cut(f"{name} ({gid})" if name else gid, 300)
+    where, title = _where(gid, group)
 
     if online_count is not None:
         summary = f"*{online_count:,} online* in {where}"
         if online_count != listed or result.capped or result.edition_limited or result.partial:
-            summary += f" · {_plural(listed, 'member')} in the list"
+            summary += f" · {plural(listed, 'member')} in the list"
         fallback = f"{online_count:,} online in {title}"
     else:
-        summary = f"*{_plural(listed, 'member')} in the online list* of {where}"
+        summary = f"*{plural(listed, 'member')} in the online list* of {where}"
         fallback = f"{listed:,} in the online list of {title}"
     lines = [summary]
     if result.mark is not None:
@@ -205,19 +140,19 @@ def render_online(
     )
 
     blocks: list[Block] = [
-        {"type": "header", "text": _plain_text(f"Online in {name or gid}", MAX_HEADER_CHARS)},
-        _section("\n".join(lines)),
+        header(f"Online in {name or gid}"),
+        section("\n".join(lines)),
     ]
     for note in _notes(result, online_count, listed):
-        blocks.append(_section(note))
+        blocks.append(section(note))
     if online_count is not None and group is not None and group.type == COMMUNITY:
-        blocks.append(_section(f"{count_freshness(group)}."))
-    blocks.append({"type": "divider"})
+        blocks.append(section(f"{count_freshness(group)}."))
+    blocks.append(divider())
 
     tail: list[Block] = []
     if file_note:
-        tail.append(_context(f":paperclip: {escape_cut(single_line(file_note), 500)}"))
-    budget = TEXT_BUDGET - _text_chars(blocks) - _text_chars(tail) - _RESERVE
+        tail.append(context(f":paperclip: {escape_cut(single_line(file_note), 500)}"))
+    budget = TEXT_BUDGET - text_chars(blocks) - text_chars(tail) - _RESERVE
     member_lines, shortened = _member_lines(on_page, budget)
     shown = len(member_lines)
 
@@ -228,35 +163,33 @@ def render_online(
                 f" The count says {online_count:,}: the list lags by up to "
                 f"{SNAPSHOT_SECONDS} s, so ask again in a minute."
             )
-        blocks.append(_section(empty))
-    for chunk in _pack(member_lines, MAX_SECTION_CHARS):
-        blocks.append(_section(chunk))
+        blocks.append(section(empty))
+    for chunk in pack(member_lines):
+        blocks.append(section(chunk))
 
-    context: list[str] = []
+    notes: list[str] = []
     if shown < listed:
-        context.append(f"Showing {start + 1:,}\u2013{start + shown:,} of {listed:,}")
+        notes.append(f"Showing {start + 1:,}\u2013{start + shown:,} of {listed:,}")
     if shown < len(on_page):
-        context.append(
+        notes.append(
             f"{len(on_page) - shown:,} more on this page did not fit in one Slack message: "
             f"their names are very long" + ("; see the attached file" if file_note else "")
         )
     elif shortened:
-        context.append("Long names are shortened with …")
-    if context:
-        blocks.append(_context(" · ".join(context)))
+        notes.append("Long names are shortened with …")
+    if notes:
+        blocks.append(context(" · ".join(notes)))
 
-    buttons: list[Block] = []
+    pages: list[tuple[str, str, str]] = []
     if page > 0:
-        buttons.append(
-            _button("Previous", PREVIOUS_PAGE_ACTION, page_value(gid, result.mark, page - 1))
-        )
+        pages.append(("Previous", PREVIOUS_PAGE_ACTION, page_value(gid, result.mark, page - 1)))
     if start + page_size < listed:
         label = f"Next {page_size}"
-        buttons.append(_button(label, NEXT_PAGE_ACTION, page_value(gid, result.mark, page + 1)))
-    if buttons and all(len(b["value"]) <= _MAX_BUTTON_VALUE for b in buttons):
-        blocks.append({"type": "actions", "block_id": "online_pages", "elements": buttons})
+        pages.append((label, NEXT_PAGE_ACTION, page_value(gid, result.mark, page + 1)))
+    if pages and all(len(value) <= MAX_BUTTON_VALUE for _, _, value in pages):
+        blocks.append(actions("online_pages", [button(*spec) for spec in pages]))
     blocks.extend(tail)
-    return Message(text=escape_mrkdwn(fallback), blocks=blocks[:MAX_BLOCKS])
+    return message(escape_mrkdwn(fallback), blocks)
 
 
 def _age(seconds: int) -> str:
@@ -291,7 +224,7 @@ def _notes(result: OnlineMembers, online_count: int | None, listed: int) -> list
             f"Chat console."
         )
     if result.partial:
-        pages = _plural(result.pages, "page")
+        pages = plural(result.pages, "page")
         notes.append(
             f":warning: Incomplete list: Tencent stopped paging after {pages} "
             f"({result.partial.explanation}); these are the members it sent. Ask again in a minute."
@@ -313,7 +246,7 @@ def _notes(result: OnlineMembers, online_count: int | None, listed: int) -> list
 
 def _member_line(member_nickname: str, account: str, join_time: int, cap: int) -> str:
     nick = cut(single_line(member_nickname), cap)
-    acct = _code(cut(single_line(account), _ACCOUNT_CAP))
+    acct = code(account, _ACCOUNT_CAP)
     joined = f"joined {date_token(join_time)}"
     if not nick:
         return f"• {acct} · {joined}"
@@ -345,34 +278,6 @@ def _member_lines(members: tuple[Member, ...], budget: int) -> tuple[list[str], 
     return kept, True
 
 
-def _pack(lines: list[str], limit: int) -> list[str]:
-    """Join lines with newlines into as few chunks as possible, each at most ``limit`` long."""
-    chunks: list[str] = []
-    current: list[str] = []
-    size = 0
-    for line in lines:
-        line = cut(line, limit)
-        extra = len(line) + (1 if current else 0)
-        if current and size + extra > limit:
-            chunks.append("\n".join(current))
-            current, size = [], 0
-            extra = len(line)
-        current.append(line)
-        size += extra
-    if current:
-        chunks.append("\n".join(current))
-    return chunks
-
-
-def _button(label: str, action_id: str, value: str) -> Block:
-    return {
-        "type": "button",
-        "text": _plain_text(label, MAX_BUTTON_CHARS),
-        "action_id": action_id,
-        "value": value,
-    }
-
-
 # --------------------------------------------------------------------------- counts, checks
 
 
@@ -385,10 +290,8 @@ def count_freshness(group: GroupInfo | None) -> str:
 
 def _where(group_id: str, group: GroupInfo | None) -> tuple[str, str]:
     """``*Name* (`id`)`` for mrkdwn, and ``Name (id)`` for the fallback text."""
-    name = single_line(group.name) if group is not None else ""
-    code = _code(cut(single_line(group_id), 100))
-    where = f"*{escape_cut(name, 200)}* ({code})" if name else code
-    return where, cut(f"{name} ({group_id})" if name else group_id, 300)
+    name = group.name if group is not None else None
+    return group_ref(group_id, name), group_title(group_id, name)
 
 
 def render_count_only(group: GroupInfo, online_count: int, *, now: float) -> Message:
@@ -401,12 +304,12 @@ def render_count_only(group: GroupInfo, online_count: int, *, now: float) -> Mes
         "group: count only.",
         f"Counted {date_token(int(now))}; {count_freshness(group)}.",
     ]
-    header = f"Online in {single_line(group.name) or group.group_id}"
+    title_text = f"Online in {single_line(group.name) or group.group_id}"
     blocks: list[Block] = [
-        {"type": "header", "text": _plain_text(header, MAX_HEADER_CHARS)},
-        _section("\n".join(lines)),
+        header(title_text),
+        section("\n".join(lines)),
     ]
-    return Message(text=escape_mrkdwn(f"{online_count:,} online in {title}"), blocks=blocks)
+    return message(escape_mrkdwn(f"{online_count:,} online in {title}"), blocks)
 
 
 #: Characters of a member check's message kept for everything but the account lists.
@@ -431,8 +334,8 @@ def render_member_check(check: MemberCheck, group: GroupInfo | None, *, now: flo
     ]
     name = single_line(group.name) if group is not None else ""
     blocks: list[Block] = [
-        {"type": "header", "text": _plain_text(f"In {name or check.group_id}?", MAX_HEADER_CHARS)},
-        _section("\n".join(lines)),
+        header(f"In {name or check.group_id}?"),
+        section("\n".join(lines)),
     ]
     budget = TEXT_BUDGET - _CHECK_RESERVE
     left_out = 0
@@ -440,7 +343,7 @@ def render_member_check(check: MemberCheck, group: GroupInfo | None, *, now: flo
         (":white_check_mark: In the group", check.present),
         (":x: Not in the group", check.absent),
     ):
-        items = [_code(cut(single_line(account), 40)) for account in accounts]
+        items = [code(account, 40) for account in accounts]
         kept: list[str] = []
         for item in items:
             if len(item) + 2 > budget:
@@ -454,46 +357,42 @@ def render_member_check(check: MemberCheck, group: GroupInfo | None, *, now: flo
                 for i in range(0, len(kept), _ACCOUNTS_A_ROW)
             ]
             lines = [f"{label} ({len(items):,}):", *rows]
-            blocks.extend(_section(chunk) for chunk in _pack(lines, MAX_SECTION_CHARS))
+            blocks.extend(section(chunk) for chunk in pack(lines))
     if left_out:
         blocks.append(
-            _context(
+            context(
                 f"{left_out:,} more accounts did not fit in one Slack message; ask about fewer."
             )
         )
-    return Message(
-        text=escape_mrkdwn(f"{len(check.present):,} of {asked:,} in {title}"), blocks=blocks
-    )
+    return message(escape_mrkdwn(f"{len(check.present):,} of {asked:,} in {title}"), blocks)
 
 
 # --------------------------------------------------------------------------- other replies
 
 
-def render_error(message: str) -> Message:
+def render_error(error_text: str) -> Message:
     """A user-facing error (escaped; line breaks kept), e.g. a UsageError or a TencentError's."""
-    lines = (plain(line).rstrip() for line in message.replace("\r\n", "\n").split("\n"))
+    lines = (plain(line).rstrip() for line in error_text.replace("\r\n", "\n").split("\n"))
     kept = "\n".join(lines).strip() or "Something went wrong."
     text = escape_cut(kept, 2900)
-    return Message(text=text, blocks=[_section(f":warning: {text}")])
+    return message(text, [section(f":warning: {text}")])
 
 
 def render_help(usage: str) -> Message:
     """The usage text in a code block (it holds no user input, but is escaped all the same)."""
     text = f"Usage of /online:\n{usage}"
-    return Message(
-        text=text, blocks=[_section(f"*Usage of* `/online`\n```{escape_mrkdwn(usage)}```")]
-    )
+    return message(text, [section(f"*Usage of* `/online`\n```{escape_mrkdwn(usage)}```")])
 
 
 def render_looking_up(group_id: str, mark: int | None, *, accounts: int = 0) -> Message:
     """The immediate acknowledgement while Tencent is asked (about ``accounts``, if any)."""
-    what = _code(cut(single_line(group_id), 100))
+    what = code(group_id)
     if mark is not None:
         what += f" (mark {mark})"
     verb = "is" if accounts == 1 else "are"
-    question = f"whether {_plural(accounts, 'account')} {verb}" if accounts else "who is"
+    question = f"whether {plural(accounts, 'account')} {verb}" if accounts else "who is"
     text = f":hourglass_flowing_sand: Looking up {question} online in {what}…"
-    return Message(text=text, blocks=[_context(text)])
+    return message(text, [context(text)])
 
 
 # --------------------------------------------------------------------------- CSV

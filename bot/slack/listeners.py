@@ -31,7 +31,8 @@ from slack_sdk.webhook import WebhookClient
 from bot.handlers import Caller, CsvFile, Deferred, OnlineHandlers, Reply, unexpected
 from bot.logs import log_unexpected
 from bot.render.alerts import ACK_ACTION, MUTE_ACTION, UNWATCH_ACTION
-from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION, Message, render_error
+from bot.render.blocks import Message
+from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION, render_error
 from bot.slack.errors import UnreadableAnswer, error_code
 
 __all__ = ["register", "retry_handlers"]
