@@ -22,7 +22,8 @@ from bot.alerts import rules
 from bot.alerts.mapping import rule_columns, rule_of, to_dt, to_ts
 from bot.alerts.names import GroupNames
 from bot.alerts.poller import Target, alert_view, fetch_value
-from bot.commands.grammar import WatchDrop, WatchThreshold, format_duration
+from bot.commands.durations import MINUTE, format_ago, format_duration
+from bot.commands.values import WatchDrop, WatchThreshold
 from bot.render import alerts as render
 from bot.render.escape import date_token, escape_mrkdwn
 from bot.render.members import Message
@@ -217,7 +218,8 @@ class Watches:
         last = watch.changes[-1] if watch.changes else None
         change = None
         if last is not None:
-            change = f"{last.action} by {_mention(last.actor)} {_ago(now - last.at.timestamp())}"
+            ago = format_ago(now - last.at.timestamp(), MINUTE)
+            change = f"{last.action} by {_mention(last.actor)} {ago}"
         return render.WatchRow(
             watch_id=watch.id,
             group_id=watch.group_id,
@@ -341,10 +343,6 @@ def _mention(user_or_group: str) -> str:
     if user_or_group.startswith(("U", "W")):
         return f"<@{user_or_group}>"
     return escape_mrkdwn(user_or_group)
-
-
-def _ago(seconds: float) -> str:
-    return "just now" if seconds < 60 else f"{format_duration(int(seconds) // 60 * 60)} ago"
 
 
 def _notice(text: str) -> Message:

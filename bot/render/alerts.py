@@ -36,7 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from bot.commands.grammar import MAX_WATCH_ID, format_duration
+from bot.commands.durations import format_ago, format_duration, format_span
+from bot.commands.values import MAX_WATCH_ID
 from bot.render.escape import cut, date_token, escape_cut, escape_mrkdwn, plain, single_line
 from bot.render.members import (
     MAX_BLOCKS,
@@ -238,21 +239,6 @@ def alert_metadata(incident_id: str, watch_id: int, kind: str) -> dict[str, Any]
     }
 
 
-def _span(seconds: float) -> str:
-    """A duration for people: ``45s``, ``12m``, ``1h 5m``, ``2d 3h`` (never negative)."""
-    s = max(0, int(seconds))
-    if s < 60:
-        return format_duration(s)
-    if s < 86400:
-        return format_duration(s - s % 60)
-    return format_duration(s - s % 3600)
-
-
-def _ago(now: float, then: float) -> str:
-    seconds = now - then
-    return "just now" if seconds < 1 else f"{_span(seconds)} ago"
-
-
 def _escape_cut(text: str, limit: int) -> str:
     """``text`` on one line, escaped, cut so the escaped form is at most ``limit`` long."""
     return escape_cut(single_line(text), limit)
@@ -399,7 +385,7 @@ def _facts(
     if view.value is not None or value_label != "Last count":
         fields.append(f"*{value_label}*\n{_count(view.value)}")
     if view.since is not None:
-        lasted = f" (for {_span(view.now - view.since)})" if ongoing else ""
+        lasted = f" (for {format_span(view.now - view.since)})" if ongoing else ""
         fields.append(f"*{since_label}*\n{date_token(view.since)}{lasted}")
     trend = _trend(view.samples)
     if trend:
@@ -456,11 +442,12 @@ def render_firing(view: AlertView, *, reason: str) -> Message:
 def render_resolved_reply(view: AlertView, *, fired_for: float) -> Message:
     """The thread reply when an alert resolves."""
     rule = _escape_cut(view.rule_text, _RULE_CAP)
-    body = f"✅ Resolved: {_count(view.value)} online (rule: {rule}). Fired for {_span(fired_for)}."
+    fired = format_span(fired_for)
+    body = f"✅ Resolved: {_count(view.value)} online (rule: {rule}). Fired for {fired}."
     name = _display_name(view.group_id, view.group_name)
     text = (
         f"Resolved: {name}: {_count(view.value)} online (rule: {view.rule_text}). "
-        f"Fired for {_span(fired_for)}."
+        f"Fired for {format_span(fired_for)}."
     )
     return Message(text=_fallback(text), blocks=[_section(body)])
 
@@ -474,7 +461,7 @@ def render_resolved_original(view: AlertView, *, fired_for: float, resolved_at: 
             None, _facts(view, value_label="Online", since_label="Began", group=True, ongoing=False)
         ),
         _context(
-            f"✅ Resolved at {date_token(resolved_at)} after {_span(fired_for)}",
+            f"✅ Resolved at {date_token(resolved_at)} after {format_span(fired_for)}",
             *[line for line in _status_lines(view) if not line.startswith("🔇")],
         ),
         *_actions(view, ack=False, mute=False),
@@ -513,7 +500,9 @@ def render_error_alert(view: AlertView) -> Message:
 def render_recovered_reply(view: AlertView) -> Message:
     """The thread reply when checking works again (``view.since``: when failures began)."""
     rule = _escape_cut(view.rule_text, _RULE_CAP)
-    failed = f" It failed for {_span(view.now - view.since)}." if view.since is not None else ""
+    failed = (
+        f" It failed for {format_span(view.now - view.since)}." if view.since is not None else ""
+    )
     body = f"✅ Checking works again: {_count(view.value)} online (rule: {rule}).{failed}"
     name = _display_name(view.group_id, view.group_name)
     text = f"Checking {name} works again: {_count(view.value)} online.{failed}"
@@ -524,7 +513,7 @@ def render_error_original_recovered(view: AlertView, *, recovered_at: float) -> 
     """The error message once checking works again: what it was, when it recovered."""
     name = _display_name(view.group_id, view.group_name)
     where = _where(view.group_id, view.group_name)
-    after = f" after {_span(recovered_at - view.since)}" if view.since is not None else ""
+    after = f" after {format_span(recovered_at - view.since)}" if view.since is not None else ""
     blocks: list[Block] = [
         _section(
             f"✅ Checking {where} works again",
@@ -593,14 +582,14 @@ def _row_state(row: WatchRow, now: float, caps: _Caps) -> str:
         state = f"⏸️ paused: {_escape_cut(row.paused_reason, caps.reason)}"
     elif row.muted_until is not None and now < row.muted_until:
         if caps.compact:
-            state = f"🔇 muted for {_span(row.muted_until - now)} more · {state}"
+            state = f"🔇 muted for {format_span(row.muted_until - now)} more · {state}"
         else:
             why = f" ({_escape_cut(row.mute_reason, caps.reason)})" if row.mute_reason else ""
             state = f"🔇 muted until {date_token(row.muted_until)}{why} · {state}"
     if row.last_checked_at is None:
         return f"{state} · not checked yet"
     count = f"{row.last_value:,} online" if row.last_value is not None else "no count"
-    return f"{state} · {count} {_ago(now, row.last_checked_at)}"
+    return f"{state} · {count} {format_ago(now - row.last_checked_at)}"
 
 
 def _row_text(row: WatchRow, now: float, caps: _Caps) -> str:

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bot.commands.durations import format_age
 from bot.render.escape import cut, date_token, escape_cut, escape_mrkdwn, plain, single_line
 from bot.tencent.models import (
     COMMUNITY,
@@ -198,7 +199,7 @@ def render_online(
     taken = f"List taken {date_token(int(fetched))}"
     age = int(now - fetched)
     if age >= _CACHED_AFTER:
-        taken += f" (a saved copy, {_age(age)} old when you asked)"
+        taken += f" (a saved copy, {format_age(age)} old when you asked)"
     lines.append(
         f"{taken}: Tencent's list is a snapshot, up to {SNAPSHOT_SECONDS} s old, so people "
         f"who just joined or left may not show yet."
@@ -257,14 +258,6 @@ def render_online(
         blocks.append({"type": "actions", "block_id": "online_pages", "elements": buttons})
     blocks.extend(tail)
     return Message(text=escape_mrkdwn(fallback), blocks=blocks[:MAX_BLOCKS])
-
-
-def _age(seconds: int) -> str:
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
 
 
 def _notes(result: OnlineMembers, online_count: int | None, listed: int) -> list[str]:
