@@ -9,6 +9,7 @@ from bot.commands.usage import IS_FORM, QUERY_FORM, WATCH_FORMS, UsageError
 from bot.commands.values import CheckMembers, Query
 from bot.commands.words import (
     NUMBERISH_RE,
+    RULE_WORDS,
     Word,
     Words,
     parse_group_id,
@@ -19,11 +20,9 @@ from bot.commands.words import (
 from bot.tencent.errors import InvalidInput
 from bot.tencent.validation import quote, validate_accounts
 
-__all__ = ["PUBLIC_WORDS", "RULE_WORDS", "parse_query", "split_accounts"]
+__all__ = ["PUBLIC_WORDS", "parse_query", "split_accounts"]
 
 PUBLIC_WORDS = ("public", "share")
-#: The rules a watch takes; after a group ID in a query they mean "use watch".
-RULE_WORDS = ("below", "above", "drop")
 
 _ACCOUNT_SEPARATORS_RE = re.compile(r"[\s,\uff0c\u3001]+")
 

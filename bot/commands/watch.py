@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Literal
 
 from bot.commands.durations import DAY, MINUTE, WEEK, format_duration
-from bot.commands.query import RULE_WORDS
 from bot.commands.usage import (
     DROP_FORM,
     MUTE_FORM,
@@ -32,6 +31,7 @@ from bot.commands.values import (
     WatchThreshold,
 )
 from bot.commands.words import (
+    RULE_WORDS,
     Word,
     Words,
     closest,

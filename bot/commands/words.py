@@ -26,6 +26,7 @@ from bot.tencent.validation import MAX_MARK, quote, validate_group_id
 
 __all__ = [
     "NUMBERISH_RE",
+    "RULE_WORDS",
     "Word",
     "Words",
     "closest",
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 _INT_RE = re.compile(r"[0-9]+(?:[,_][0-9]{3})*", re.ASCII)
+#: The rules a watch takes (after a group ID in a query they mean "use watch").
+RULE_WORDS = ("below", "above", "drop")
 #: What a user means as a number (a mark), even if it is not a valid one.
 NUMBERISH_RE = re.compile(r"[-+\u2212]?[0-9.,_eE%]+", re.ASCII)
 
