@@ -21,7 +21,7 @@ import click
 from bot.logs import configure_logging
 from bot.settings import MIN_POLL_INTERVAL, Settings, SettingsError, load_settings
 from bot.tencent import usersig
-from bot.tencent.errors import ApiError, InvalidInput, TencentError
+from bot.tencent.errors import InvalidInput, TencentError
 from bot.tencent.models import MemberCheck, OnlineMembers
 
 EXIT_API_ERROR = 1
@@ -54,7 +54,7 @@ def _exit_on_unusable_setting() -> Iterator[None]:
 
 
 def _fail(error: TencentError) -> None:
-    code = f" (Tencent error {error.code})" if isinstance(error, ApiError) else ""
+    code = f" ({error.code_phrase})" if error.code_phrase else ""
     click.echo(f"Error{code}: {error.user_message}", err=True)
     sys.exit(EXIT_USAGE if isinstance(error, InvalidInput) else EXIT_API_ERROR)
 

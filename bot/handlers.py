@@ -300,7 +300,7 @@ class OnlineHandlers:
             )
             if unsupported.count_error is not None:
                 error = unsupported.count_error
-                text += f". {error.user_message} (Tencent error {error.code})"
+                text += f". {error.sentence}"
             elif group.countable:  # a mark filters the list, which this group has not
                 text += (
                     f", so marks cannot be counted here; `/online {query.group_id}` gives its "
@@ -411,8 +411,7 @@ class _Unsupported(Exception):
 
 
 def _explain(error: TencentError) -> str:
-    code = f" (Tencent error {error.code})" if isinstance(error, ApiError) else ""
-    message = error.user_message + code
+    message = error.sentence
     if isinstance(error, GroupError):
         message += " Use `/online help` to see the command's form."
     return message

@@ -22,7 +22,8 @@ from bot.alerts import rules
 from bot.alerts.mapping import rule_columns, rule_of, to_dt, to_ts
 from bot.alerts.names import GroupNames
 from bot.alerts.poller import Target, alert_view, fetch_value
-from bot.commands.grammar import WatchDrop, WatchThreshold, format_duration
+from bot.commands.durations import format_duration
+from bot.commands.values import WatchDrop, WatchThreshold
 from bot.render import alerts as render
 from bot.render import watches as watch_render
 from bot.render.blocks import Message

@@ -102,3 +102,23 @@ def test_admin_never_imported_says_what_to_create():
     assert isinstance(error, errors.CredentialsError) and not error.retryable
     assert "TENCENT_IM_ADMIN" in error.user_message
     assert "App admin" in error.user_message and "Chat console" in error.user_message
+
+
+def test_the_sentence_users_see_names_tencents_code():
+    error = api_error(10010)
+    assert error.code_phrase == "Tencent error 10010"
+    assert error.sentence == f"{error.user_message} (Tencent error 10010)"
+    assert "[Tencent error 10010" in str(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.InvalidInput("The group ID is empty."),
+        errors.TransportError("Tencent did not answer in time; try again."),
+        errors.Throttled("Too busy."),
+    ],
+)
+def test_an_error_without_a_code_is_its_own_sentence(error):
+    assert error.code_phrase == ""
+    assert error.sentence == error.user_message

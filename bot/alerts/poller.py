@@ -35,7 +35,7 @@ from bot.render import alerts as render
 from bot.store.models import NO_MARK, AlertState, Outbox, Sample, Watch
 from bot.store.models import Target as TargetRow
 from bot.tencent.client import TencentClient
-from bot.tencent.errors import ApiError, TencentError
+from bot.tencent.errors import TencentError
 
 __all__ = ["CycleReport", "Poller", "Target", "alert_view", "fetch_value"]
 
@@ -109,8 +109,7 @@ def fetch_value(tencent: TencentClient, target: Target) -> tuple[int | None, str
             )
         return len(result.members), None
     except TencentError as error:
-        code = f" (Tencent error {error.code})" if isinstance(error, ApiError) else ""
-        return None, error.user_message + code
+        return None, error.sentence
 
 
 class Poller:

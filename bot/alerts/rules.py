@@ -68,12 +68,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from bot.commands.grammar import (
-    DEFAULT_WITHIN_SECONDS,
-    WatchDrop,
-    WatchThreshold,
-    format_duration,
-)
+from bot.commands.durations import format_duration
+from bot.commands.values import DEFAULT_WITHIN_SECONDS, WatchDrop, WatchThreshold
 
 __all__ = [
     "ERROR_AFTER",
@@ -148,7 +144,7 @@ class Status(StrEnum):
 class Rule:
     """When to alert. Build it from a watch command with :meth:`from_command`.
 
-    ``within_seconds`` None means :data:`~bot.commands.grammar.DEFAULT_WITHIN_SECONDS`.
+    ``within_seconds`` None means :data:`~bot.commands.values.DEFAULT_WITHIN_SECONDS`.
     An impossible rule (a drop with a threshold, recover on the wrong side...)
     raises ValueError.
     """

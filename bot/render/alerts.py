@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.commands.grammar import MAX_WATCH_ID, format_duration
+from bot.commands.durations import format_duration, format_span
+from bot.commands.values import MAX_WATCH_ID
 from bot.render.blocks import (
     MAX_BUTTON_VALUE,
     Block,
@@ -46,7 +47,7 @@ from bot.render.blocks import (
     user_or_text,
 )
 from bot.render.escape import cut, date_token, escape_line
-from bot.render.words import count, display_name, group_ref, span
+from bot.render.words import count, display_name, group_ref
 
 __all__ = [
     "ACK_ACTION",
@@ -237,7 +238,7 @@ def _facts(
     if view.value is not None or value_label != "Last count":
         fields.append(f"*{value_label}*\n{count(view.value)}")
     if view.since is not None:
-        lasted = f" (for {span(view.now - view.since)})" if ongoing else ""
+        lasted = f" (for {format_span(view.now - view.since)})" if ongoing else ""
         fields.append(f"*{since_label}*\n{date_token(view.since)}{lasted}")
     trend = _trend(view.samples)
     if trend:
@@ -294,11 +295,12 @@ def render_firing(view: AlertView, *, reason: str) -> Message:
 def render_resolved_reply(view: AlertView, *, fired_for: float) -> Message:
     """The thread reply when an alert resolves."""
     rule = escape_line(view.rule_text, _RULE_CAP)
-    body = f"✅ Resolved: {count(view.value)} online (rule: {rule}). Fired for {span(fired_for)}."
+    fired = format_span(fired_for)
+    body = f"✅ Resolved: {count(view.value)} online (rule: {rule}). Fired for {fired}."
     name = display_name(view.group_id, view.group_name)
     text = (
         f"Resolved: {name}: {count(view.value)} online (rule: {view.rule_text}). "
-        f"Fired for {span(fired_for)}."
+        f"Fired for {format_span(fired_for)}."
     )
     return message(_fallback(text), [section(body)])
 
@@ -312,7 +314,7 @@ def render_resolved_original(view: AlertView, *, fired_for: float, resolved_at: 
             None, _facts(view, value_label="Online", since_label="Began", group=True, ongoing=False)
         ),
         context(
-            f"✅ Resolved at {date_token(resolved_at)} after {span(fired_for)}",
+            f"✅ Resolved at {date_token(resolved_at)} after {format_span(fired_for)}",
             *[line for line in _status_lines(view) if not line.startswith("🔇")],
         ),
         *_actions(view, ack=False, mute=False),
@@ -351,7 +353,9 @@ def render_error_alert(view: AlertView) -> Message:
 def render_recovered_reply(view: AlertView) -> Message:
     """The thread reply when checking works again (``view.since``: when failures began)."""
     rule = escape_line(view.rule_text, _RULE_CAP)
-    failed = f" It failed for {span(view.now - view.since)}." if view.since is not None else ""
+    failed = (
+        f" It failed for {format_span(view.now - view.since)}." if view.since is not None else ""
+    )
     body = f"✅ Checking works again: {count(view.value)} online (rule: {rule}).{failed}"
     name = display_name(view.group_id, view.group_name)
     text = f"Checking {name} works again: {count(view.value)} online.{failed}"
@@ -362,7 +366,7 @@ def render_error_original_recovered(view: AlertView, *, recovered_at: float) -> 
     """The error message once checking works again: what it was, when it recovered."""
     name = display_name(view.group_id, view.group_name)
     where = group_ref(view.group_id, view.group_name)
-    after = f" after {span(recovered_at - view.since)}" if view.since is not None else ""
+    after = f" after {format_span(recovered_at - view.since)}" if view.since is not None else ""
     blocks: list[Block] = [
         section(
             f"✅ Checking {where} works again",

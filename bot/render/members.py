@@ -16,6 +16,7 @@ import io
 import json
 import time
 
+from bot.commands.durations import format_age
 from bot.render.blocks import (
     MAX_BUTTON_VALUE,
     TEXT_BUDGET,
@@ -133,7 +134,7 @@ def render_online(
     taken = f"List taken {date_token(int(fetched))}"
     age = int(now - fetched)
     if age >= _CACHED_AFTER:
-        taken += f" (a saved copy, {_age(age)} old when you asked)"
+        taken += f" (a saved copy, {format_age(age)} old when you asked)"
     lines.append(
         f"{taken}: Tencent's list is a snapshot, up to {SNAPSHOT_SECONDS} s old, so people "
         f"who just joined or left may not show yet."
@@ -190,14 +191,6 @@ def render_online(
         blocks.append(actions("online_pages", [button(*spec) for spec in pages]))
     blocks.extend(tail)
     return message(escape_mrkdwn(fallback), blocks)
-
-
-def _age(seconds: int) -> str:
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
 
 
 def _notes(result: OnlineMembers, online_count: int | None, listed: int) -> list[str]:

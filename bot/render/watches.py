@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from bot.commands.grammar import format_duration
+from bot.commands.durations import MINUTE, format_ago, format_span
 from bot.render.blocks import (
     TEXT_BUDGET,
     Block,
@@ -40,7 +40,7 @@ from bot.render.blocks import (
     user_or_text,
 )
 from bot.render.escape import date_token, escape_line, escape_mrkdwn, single_line
-from bot.render.words import ago, display_name, group_ref, span
+from bot.render.words import display_name, group_ref
 
 __all__ = [
     "MAX_LISTED_WATCHES",
@@ -177,14 +177,14 @@ def _row_state(row: WatchRow, now: float, caps: _Caps) -> str:
         state = f"⏸️ paused: {escape_line(row.paused_reason, caps.reason)}"
     elif row.muted_until is not None and now < row.muted_until:
         if caps.compact:
-            state = f"🔇 muted for {span(row.muted_until - now)} more · {state}"
+            state = f"🔇 muted for {format_span(row.muted_until - now)} more · {state}"
         else:
             why = f" ({escape_line(row.mute_reason, caps.reason)})" if row.mute_reason else ""
             state = f"🔇 muted until {date_token(row.muted_until)}{why} · {state}"
     if row.last_checked_at is None:
         return f"{state} · not checked yet"
     last = f"{row.last_value:,} online" if row.last_value is not None else "no count"
-    return f"{state} · {last} {ago(now, row.last_checked_at)}"
+    return f"{state} · {last} {format_ago(now - row.last_checked_at)}"
 
 
 def _row_text(row: WatchRow, now: float, caps: _Caps) -> str:
@@ -238,9 +238,7 @@ def _last_change(action: str, row: WatchRow, now: float, cap: int) -> str:
     if row.last_change_by is not None:
         text += f" by {user_or_text(row.last_change_by)}"
     if row.last_change_at is not None:
-        seconds = now - row.last_change_at
-        when = "just now" if seconds < 60 else f"{format_duration(int(seconds) // 60 * 60)} ago"
-        text += f" {when}"
+        text += f" {format_ago(now - row.last_change_at, MINUTE)}"
     return text
 
 

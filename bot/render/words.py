@@ -1,12 +1,12 @@
-"""Phrases every renderer shares: a group by name, counts, spans of time. Pure code."""
+"""Phrases every renderer shares: a group by name, counts. Pure code (spans of time are
+bot/commands/durations.py's)."""
 
 from __future__ import annotations
 
-from bot.commands.grammar import format_duration
 from bot.render.blocks import code
 from bot.render.escape import cut, escape_line, single_line
 
-__all__ = ["ago", "count", "display_name", "group_ref", "group_title", "plural", "span"]
+__all__ = ["count", "display_name", "group_ref", "group_title", "plural"]
 
 
 def group_ref(group_id: str, group_name: str | None, cap: int = 200) -> str:
@@ -32,18 +32,3 @@ def count(value: int | None) -> str:
 
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
-
-
-def span(seconds: float) -> str:
-    """A duration for people: ``45s``, ``12m``, ``1h 5m``, ``2d 3h`` (never negative)."""
-    s = max(0, int(seconds))
-    if s < 60:
-        return format_duration(s)
-    if s < 86400:
-        return format_duration(s - s % 60)
-    return format_duration(s - s % 3600)
-
-
-def ago(now: float, then: float) -> str:
-    seconds = now - then
-    return "just now" if seconds < 1 else f"{span(seconds)} ago"

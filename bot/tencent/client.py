@@ -8,8 +8,9 @@ Retryable failures are retried by tenacity with exponential backoff and jitter,
 within a bounded number of attempts and an overall deadline. An expired UserSig
 (70001) is regenerated and the call retried once. An answer without the fields
 Tencent documents (``OnlineMemberNum``, ``MemberList``, ``NextTimestamp``...) is
-malformed, never zero. When the region's domain cannot be reached (DNS, connect,
-TLS), calls go to its backup domain for ``BACKUP_STAY`` seconds.
+malformed, never zero (the readers are in answers.py). When the region's domain
+cannot be reached (DNS, connect, TLS), calls go to its backup domain for
+``BACKUP_STAY`` seconds (route.py).
 """
 
 from __future__ import annotations
@@ -18,18 +19,16 @@ import copy
 import functools
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
 
 import requests
 import tenacity
-import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from bot.tencent import answers
 from bot.tencent.errors import (
     ApiError,
     FeatureNotEnabled,
@@ -47,6 +46,7 @@ from bot.tencent.models import (
     is_community,
 )
 from bot.tencent.ratelimit import RateLimits
+from bot.tencent.route import Route, never_reached
 from bot.tencent.usersig import UserSigCache
 from bot.tencent.validation import validate_accounts, validate_group_id, validate_mark
 
@@ -126,7 +126,7 @@ class TencentClient:
         self.sdkappid = sdkappid
         self.admin = admin
         self.base_url = base_url.rstrip("/")
-        self._route = _Route(self.base_url, backup_url, backup_stay, clock)
+        self._route = Route(self.base_url, backup_url, backup_stay, clock)
         self.rate_limits = rate_limits
         self.timeout = timeout
         self.retry = retry
@@ -189,7 +189,7 @@ class TencentClient:
         pages = empty = 0
         partial: Partial | None = None
         while True:
-            page, cursor = self.call(*GET_MEMBERS, body, parse=_members_page)
+            page, cursor = self.call(*GET_MEMBERS, body, parse=answers.members_page)
             pages += 1
             for member in page:
                 members.setdefault(member.account, member)
@@ -233,7 +233,7 @@ class TencentClient:
         community = is_community(group_id, group_type)
         api = GET_COMMUNITY_ONLINE_MEMBER_NUM if community else GET_ONLINE_MEMBER_NUM
         try:
-            return self.call(*api, {"GroupId": group_id}, parse=_online_count)
+            return self.call(*api, {"GroupId": group_id}, parse=answers.online_count)
         except NotAudioVideoGroup as error:
             raise _count_refused(error, group_type, community) from None
 
@@ -244,7 +244,7 @@ class TencentClient:
         asked = validate_accounts(list(accounts))
         body = {"GroupId": group_id, "Member_Account": list(asked)}
         try:
-            present = self.call(*CHECK_MEMBERS, body, parse=_present_accounts)
+            present = self.call(*CHECK_MEMBERS, body, parse=answers.present_accounts)
         except NotAudioVideoGroup as error:
             raise FeatureNotEnabled(
                 "Tencent checks members only in audio-video groups (AVChatRoom), on the Pro "
@@ -280,9 +280,8 @@ class TencentClient:
                 "GroupIdList": chunk,
                 "ResponseFilter": {"GroupBaseInfoFilter": ["Type", "Name"]},
             }
-            found.update(
-                self.call(*GET_GROUP_INFO, body, parse=functools.partial(_group_infos, ids=chunk))
-            )
+            parse = functools.partial(answers.group_infos, ids=chunk)
+            found.update(self.call(*GET_GROUP_INFO, body, parse=parse))
         return found
 
     def set_marks(
@@ -365,7 +364,7 @@ class TencentClient:
         try:
             response = self._session.post(url, params=params, json=body, timeout=self.timeout)
         except requests.RequestException as exc:
-            if _never_reached(exc):
+            if never_reached(exc):
                 self._route.failed(base, type(exc).__name__)
             if isinstance(exc, requests.Timeout):
                 raise TransportError("Tencent did not answer in time; try again.") from None
@@ -382,12 +381,12 @@ class TencentClient:
         if not isinstance(data, dict):
             raise TransportError("Tencent sent an answer that is not valid JSON; try again.")
         code, status = data.get("ErrorCode"), data.get("ActionStatus")
-        if not _is_int(code) or status not in ("OK", "FAIL"):
+        if not answers.is_int(code) or status not in ("OK", "FAIL"):
             raise TransportError(
                 "Tencent sent an answer without its ActionStatus or ErrorCode; try again."
             )
         if code or status == "FAIL":
-            error = api_error(code, str(data.get("ErrorInfo", "")), _request_id(data))
+            error = api_error(code, str(data.get("ErrorInfo", "")), answers.request_id(data))
             log.info("Tencent %s: error %s (%s)", url.rsplit("/", 1)[-1], code, error.request_id)
             raise error
         return data
@@ -436,150 +435,3 @@ def _log_retry(state: tenacity.RetryCallState) -> None:
         error,
         state.next_action.sleep if state.next_action else 0.0,
     )
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    """A JSON integer (Python's bool is an int, JSON's true is not)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _request_id(data: dict[str, Any]) -> str:
-    return str(data.get("RequestId", ""))
-
-
-# -- reading answers: a field Tencent documents is there, or the answer is malformed
-
-
-def _online_count(data: dict[str, Any]) -> int:
-    count = data.get("OnlineMemberNum")
-    if not _is_int(count) or count < 0:
-        raise TransportError(
-            "Tencent's answer had no online count (OnlineMemberNum); try again in a minute."
-        )
-    return count
-
-
-def _present_accounts(data: dict[str, Any]) -> set[str]:
-    found = data.get("Member_Account")
-    if not isinstance(found, list):
-        raise TransportError(
-            "Tencent's answer about the members was incomplete (no Member_Account); try again."
-        )
-    return {str(account) for account in found}
-
-
-def _members_page(data: dict[str, Any]) -> tuple[list[Member], int]:
-    """One get_members page: its members and ``NextTimestamp`` (0 on the last page).
-
-    ``MemberList`` must be an array and ``NextTimestamp`` an integer: an answer
-    without them is malformed, not an empty group. A member without JoinTime keeps 0
-    (shown as 1970): it changes no count. Entries without an account cannot be named
-    and are skipped.
-    """
-    raw, cursor = data.get("MemberList"), data.get("NextTimestamp")
-    if not isinstance(raw, list) or not _is_int(cursor):
-        missing = "member list (MemberList)" if not isinstance(raw, list) else "page cursor"
-        raise TransportError(f"Tencent's member list page had no {missing}; try again in a minute.")
-    members = []
-    for item in raw:
-        if not isinstance(item, dict) or not item.get("Member_Account"):
-            continue
-        join_time = item.get("JoinTime")
-        members.append(
-            Member(
-                account=str(item["Member_Account"]),
-                nickname=str(item.get("NickName") or ""),
-                avatar=str(item.get("Avatar") or ""),
-                join_time=join_time if _is_int(join_time) else 0,
-            )
-        )
-    return members, cursor
-
-
-def _group_infos(data: dict[str, Any], ids: list[str]) -> dict[str, GroupInfo | ApiError]:
-    """get_group_info's entries for ``ids``. Each has its own ErrorCode; an OK one has a
-    Type and a Name. An answer without an entry like that for every ID is malformed."""
-    found: dict[str, GroupInfo | ApiError] = {}
-    entries = data.get("GroupInfo")
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict) or entry.get("GroupId") not in ids:
-            continue
-        group_id, code = str(entry["GroupId"]), entry.get("ErrorCode")
-        name, kind = entry.get("Name"), entry.get("Type")
-        if not _is_int(code):
-            continue
-        if code:
-            found[group_id] = api_error(code, str(entry.get("ErrorInfo", "")), _request_id(data))
-        elif isinstance(name, str) and isinstance(kind, str) and kind:
-            found[group_id] = GroupInfo(group_id, name, kind)
-    if any(group_id not in found for group_id in ids):
-        raise TransportError("Tencent's answer about the groups was incomplete; try again.")
-    return found
-
-
-def _never_reached(exc: requests.RequestException) -> bool:
-    """The request never got to Tencent: DNS, connect (refused, timed out) or TLS failed.
-
-    Not a read timeout or a connection dropped after the request was sent: those
-    reached the server, and another domain of the same service would not help.
-    """
-    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
-        return True
-    if not isinstance(exc, requests.ConnectionError):
-        return False
-    cause = exc.args[0] if exc.args else None
-    reason = getattr(cause, "reason", cause)
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
-
-
-class _Route:
-    """Which base URL calls go to: the main one, or its backup for ``stay`` seconds after
-    the main one could not be reached. Shared by a client and its ``for_background``
-    copy; every thread reads and switches it under one lock."""
-
-    def __init__(
-        self, main: str, backup: str | None, stay: float, clock: Callable[[], float]
-    ) -> None:
-        self.main = main
-        self.backup = backup.rstrip("/") if backup else None
-        self.stay = stay
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._backup_until: float | None = None
-
-    def current(self) -> str:
-        with self._lock:
-            if self._backup_until is None or self.backup is None:
-                return self.main
-            if self._clock() < self._backup_until:
-                return self.backup
-            self._backup_until = None
-        log.info("Trying Tencent's main domain %s again", _host(self.main))
-        return self.main
-
-    def failed(self, base: str, why: str) -> None:
-        """``base`` could not be reached: switch to the other domain, if there is one and
-        no other thread has switched already."""
-        if self.backup is None:
-            return
-        with self._lock:
-            on_backup = self._backup_until is not None
-            if base == self.main and not on_backup:
-                self._backup_until = self._clock() + self.stay
-                switched_to = self.backup
-            elif base == self.backup and on_backup:
-                self._backup_until = None
-                switched_to = self.main
-            else:
-                return
-        log.warning(
-            "Cannot reach Tencent at %s (%s); switching to %s%s",
-            _host(base),
-            why,
-            _host(switched_to),
-            f" for {self.stay:.0f} s" if switched_to == self.backup else "",
-        )
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).netloc or url

@@ -1,10 +1,11 @@
 """Everything that can go wrong talking to Tencent Cloud Chat, as one hierarchy.
 
 Every exception carries ``user_message``: one sentence a Slack user can act on,
-with no secret in it. Nothing above the client needs to know about ``requests``
+with no secret in it; ``sentence`` is that with ``(Tencent error N)`` after it when
+Tencent answered with a code, the form every reply and alert shows. Nothing above the client needs to know about ``requests``
 or HTTP status codes::
 
-    TencentError                       base; .user_message, .retryable
+    TencentError                       base; .user_message, .sentence, .retryable
     ├── InvalidInput                   rejected before any call (group ID, mark)
     ├── TransportError                 no usable answer: network, timeout, HTTP 5xx,
     │                                  malformed body or missing fields (retryable)
@@ -57,6 +58,17 @@ class TencentError(Exception):
         super().__init__(user_message)
         self.user_message = user_message
 
+    @property
+    def code_phrase(self) -> str:
+        """``"Tencent error 10010"`` when Tencent answered with a code, else ``""``."""
+        return ""
+
+    @property
+    def sentence(self) -> str:
+        """What users are shown: ``user_message``, then ``(Tencent error N)`` if there is a code."""
+        phrase = self.code_phrase
+        return f"{self.user_message} ({phrase})" if phrase else self.user_message
+
 
 class InvalidInput(TencentError, ValueError):
     """The caller's input is wrong; nothing was sent."""
@@ -96,8 +108,12 @@ class ApiError(TencentError):
         self.retryable = retryable
         self.retry_after = retry_after
 
+    @property
+    def code_phrase(self) -> str:
+        return f"Tencent error {self.code}"
+
     def __str__(self) -> str:
-        detail = f" [Tencent error {self.code}"
+        detail = f" [{self.code_phrase}"
         if self.info:
             detail += f": {self.info}"
         if self.request_id:

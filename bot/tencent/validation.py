@@ -9,6 +9,7 @@ __all__ = [
     "MAX_CHECK_ACCOUNTS",
     "MAX_GROUP_ID_BYTES",
     "MAX_MARK",
+    "quote",
     "validate_accounts",
     "validate_group_id",
     "validate_mark",
@@ -24,20 +25,35 @@ MAX_CHECK_ACCOUNTS = 500
 
 
 def validate_group_id(group_id: str) -> str:
-    """Return ``group_id`` if Tencent could accept it, else raise InvalidInput saying why."""
+    """Return ``group_id`` if Tencent could accept it, else raise InvalidInput saying why.
+
+    The one rule for group IDs, Tencent's: printable ASCII (0x20-0x7e, so a space
+    too), at most MAX_GROUP_ID_BYTES bytes. The ``/online`` grammar splits words on
+    spaces before it asks, so an ID typed there never holds one.
+    """
     if not group_id:
         raise InvalidInput("The group ID is empty: give one like @TGS#a6I4ZUUGO.")
-    if not all(0x20 <= ord(ch) <= 0x7E for ch in group_id):
+    bad = next((ch for ch in group_id if not 0x20 <= ord(ch) <= 0x7E), None)
+    if bad is not None:
         raise InvalidInput(
-            "The group ID may only contain printable ASCII characters (letters, digits, "
-            "punctuation); copy it from the Chat console."
+            f"Group IDs are printable ASCII (letters, digits and symbols such as @ # _ -); "
+            f"{quote(group_id)} contains {quote(bad)}. Copy the ID from the Chat console."
         )
+    # Printable ASCII is one byte a character: the bytes Tencent counts are characters.
     if len(group_id.encode()) > MAX_GROUP_ID_BYTES:
         raise InvalidInput(
-            f"The group ID is {len(group_id)} characters long; Tencent group IDs have at most "
-            f"{MAX_GROUP_ID_BYTES}."
+            f"Group IDs have at most {MAX_GROUP_ID_BYTES} characters; {quote(group_id)} has "
+            f"{len(group_id)}."
         )
     return group_id
+
+
+def quote(text: str, limit: int = 40) -> str:
+    """A user's word quoted for a message: control characters masked, long words cut."""
+    clean = "".join("?" if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 else ch for ch in text)
+    if len(clean) > limit:
+        clean = clean[: limit - 1] + "…"
+    return f'"{clean}"'
 
 
 def validate_mark(mark: int | None) -> int | None:
