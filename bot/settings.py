@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     xdg_data_home: str | None = None
     poll_interval: int = Field(default=60, ge=1, le=86_400)
+    #: Not for users: both replica leases (targets, outbox), in seconds, instead of the
+    #: ones fitted to POLL_INTERVAL (``LeasePolicy.for_interval``); the replica tests
+    #: set it short, so that a killed replica's work is taken over quickly.
+    lease_seconds: int | None = Field(default=None, ge=1, le=3600)
     history_days: int = Field(default=14, ge=1, le=3650)
     watch_admins: str = ""
 
@@ -254,6 +258,7 @@ _ALLOWED: dict[str, str] = {
     ),
     "poll_interval": "whole seconds from 40 to 86400",
     "history_days": "whole days from 1 to 3650",
+    "lease_seconds": "whole seconds from 1 to 3600",
 }
 
 

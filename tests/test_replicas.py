@@ -50,7 +50,7 @@ from sqlalchemy import select, text
 from bot.alerts.names import GroupNames
 from bot.commands.grammar import parse
 from bot.simulator import Faults, Scenario, Simulator
-from bot.store import Outbox, Sample, make_engine, session_factory, upgrade
+from bot.store import Outbox, SampleRow, make_engine, session_factory, upgrade
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import RateLimits
 from bot.watches import Actor, Watches
@@ -152,7 +152,9 @@ class Cluster:
         """When each target was checked (sample ``taken_at``) from ``since`` on, in order."""
         with self.sessions() as session:
             rows = session.execute(
-                select(Sample.group_id, Sample.mark, Sample.taken_at).order_by(Sample.taken_at)
+                select(SampleRow.group_id, SampleRow.mark, SampleRow.taken_at).order_by(
+                    SampleRow.taken_at
+                )
             ).all()
         taken: dict[tuple[str, int | None], list[float]] = defaultdict(list)
         for group, mark, at in rows:

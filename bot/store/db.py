@@ -26,7 +26,7 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.models import Base, UTCDateTime
@@ -39,6 +39,7 @@ __all__ = [
     "current_revision",
     "downgrade",
     "head_revision",
+    "is_postgresql",
     "make_engine",
     "migration_options",
     "safe_url",
@@ -111,6 +112,14 @@ def make_engine(url: str | URL, *, echo: bool = False, sqlite_foreign_keys: bool
         engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
     logger.debug("database engine for %s", safe_url(parsed))
     return engine
+
+
+def is_postgresql(bind: Session | Engine | Connection) -> bool:
+    """Whether ``bind`` (a session, an engine or a connection) talks to PostgreSQL: the
+    one question the SQL that differs between the two dialects asks."""
+    if isinstance(bind, Session):
+        return bind.get_bind().dialect.name == "postgresql"
+    return bind.dialect.name == "postgresql"
 
 
 class DatabaseInUse(Exception):
