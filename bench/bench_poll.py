@@ -56,12 +56,14 @@ from sqlalchemy import Engine, create_engine, event, func, insert, make_url, sel
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts import rules
+from bot.alerts.checks import Target
+from bot.alerts.judging import Judge, JudgeReport, Observation
 from bot.alerts.mapping import to_dt
 from bot.alerts.names import GroupNames
-from bot.alerts.poller import CycleReport, Poller, Target
+from bot.alerts.poller import CycleReport, Poller
 from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY
-from bot.store.db import make_engine, safe_url, session_factory, upgrade
-from bot.store.models import AlertState, Outbox, Sample, Watch
+from bot.store.db import is_postgresql, make_engine, safe_url, session_factory, upgrade
+from bot.store.models import AlertStateRow, Outbox, SampleRow, Watch
 from bot.tencent.client import GET_GROUP_INFO, GET_ONLINE_MEMBER_NUM, TencentClient
 from bot.tencent.ratelimit import WINDOW_MS, RateLimits, sustained_per_window
 
@@ -162,9 +164,9 @@ def insert_watches(sessions: sessionmaker[Session], groups: int, now: float) -> 
             ],
         )
         session.execute(
-            insert(AlertState), [{"watch_id": i + 1, "status": "ok"} for i in range(groups)]
+            insert(AlertStateRow), [{"watch_id": i + 1, "status": "ok"} for i in range(groups)]
         )
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
+        if is_postgresql(session):
             session.execute(
                 text("SELECT setval(pg_get_serial_sequence('watches', 'id'), :n)"), {"n": groups}
             )
@@ -295,54 +297,26 @@ class Phases:
         return total
 
 
-#: Poller methods timed as bookkeeping when the poller has them (target claims, leases).
+#: Methods of the poller and its judge timed as bookkeeping (target claims, leases,
+#: which watches a batch is for).
 BOOKKEEPING = ("sync_targets", "claim", "complete", "_active_watches")
 
 
-class TimedPoller(Poller):
-    """The poller, timing its phases; judge() and _message() run on the calling thread."""
+class TimedJudge(Judge):
+    """The judging stage, timing its phases; the poller gives it a fresh ``phases`` for
+    each cycle. judge_batch() and _message() run on the poller's calling thread."""
 
     phases: Phases
 
-    def run_cycle(self, *args: Any, **kwargs: Any) -> CycleReport:
-        self.phases = Phases()
-        return super().run_cycle(*args, **kwargs)
-
-    def _timed(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def _active_watches(self, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
-            return getattr(super(), name)(*args, **kwargs)
+            return super()._active_watches(*args, **kwargs)
         finally:
-            self.phases.bookkeeping[name] += time.perf_counter() - started
-
-    def sync_targets(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed("sync_targets", *args, **kwargs)
-
-    def claim(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed("claim", *args, **kwargs)
-
-    def complete(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed("complete", *args, **kwargs)
-
-    def _active_watches(self, *args: Any, **kwargs: Any) -> Any:
-        return self._timed("_active_watches", *args, **kwargs)
-
-    def check_targets(
-        self, targets: Sequence[Target], now: float
-    ) -> dict[Target, tuple[int | None, str | None]]:
-        started = time.monotonic()
-        try:
-            return super().check_targets(targets, now)
-        finally:
-            ended = time.monotonic()
-            self.phases.batches += 1
-            last = getattr(self.tencent, "last_at", {}).get(COUNT_API)
-            if last is not None and started <= last <= ended:
-                self.phases.fetches.append((started, last))
-                self.phases.inserts += ended - last
+            self.phases.bookkeeping["_active_watches"] += time.perf_counter() - started
 
     def judge_batch(
-        self, items: Sequence[tuple[int, rules.Sample]], now: float, report: CycleReport
+        self, items: Sequence[tuple[int, rules.Sample]], now: float, report: JudgeReport
     ) -> None:
         started = time.perf_counter()
         try:
@@ -371,6 +345,49 @@ class TimedPoller(Poller):
             naming = getattr(self.names, "seconds", 0.0) - named  # shown with the names
             self.phases.messages += time.perf_counter() - started - naming
             self.phases.message_count += 1
+
+
+class TimedPoller(Poller):
+    """The poller, timing its phases, with a TimedJudge."""
+
+    phases: Phases
+    judge: TimedJudge
+
+    def __init__(self, sessions: sessionmaker[Session], *args: Any, **kwargs: Any) -> None:
+        judge = TimedJudge(sessions, kwargs["names"])
+        super().__init__(sessions, *args, judge=judge, **kwargs)
+
+    def run_cycle(self, *args: Any, **kwargs: Any) -> CycleReport:
+        self.phases = self.judge.phases = Phases()
+        return super().run_cycle(*args, **kwargs)
+
+    def _timed(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return getattr(super(), name)(*args, **kwargs)
+        finally:
+            self.phases.bookkeeping[name] += time.perf_counter() - started
+
+    def sync_targets(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed("sync_targets", *args, **kwargs)
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed("claim", *args, **kwargs)
+
+    def complete(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed("complete", *args, **kwargs)
+
+    def check_targets(self, batch: Sequence[Target], now: float) -> list[Observation]:
+        started = time.monotonic()
+        try:
+            return super().check_targets(batch, now)
+        finally:
+            ended = time.monotonic()
+            self.phases.batches += 1
+            last = getattr(self.tencent, "last_at", {}).get(COUNT_API)
+            if last is not None and started <= last <= ended:
+                self.phases.fetches.append((started, last))
+                self.phases.inserts += ended - last
 
 
 class Clock:
@@ -440,9 +457,9 @@ def run_one(
             profiler.disable()
     with poller.sessions() as session:
         failed = session.execute(
-            select(Sample.error, func.count())
-            .where(Sample.taken_at >= to_dt(report.started_at), Sample.error.is_not(None))
-            .group_by(Sample.error)
+            select(SampleRow.error, func.count())
+            .where(SampleRow.taken_at >= to_dt(report.started_at), SampleRow.error.is_not(None))
+            .group_by(SampleRow.error)
         ).all()
     return Cycle(
         number=number,

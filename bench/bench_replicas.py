@@ -76,7 +76,7 @@ from bot.alerts.mapping import to_dt
 from bot.settings import Settings
 from bot.simulator import DEMO_ADMIN, DEMO_SECRET_KEY
 from bot.store.db import make_engine, upgrade
-from bot.store.models import AlertState, Watch
+from bot.store.models import AlertStateRow, Watch
 from bot.tencent.ratelimit import WINDOW_MS, sustained_per_window
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -237,7 +237,7 @@ def insert_watches(engine: Engine, watches: int, groups: int, now: float) -> Non
     with engine.begin() as connection:
         connection.execute(insert(Watch), rows)
         connection.execute(
-            insert(AlertState), [{"watch_id": i + 1, "status": "ok"} for i in range(watches)]
+            insert(AlertStateRow), [{"watch_id": i + 1, "status": "ok"} for i in range(watches)]
         )
         connection.execute(
             text("SELECT setval(pg_get_serial_sequence('watches', 'id'), :n)"), {"n": watches}

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     xdg_data_home: str | None = None
     poll_interval: int = Field(default=60, ge=1, le=86_400)
+    #: Not for users: both replica leases (targets, outbox), in seconds, instead of the
+    #: ones fitted to POLL_INTERVAL (``LeasePolicy.for_interval``); the replica tests
+    #: set it short, so that a killed replica's work is taken over quickly.
+    lease_seconds: int | None = Field(default=None, ge=1, le=3600)
     history_days: int = Field(default=14, ge=1, le=3650)
     watch_admins: str = ""
 
@@ -329,6 +333,7 @@ _ALLOWED: dict[str, str] = {
         "Slack user IDs (U... or W...) and user-group IDs (S...), upper case, comma or space "
         "separated, e.g. U012AB3CD,S0614TZR7 (a member's profile > More > Copy member ID)"
     ),
+    "lease_seconds": "whole seconds from 1 to 3600",
 }
 
 

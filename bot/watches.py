@@ -19,15 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.alerts import rules
+from bot.alerts.checks import Target, fetch_value
 from bot.alerts.mapping import rule_columns, rule_of, to_dt, to_ts
+from bot.alerts.messages import alert_view
 from bot.alerts.names import GroupNames
-from bot.alerts.poller import Target, alert_view, fetch_value
 from bot.commands.durations import format_duration
 from bot.commands.values import WatchDrop, WatchThreshold
 from bot.render import alerts as render
 from bot.render import watches as watch_render
 from bot.render.blocks import Message
-from bot.store.models import AlertState, Sample, Watch, WatchChange
+from bot.store.models import AlertStateRow, SampleRow, Watch, WatchChange
 from bot.tencent.client import TencentClient
 from bot.tencent.errors import GroupError, TencentError
 
@@ -153,7 +154,7 @@ class Watches:
             session.add(watch)
             session.flush()
             session.add(
-                AlertState(
+                AlertStateRow(
                     watch_id=watch.id,
                     last_value=value,
                     last_checked_at=to_dt(now),
@@ -161,7 +162,7 @@ class Watches:
                 )
             )
             session.add(
-                Sample(
+                SampleRow(
                     group_id=command.group_id,
                     mark=command.mark,
                     taken_at=to_dt(now),
@@ -282,7 +283,7 @@ class Watches:
             was_paused = watch.paused_reason is not None
             watch.muted_until = watch.muted_by = watch.mute_reason = None
             watch.paused_reason = None
-            state = session.get(AlertState, watch_id)
+            state = session.get(AlertStateRow, watch_id)
             if was_paused and state is not None and state.status in ("firing", "error"):
                 # Its alert may never have reached the channel: post it again at the next
                 # check if it still fires, as when a mute runs out.
@@ -302,7 +303,7 @@ class Watches:
         now = self.clock()
         with self.sessions.begin() as session:
             watch = self._own(session, watch_id, actor)
-            state = session.get(AlertState, watch_id)
+            state = session.get(AlertStateRow, watch_id)
             if state is None or state.incident_id != incident_id:
                 return None
             if state.status not in ("firing", "error"):

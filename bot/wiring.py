@@ -18,6 +18,7 @@ from bot.alerts.poller import Poller
 from bot.settings import Settings
 from bot.simulator import Scenario, Simulator, demo_scenario
 from bot.store.db import make_engine, session_factory, single_process, upgrade
+from bot.store.leases import LeasePolicy
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import shared_rate_limits
 from bot.watches import Watches
@@ -110,15 +111,14 @@ def _alerting(
     sessions = session_factory(engine)
     names = GroupNames(tencent)
     owner = f"{socket.gethostname()}:{os.getpid()}"
-    # A lease outlives the work it covers (a batch of checks; one Slack post with its
-    # retries) and runs out soon enough that a dead replica's work is taken over.
+    leases = LeasePolicy.for_interval(poll_interval, settings.lease_seconds)
     poller = Poller(
         sessions,
         tencent.for_background(),
         names=names,
         interval=poll_interval,
         owner=owner,
-        lease_seconds=max(10.0, min(60.0, poll_interval)),
+        lease_seconds=leases.targets,
     )
     try:
         yield Alerting(
@@ -135,7 +135,7 @@ def _alerting(
                 sessions,
                 poster,
                 owner=owner,
-                lease_seconds=max(30.0, min(120.0, 2 * poll_interval)),
+                lease_seconds=leases.outbox,
             ),
         )
     finally:

@@ -18,7 +18,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection, make_url
 
-from bot.store.db import make_engine, migration_options, safe_url
+from bot.store.db import is_postgresql, make_engine, migration_options, safe_url
 
 config = context.config
 logger = logging.getLogger("alembic.env")
@@ -50,7 +50,7 @@ MIGRATION_LOCK = 0x6F6E6C62  # "onlb"
 def _migrate(connection: Connection) -> None:
     context.configure(connection=connection, **migration_options(connection.dialect.name))
     with context.begin_transaction():
-        if connection.dialect.name == "postgresql":
+        if is_postgresql(connection):
             # Held until this transaction ends; the next replica then finds the schema
             # at head and has nothing to do.
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")

@@ -12,6 +12,9 @@ from sqlalchemy.pool import NullPool
 
 from bot.store import make_engine, session_factory, upgrade
 
+#: The alerting tests' ``sim`` and ``env`` fixtures (tests/alerting.py).
+pytest_plugins = ["alerting"]
+
 
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:

@@ -7,12 +7,13 @@ The replicas are real subprocesses in HTTP mode; the Tencent simulator runs in t
 fake. Every wait is bounded polling of something observable (samples in the database,
 messages in the fake, a lease in ``targets``), never a sleep taken as synchronisation.
 
-Timing, from the settings the replicas get (POLL_INTERVAL=2 against a loopback simulator):
+Timing, from the settings the replicas get (POLL_INTERVAL=1 against a loopback simulator,
+and LEASE_SECONDS=4 instead of the leases fitted to the interval, 10 s and 30 s):
 
-- ``INTERVAL`` 2 s: a target is next due one interval after the claim that checked it;
-- ``TICK`` 2 s: each replica's scheduler looks for due targets every min(interval, 15) s;
-- ``LEASE`` 10 s: a claimed target is leased for max(10, min(60, interval)) s;
-- ``OUTBOX_LEASE`` 30 s: a claimed outbox row is leased for max(30, min(120, 2 x interval)) s.
+- ``INTERVAL`` 1 s: a target is next due one interval after the claim that checked it;
+- ``TICK`` 1 s: each replica's scheduler looks for due targets every min(interval, 15) s;
+- ``LEASE`` 4 s: a claimed target is leased for LEASE_SECONDS;
+- ``OUTBOX_LEASE`` 4 s: a claimed outbox row is leased for LEASE_SECONDS too.
 
 What "checked once per interval" means on the samples table (one row per check, ``taken_at``
 = the time of the claim that made it):
@@ -50,15 +51,15 @@ from sqlalchemy import select, text
 from bot.alerts.names import GroupNames
 from bot.commands.grammar import parse
 from bot.simulator import Faults, Scenario, Simulator
-from bot.store import Outbox, Sample, make_engine, session_factory, upgrade
+from bot.store import Outbox, SampleRow, make_engine, session_factory, upgrade
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import RateLimits
 from bot.watches import Actor, Watches
 
-INTERVAL = 2.0
-TICK = 2.0
-LEASE = 10.0
-OUTBOX_LEASE = 30.0
+INTERVAL = 1.0
+TICK = 1.0
+LEASE = 4.0
+OUTBOX_LEASE = LEASE
 EARLY = 0.001
 SLACK = 2.0
 MAX_GAP = INTERVAL + TICK + SLACK
@@ -132,6 +133,7 @@ class Cluster:
             TENCENT_IM_SDKAPPID=str(scenario.sdkappid),
             TENCENT_IM_SECRET_KEY=scenario.secret_key,
             POLL_INTERVAL=str(int(INTERVAL)),
+            LEASE_SECONDS=str(int(LEASE)),
         )
         return time.time()
 
@@ -152,7 +154,9 @@ class Cluster:
         """When each target was checked (sample ``taken_at``) from ``since`` on, in order."""
         with self.sessions() as session:
             rows = session.execute(
-                select(Sample.group_id, Sample.mark, Sample.taken_at).order_by(Sample.taken_at)
+                select(SampleRow.group_id, SampleRow.mark, SampleRow.taken_at).order_by(
+                    SampleRow.taken_at
+                )
             ).all()
         taken: dict[tuple[str, int | None], list[float]] = defaultdict(list)
         for group, mark, at in rows:
@@ -436,7 +440,7 @@ def test_a_replica_killed_between_its_post_and_the_record(cluster: Cluster) -> N
         (row,) = [r for r in cluster.outbox() if r.dedup_key == key]
         return row if row.status == "delivered" else None
 
-    # The dead replica's claim on the row runs out (30 s); another one claims it, finds the
+    # The dead replica's claim on the row runs out (OUTBOX_LEASE); another one claims it, finds the
     # message by its key in the channel's history, and records it instead of posting again.
     row = wait_until(delivered, timeout=OUTBOX_LEASE + 20, what=f"outbox row {key} delivered")
     assert row.attempts == 2 and row.message_ts == posted["ts"]

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot.store import (
-    AlertState,
+    AlertStateRow,
     Outbox,
-    Sample,
+    SampleRow,
     Watch,
     WatchChange,
     check,
@@ -277,13 +277,13 @@ def test_watch_state_samples_and_outbox_round_trip(db_engine: Engine) -> None:
     factory = session_factory(db_engine)
     with factory() as session, session.begin():
         watch = _watch()
-        watch.state = AlertState(since=T0)
+        watch.state = AlertStateRow(since=T0)
         watch.changes.append(WatchChange(actor="U0123456", at=T0, action="created"))
         session.add(watch)
         session.add_all(
             [
-                Sample(group_id="@TGS#live", mark=1000, taken_at=T0, value=42),
-                Sample(group_id="@TGS#live", mark=None, taken_at=T0, error="timeout"),
+                SampleRow(group_id="@TGS#live", mark=1000, taken_at=T0, value=42),
+                SampleRow(group_id="@TGS#live", mark=None, taken_at=T0, error="timeout"),
             ]
         )
         session.flush()
@@ -305,7 +305,7 @@ def test_watch_state_samples_and_outbox_round_trip(db_engine: Engine) -> None:
         assert [c.action for c in watch.changes] == ["created"]
         assert watch.changes[0].detail == ""
         values = session.scalars(
-            select(Sample.value).where(Sample.group_id == "@TGS#live").order_by(Sample.id)
+            select(SampleRow.value).where(SampleRow.group_id == "@TGS#live").order_by(SampleRow.id)
         ).all()
         assert values == [42, None]
         outbox = session.scalars(select(Outbox)).one()
@@ -336,7 +336,7 @@ def test_server_defaults_fill_rows_written_without_the_orm(db_engine: Engine) ->
         assert watch.for_seconds == 0
         assert watch.created_at.tzinfo is UTC
         assert before <= watch.created_at <= datetime.now(UTC) + timedelta(seconds=5)
-        state = session.get_one(AlertState, watch_id)
+        state = session.get_one(AlertStateRow, watch_id)
         assert (state.status, state.version, state.muted_notice_due) == ("ok", 0, False)
         outbox = session.scalars(select(Outbox)).one()
         assert (outbox.status, outbox.attempts, outbox.payload) == ("pending", 0, {"text": "x"})
@@ -359,8 +359,8 @@ def test_deleting_a_watch_cascades_to_state_and_changes_and_unlinks_outbox(
     factory = session_factory(db_engine)
     with factory() as session, session.begin():
         watch, other = _watch(), _watch(group_id="other")
-        watch.state = AlertState()
-        other.state = AlertState()
+        watch.state = AlertStateRow()
+        other.state = AlertStateRow()
         watch.changes.append(WatchChange(actor="U1", action="created"))
         session.add_all([watch, other])
         session.flush()
@@ -371,7 +371,7 @@ def test_deleting_a_watch_cascades_to_state_and_changes_and_unlinks_outbox(
         connection.execute(delete(Watch).where(Watch.id == watch_id))
 
     with factory() as session:
-        assert session.scalars(select(AlertState.watch_id)).all() == [other_id]
+        assert session.scalars(select(AlertStateRow.watch_id)).all() == [other_id]
         assert session.scalars(select(WatchChange)).all() == []
         outbox = session.scalars(select(Outbox)).one()
         assert outbox.watch_id is None
@@ -380,13 +380,13 @@ def test_deleting_a_watch_cascades_to_state_and_changes_and_unlinks_outbox(
 
 def test_orm_delete_of_a_watch_relies_on_the_database_cascade(db_session: Session) -> None:
     watch = _watch()
-    watch.state = AlertState()
+    watch.state = AlertStateRow()
     watch.changes.append(WatchChange(actor="U1", action="created"))
     db_session.add(watch)
     db_session.commit()
     db_session.delete(watch)
     db_session.commit()
-    assert db_session.scalars(select(AlertState)).all() == []
+    assert db_session.scalars(select(AlertStateRow)).all() == []
     assert db_session.scalars(select(WatchChange)).all() == []
 
 
@@ -427,7 +427,7 @@ def test_timestamps_are_stored_in_utc_and_come_back_aware(db_engine: Engine) -> 
         session.add(_watch(created_at=local, muted_until=local + timedelta(hours=1)))
         session.add_all(
             [
-                Sample(group_id="g", taken_at=T0 + timedelta(minutes=minute), value=minute)
+                SampleRow(group_id="g", taken_at=T0 + timedelta(minutes=minute), value=minute)
                 for minute in range(5)
             ]
         )
@@ -441,10 +441,10 @@ def test_timestamps_are_stored_in_utc_and_come_back_aware(db_engine: Engine) -> 
         # Comparisons use the instant, whatever zone the bound value carries.
         cutoff = (T0 + timedelta(minutes=2)).astimezone(beijing)
         recent = session.scalars(
-            select(Sample.value).where(Sample.taken_at >= cutoff).order_by(Sample.taken_at)
+            select(SampleRow.value).where(SampleRow.taken_at >= cutoff).order_by(SampleRow.taken_at)
         ).all()
         assert recent == [2, 3, 4]
-        assert all(t.tzinfo is UTC for t in session.scalars(select(Sample.taken_at)).all())
+        assert all(t.tzinfo is UTC for t in session.scalars(select(SampleRow.taken_at)).all())
 
 
 def test_naive_datetimes_are_refused(db_session: Session) -> None:
@@ -458,11 +458,11 @@ def test_concurrent_updates_of_an_alert_state_are_detected(db_engine: Engine) ->
     factory = session_factory(db_engine)
     with factory() as session, session.begin():
         watch = _watch()
-        watch.state = AlertState()
+        watch.state = AlertStateRow()
         session.add(watch)
     with factory() as first, factory() as second:
-        mine = first.get_one(AlertState, watch.id)
-        theirs = second.get_one(AlertState, watch.id)
+        mine = first.get_one(AlertStateRow, watch.id)
+        theirs = second.get_one(AlertStateRow, watch.id)
         mine.status = "firing"
         first.commit()
         theirs.status = "pending"
@@ -470,7 +470,7 @@ def test_concurrent_updates_of_an_alert_state_are_detected(db_engine: Engine) ->
             second.commit()
         second.rollback()
     with factory() as session:
-        state = session.get_one(AlertState, watch.id)
+        state = session.get_one(AlertStateRow, watch.id)
         assert (state.status, state.version) == ("firing", 2)
 
 

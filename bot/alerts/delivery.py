@@ -24,19 +24,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.mapping import to_dt
 from bot.logs import log_unexpected
-from bot.store.models import AlertState, Outbox, Watch, WatchChange
+from bot.store.leases import LeasePolicy, claim_due
+from bot.store.models import (
+    OPENING_KINDS,
+    THREAD_KINDS,
+    AlertStateRow,
+    Outbox,
+    OutboxStatus,
+    Watch,
+    WatchChange,
+)
 
 __all__ = ["Deliverer", "DeliveryReport", "PostError", "Poster"]
 
 log = logging.getLogger(__name__)
-
-#: Closing kinds reply in the thread of the incident's first message and update it.
-THREAD_KINDS = ("resolved", "recovered", "repeat", "reminder")
 
 
 class PostError(Exception):
@@ -84,7 +90,7 @@ class Deliverer:
         *,
         owner: str,
         clock: Callable[[], float] = time.time,
-        lease_seconds: float = 120.0,
+        lease_seconds: float = LeasePolicy().outbox,
         max_attempts: int = 12,
     ) -> None:
         self.sessions = sessions
@@ -110,38 +116,28 @@ class Deliverer:
     def _claim(self, limit: int) -> list[int]:
         """Lease due rows in one atomic UPDATE (``SKIP LOCKED`` on PostgreSQL)."""
         now = to_dt(self.clock())
+        assert now is not None
         with self.sessions.begin() as session:
-            due = (
-                select(Outbox.id)
-                .where(
-                    Outbox.status == "pending",
-                    Outbox.next_attempt_at <= now,
-                    or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now),
-                )
-                .order_by(Outbox.id)
-                .limit(limit)
+            claimed = claim_due(
+                session,
+                Outbox,
+                due=[Outbox.status == OutboxStatus.PENDING, Outbox.next_attempt_at <= now],
+                now=now,
+                lease=self.lease_seconds,
+                owner=self.owner,
+                limit=limit,
+                order_by=[Outbox.id],
+                also={"attempts": Outbox.attempts + 1},
             )
-            if session.get_bind().dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            claimed = session.scalars(
-                update(Outbox)
-                .where(Outbox.id.in_(due.scalar_subquery()))
-                .values(
-                    claimed_by=self.owner,
-                    claimed_until=to_dt(self.clock() + self.lease_seconds),
-                    attempts=Outbox.attempts + 1,
-                )
-                .returning(Outbox.id)
-            ).all()
-        return sorted(claimed)
+        return sorted(row_id for (row_id,) in claimed)
 
     def _deliver(self, row_id: int, report: DeliveryReport) -> None:
         with self.sessions() as session:
             row = session.get(Outbox, row_id)
-            if row is None or row.status != "pending" or row.claimed_by != self.owner:
+            if row is None or row.status != OutboxStatus.PENDING or row.claimed_by != self.owner:
                 return
             parent = session.get(Outbox, row.parent_id) if row.parent_id else None
-            if parent is not None and parent.status == "failed":
+            if parent is not None and parent.status == OutboxStatus.FAILED:
                 parent = _stand_in(session, parent, row.id) or parent
             plan = _Plan.of(row, parent)
         if plan.waiting:
@@ -188,11 +184,12 @@ class Deliverer:
             row = session.get(Outbox, row_id)
             if row is None:
                 return
-            row.status, row.message_ts, row.delivered_at = "delivered", ts, to_dt(now)
+            row.status = OutboxStatus.DELIVERED.value
+            row.message_ts, row.delivered_at = ts, to_dt(now)
             row.claimed_by = row.claimed_until = None
             row.last_error = None
-            if row.kind in ("firing", "error") and row.watch_id is not None:
-                state = session.get(AlertState, row.watch_id)
+            if row.kind in OPENING_KINDS and row.watch_id is not None:
+                state = session.get(AlertStateRow, row.watch_id)
                 if state is not None and state.incident_id == row.incident_id:
                     state.alert_channel, state.alert_ts = row.channel_id, ts
         if plan.found:
@@ -225,7 +222,7 @@ class Deliverer:
                     "alert message %s not delivered (%s); retry in %.0fs", row.id, error, wait
                 )
                 return
-            row.status = "failed"
+            row.status = OutboxStatus.FAILED.value
             report.failed += 1
             log.error("alert message %s failed for good: %s", row.id, error)
             if error.permanent and row.watch_id is not None:
@@ -241,7 +238,7 @@ def _stand_in(session: Session, opening: Outbox, before: int) -> Outbox | None:
         .where(
             Outbox.incident_id == opening.incident_id,
             Outbox.channel_id == opening.channel_id,
-            Outbox.status == "delivered",
+            Outbox.status == OutboxStatus.DELIVERED,
             Outbox.id > opening.id,
             Outbox.id < before,
         )
@@ -286,9 +283,9 @@ class _Plan:
         thread_ts = None
         waiting = False
         if row.kind in THREAD_KINDS and parent is not None:
-            if parent.status == "delivered":
+            if parent.status == OutboxStatus.DELIVERED:
                 thread_ts = parent.message_ts
-            elif parent.status == "pending":
+            elif parent.status == OutboxStatus.PENDING:
                 waiting = True
             # a parent that failed for good, with nothing standing in: post on its own
         return cls(

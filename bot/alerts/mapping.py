@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.alerts import rules
-from bot.store.models import AlertState, Watch
+from bot.store.models import AlertStateRow, Watch
 
 __all__ = [
     "apply_state",
@@ -52,7 +52,7 @@ def rule_columns(rule: rules.Rule) -> dict[str, object]:
     }
 
 
-def state_of(row: AlertState | None) -> rules.AlertState:
+def state_of(row: AlertStateRow | None) -> rules.AlertState:
     if row is None:
         return rules.AlertState()
     return rules.AlertState(
@@ -85,6 +85,6 @@ def state_columns(state: rules.AlertState) -> dict[str, Any]:
     }
 
 
-def apply_state(row: AlertState, state: rules.AlertState) -> None:
+def apply_state(row: AlertStateRow, state: rules.AlertState) -> None:
     for name, value in state_columns(state).items():
         setattr(row, name, value)

@@ -14,10 +14,13 @@ from bot.store.db import (
     upgrade,
 )
 from bot.store.models import (
-    AlertState,
+    AlertStateRow,
     Base,
     Outbox,
-    Sample,
+    OutboxKind,
+    OutboxStatus,
+    SampleRow,
+    TargetRow,
     UTCDateTime,
     Watch,
     WatchChange,
@@ -25,10 +28,13 @@ from bot.store.models import (
 )
 
 __all__ = [
-    "AlertState",
+    "AlertStateRow",
     "Base",
     "Outbox",
-    "Sample",
+    "OutboxKind",
+    "OutboxStatus",
+    "SampleRow",
+    "TargetRow",
     "UTCDateTime",
     "Watch",
     "WatchChange",

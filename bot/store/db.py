@@ -47,6 +47,7 @@ __all__ = [
     "current_revision",
     "downgrade",
     "head_revision",
+    "is_postgresql",
     "make_engine",
     "migration_options",
     "safe_url",
@@ -190,6 +191,15 @@ def _reachable(url: str | URL) -> None:
     """Connect to the database once: DatabaseUnusable, saying why and what to do, if not."""
     with _connected(url):
         pass
+
+
+def is_postgresql(bind: Session | Engine | Connection) -> bool:
+    """Whether ``bind`` (a session, an engine or a connection) talks to PostgreSQL: the
+    one question the SQL that differs between the two dialects asks."""
+    if isinstance(bind, Session):
+        return bind.get_bind().dialect.name == "postgresql"
+    return bind.dialect.name == "postgresql"
+
 
 
 @contextmanager

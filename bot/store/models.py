@@ -2,12 +2,16 @@
 
 Tables::
 
-    watches        Watch         a channel watching a group (optionally one mark) with one rule
-    alert_states   AlertState    1:1 with a watch: where its rule stands (ok/pending/firing/...)
-    samples        Sample        one poll of a group: the count, or the error instead
-    outbox         Outbox        Slack messages to deliver, each transition enqueued once
-    watch_changes  WatchChange   who created/muted/unwatched/... a watch, and when
-    targets        Target        each watched (group, mark), when it is next due, who holds it
+    watches        Watch          a channel watching a group (optionally one mark) with one rule
+    alert_states   AlertStateRow  1:1 with a watch: where its rule stands (ok/pending/firing/...)
+    samples        SampleRow      one poll of a group: the count, or the error instead
+    outbox         Outbox         Slack messages to deliver, each transition enqueued once
+    watch_changes  WatchChange    who created/muted/unwatched/... a watch, and when
+    targets        TargetRow      each watched (group, mark), when it is next due, who holds it
+
+A class is named for one row of its table; where the rule engine (``bot.alerts.rules``)
+has a value of the same name (``AlertState``, ``Sample``) or the checks do (``Target``),
+the row's class ends in ``Row``.
 
 Every timestamp is a ``UTCDateTime``: give it an aware datetime (any zone), get back an
 aware UTC one, on SQLite as on PostgreSQL. Naive datetimes are refused.
@@ -19,6 +23,7 @@ same names on both dialects (and SQLite batch migrations can find them to drop).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -43,14 +48,16 @@ __all__ = [
     "CHANGE_ACTIONS",
     "NAMING_CONVENTION",
     "NO_MARK",
-    "OUTBOX_KINDS",
-    "OUTBOX_STATUSES",
+    "OPENING_KINDS",
     "RULE_KINDS",
-    "AlertState",
+    "THREAD_KINDS",
+    "AlertStateRow",
     "Base",
     "Outbox",
-    "Sample",
-    "Target",
+    "OutboxKind",
+    "OutboxStatus",
+    "SampleRow",
+    "TargetRow",
     "UTCDateTime",
     "Watch",
     "WatchChange",
@@ -68,10 +75,37 @@ NAMING_CONVENTION: dict[str, str] = {
 # The values the string columns hold. Documented here, not enforced by CHECK constraints,
 # so a new kind needs no migration.
 RULE_KINDS = ("below", "above", "drop")
-OUTBOX_KINDS = (
-    "firing", "resolved", "repeat", "reminder", "error", "recovered", "update", "notice"
-)  # fmt: skip
-OUTBOX_STATUSES = ("pending", "delivered", "failed")
+
+
+class OutboxKind(StrEnum):
+    """What an outbox message says (``outbox.kind``)."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+    REPEAT = "repeat"
+    REMINDER = "reminder"
+    ERROR = "error"
+    RECOVERED = "recovered"
+    UPDATE = "update"
+    NOTICE = "notice"
+
+
+#: Kinds that open an incident with a top-level message.
+OPENING_KINDS = frozenset({OutboxKind.FIRING, OutboxKind.ERROR})
+#: Kinds that reply in the thread of their incident's opening message (closing ones update it).
+THREAD_KINDS = frozenset(
+    {OutboxKind.RESOLVED, OutboxKind.RECOVERED, OutboxKind.REPEAT, OutboxKind.REMINDER}
+)
+
+
+class OutboxStatus(StrEnum):
+    """Where an outbox message stands (``outbox.status``)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
 CHANGE_ACTIONS = (
     "created", "muted", "unmuted", "unwatched", "paused", "acknowledged", "resumed"
 )  # fmt: skip
@@ -150,7 +184,7 @@ class Watch(Base):
     #: Unwatch is a soft delete: history and audit remain.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    state: Mapped[AlertState | None] = relationship(
+    state: Mapped[AlertStateRow | None] = relationship(
         back_populates="watch", cascade="all, delete-orphan", passive_deletes=True
     )
     changes: Mapped[list[WatchChange]] = relationship(
@@ -167,7 +201,7 @@ class Watch(Base):
         )
 
 
-class AlertState(Base):
+class AlertStateRow(Base):
     """Where a watch's rule stands. ``version`` is the ORM's optimistic-concurrency counter:
     an UPDATE through the ORM checks and bumps it, and raises ``StaleDataError`` when another
     writer got there first."""
@@ -203,12 +237,12 @@ class AlertState(Base):
 
     def __repr__(self) -> str:
         return (
-            f"AlertState(watch_id={self.watch_id!r}, status={self.status!r}, "
+            f"AlertStateRow(watch_id={self.watch_id!r}, status={self.status!r}, "
             f"version={self.version!r})"
         )
 
 
-class Sample(Base):
+class SampleRow(Base):
     """One poll of a group (and mark): the online count, or the error that came instead."""
 
     __tablename__ = "samples"
@@ -226,7 +260,7 @@ class Sample(Base):
 
     def __repr__(self) -> str:
         return (
-            f"Sample(id={self.id!r}, group_id={self.group_id!r}, mark={self.mark!r}, "
+            f"SampleRow(id={self.id!r}, group_id={self.group_id!r}, mark={self.mark!r}, "
             f"taken_at={self.taken_at!r}, value={self.value!r})"
         )
 
@@ -250,7 +284,7 @@ class Outbox(Base):
         Integer, ForeignKey("watches.id", ondelete="SET NULL")
     )
     incident_id: Mapped[str] = mapped_column(String(36))
-    kind: Mapped[str] = mapped_column(String(16))  # OUTBOX_KINDS
+    kind: Mapped[str] = mapped_column(String(16))  # OutboxKind
     dedup_key: Mapped[str] = mapped_column(String(128))
     channel_id: Mapped[str] = mapped_column(String(32))
     parent_id: Mapped[int | None] = mapped_column(
@@ -258,7 +292,9 @@ class Outbox(Base):
     )
     #: {"text": ..., "blocks": [...], "metadata": {...}}
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(12), default="pending", server_default="pending")
+    status: Mapped[str] = mapped_column(  # OutboxStatus
+        String(12), default=OutboxStatus.PENDING.value, server_default="pending"
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, server_default=func.now()
@@ -301,11 +337,11 @@ class WatchChange(Base):
         )
 
 
-#: ``Target.mark_key`` for "no mark" (a real NULL would not be unique in PostgreSQL).
+#: ``TargetRow.mark_key`` for "no mark" (a real NULL would not be unique in PostgreSQL).
 NO_MARK = -1
 
 
-class Target(Base):
+class TargetRow(Base):
     """A watched (group, mark): checked once per poll interval by whichever replica claims it.
 
     A replica claims due targets (``next_due_at`` passed, no live lease) with
@@ -335,4 +371,4 @@ class Target(Base):
         return None if self.mark_key == NO_MARK else self.mark_key
 
     def __repr__(self) -> str:
-        return f"Target(id={self.id!r}, group_id={self.group_id!r}, mark_key={self.mark_key!r})"
+        return f"TargetRow(id={self.id!r}, group_id={self.group_id!r}, mark_key={self.mark_key!r})"
