@@ -4,22 +4,31 @@ Type ``/online <groupId>`` (the ``/online`` is optional); ``next`` and ``prev``
 press the paging buttons of the last answer; ``press ack|mute|unwatch [N]`` presses
 a button of alert N (default: the latest alert that has it); files Slack would
 receive are written to a local folder instead.
+
+``Shell`` is the console over the handlers, ``ShellPoster`` prints alerts, and
+``ShellTransport`` is the terminal as the bot's transport for ``bot.wiring.build``.
 """
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.handlers import Answer, Caller, Deferred, OnlineHandlers, Reply
 from bot.render.alerts import ACK_ACTION, MUTE_ACTION, UNWATCH_ACTION
 from bot.render.blocks import Message
 from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION
 from bot.render.text import blocks_to_text
+from bot.settings import MIN_POLL_INTERVAL, Settings, SettingsError
+from bot.wiring import Plan
 
-__all__ = ["Shell", "ShellPoster"]
+if TYPE_CHECKING:
+    from bot.wiring import Bot, Tencent
+
+__all__ = ["Shell", "ShellPoster", "ShellTransport"]
 
 PROMPT = "online> "
 SHELL_CALLER = Caller(user_id="USHELL", channel_id="CSHELL")
@@ -189,3 +198,72 @@ class Shell:
     def _show(self, message: Message) -> str:
         self._buttons = _buttons(message.blocks)
         return blocks_to_text(message.blocks) if message.blocks else message.text
+
+
+SHELL_POLL_INTERVAL = 10  # seconds: the shell's demo polls faster than POLL_INTERVAL allows
+DEMO_WATCH = "watch @TGS#demo-drop below 100 recover 200"
+
+
+class ShellTransport:
+    """The terminal as the bot's transport: alerts print as they are delivered, files go
+    to a temporary folder, and on the simulator the watches live in a temporary database
+    and a demo watch is made at start."""
+
+    usergroup_members = None  # a terminal has no user groups
+
+    def __init__(
+        self,
+        write: Callable[[str], None],
+        poll_interval: int | None = None,
+        *,
+        files: Path | None = None,
+        read: Callable[[str], str] = input,
+    ) -> None:
+        self.write = write
+        self.read = read
+        self.poll_interval = poll_interval  # --poll-interval, if given
+        self.files = files or Path(tempfile.mkdtemp(prefix="online-bot-"))
+        self.alerts = ShellPoster(write)
+
+    def poster(self, replica: str) -> ShellPoster:
+        return self.alerts
+
+    def plan(self, settings: Settings, tencent: Tencent) -> Plan:
+        simulator = tencent.simulator
+        if simulator is not None:
+            self.write("No TENCENT_IM_SDKAPPID set: the built-in simulator is serving demo groups:")
+            for group in simulator.scenario.groups:
+                self.write(f"  {group.group_id:<20} {group.name} ({group.type})")
+            database = f"sqlite:///{self.files / 'demo.db'}"
+        else:
+            self.write(f"Using Tencent Cloud Chat app {settings.tencent_im_sdkappid}.")
+            database = settings.database
+        default = SHELL_POLL_INTERVAL if simulator is not None else settings.poll_interval
+        interval = self.poll_interval or default
+        if interval < MIN_POLL_INTERVAL and not settings.tencent_is_local:
+            raise SettingsError(
+                f"--poll-interval {interval} is below {MIN_POLL_INTERVAL} s: Tencent caches the "
+                "online list for up to 40 s, so faster polling only repeats the same answer "
+                "(shorter intervals are for the simulator)."
+            )
+        return Plan(database, interval)
+
+    def serve(self, bot: Bot) -> None:
+        """Read commands until ``quit`` or end of input."""
+        console = Shell(bot.handlers, self.files, alerts=self.alerts)
+        if bot.tencent.simulator is not None:
+            self.write(f"Demo watch in this shell: /online {DEMO_WATCH}")
+            created = console.execute(f"/online {DEMO_WATCH}")
+            self.write(created.split("\n", 1)[-1])  # without the "looking up" line
+            self.write(
+                "Its audience drops in about 2 minutes and comes back at 5: "
+                "the alert and its resolve will show here."
+            )
+        self.write(
+            "Type /online <groupId> [mark] [public], /online <groupId> is <a,b>, "
+            "/online watches, /online help, "
+            "next / prev to page, press ack|mute|unwatch [N] for an alert's buttons, "
+            "quit to leave."
+        )
+        bot.start()
+        console.loop(read=self.read)

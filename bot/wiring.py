@@ -1,20 +1,42 @@
-"""Composition root: a Tencent client for the configured app (or for the built-in
-simulator, started in-process, when no app is configured), and the alerting
-services over the database."""
+"""The composition root: where the bot is assembled, for one transport (Slack or the shell).
+
+``build(settings, transport)`` opens, in order, the Tencent client (for the configured
+app, or for the built-in simulator started here when there is none), the database and
+the alerting services over it, and the ``/online`` handlers; ``Bot.serve()`` hands
+them to the transport, which starts the scheduler as it begins taking input, and
+``Bot.close()`` (or leaving ``with``) shuts everything down in the reverse order:
+
+1. the poller claims nothing more and a running cycle finishes what it claimed;
+2. the scheduler stops (without waiting for its jobs);
+3. the handlers' Tencent threads stop;
+4. the poller's threads end, the database engine is disposed of, and the SQLite
+   database is released to other processes;
+5. the Tencent client closes, and the simulator (if one was started) stops.
+
+The transport wraps the bot from outside (``bot/slack/transport.py``, ``bot/shell.py``):
+it says where alerts go, picks the database and poll interval once Tencent is known,
+and serves. The credential choice (``credentials``), the replica's name
+(``replica_owner``) and the lease policy (``leases``) are named here once.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Protocol
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.delivery import Deliverer, Poster
 from bot.alerts.names import GroupNames
 from bot.alerts.poller import Poller
+from bot.handlers import OnlineHandlers
+from bot.scheduler import start_scheduler
 from bot.settings import Settings
 from bot.simulator import Scenario, Simulator, demo_scenario
 from bot.store.db import make_engine, session_factory, single_process, upgrade
@@ -23,7 +45,53 @@ from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import shared_rate_limits
 from bot.watches import Watches
 
-__all__ = ["Alerting", "Tencent", "open_alerting", "open_tencent"]
+__all__ = [
+    "Alerting",
+    "Bot",
+    "Credentials",
+    "Plan",
+    "Tencent",
+    "Transport",
+    "build",
+    "credentials",
+    "open_alerting",
+    "open_tencent",
+    "replica_owner",
+]
+
+
+# -- named once -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    sdkappid: int
+    secret_key: str
+    admin: str
+
+
+def credentials(settings: Settings, scenario: Scenario | None = None) -> Credentials:
+    """The Tencent app the bot signs for: the configured one or, without
+    TENCENT_IM_SDKAPPID, the simulator's (``scenario``, by default the demo)."""
+    if settings.use_simulator:
+        sim = scenario or demo_scenario()
+        return Credentials(sim.sdkappid, sim.secret_key, sim.admin)
+    assert settings.tencent_im_sdkappid is not None
+    assert settings.tencent_im_secret_key is not None
+    return Credentials(
+        settings.tencent_im_sdkappid,
+        settings.tencent_im_secret_key.get_secret_value(),
+        settings.tencent_im_admin,
+    )
+
+
+def replica_owner() -> str:
+    """How this process names itself to other replicas: in its leases
+    (``targets.lease_owner``, ``outbox.claimed_by``) and in its Slack calls' User-Agent."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# -- the parts ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -36,25 +104,19 @@ class Tencent:
 def open_tencent(settings: Settings, scenario: Scenario | None = None) -> Iterator[Tencent]:
     """A client for the configured app; without one, for a simulator started here."""
     simulator = None
+    base_url, backup_url = settings.tencent_base_url, settings.tencent_backup_url
     if settings.use_simulator:
         simulator = Simulator(scenario or demo_scenario()).start(host="127.0.0.1", port=0)
-        sdkappid, key = simulator.scenario.sdkappid, simulator.scenario.secret_key
-        admin, base_url, backup_url = simulator.scenario.admin, simulator.url, None
-    else:
-        assert settings.tencent_im_sdkappid is not None
-        assert settings.tencent_im_secret_key is not None
-        sdkappid = settings.tencent_im_sdkappid
-        key = settings.tencent_im_secret_key.get_secret_value()
-        admin, base_url = settings.tencent_im_admin, settings.tencent_base_url
-        backup_url = settings.tencent_backup_url
+        base_url, backup_url = simulator.url, None
+    app = credentials(settings, simulator.scenario if simulator is not None else None)
     client = TencentClient(
-        sdkappid=sdkappid,
-        secret_key=key,
-        admin=admin,
+        sdkappid=app.sdkappid,
+        secret_key=app.secret_key,
+        admin=app.admin,
         base_url=base_url,
         backup_url=backup_url,
         rate_limits=shared_rate_limits(
-            str(sdkappid),
+            str(app.sdkappid),
             settings.tencent_im_rate_limit,
             reserve=settings.tencent_im_interactive_reserve,
             redis_url=settings.redis_url,
@@ -110,15 +172,15 @@ def _alerting(
     engine = make_engine(database_url)
     sessions = session_factory(engine)
     names = GroupNames(tencent)
-    owner = f"{socket.gethostname()}:{os.getpid()}"
-    leases = LeasePolicy.for_interval(poll_interval, settings.lease_seconds)
+    owner = replica_owner()
+    lease = LeasePolicy.for_interval(poll_interval, settings.lease_seconds)
     poller = Poller(
         sessions,
         tencent.for_background(),
         names=names,
         interval=poll_interval,
         owner=owner,
-        lease_seconds=leases.targets,
+        lease_seconds=lease.targets,
     )
     try:
         yield Alerting(
@@ -131,13 +193,114 @@ def _alerting(
                 usergroup_members=usergroup_members,
             ),
             poller=poller,
-            deliverer=Deliverer(
-                sessions,
-                poster,
-                owner=owner,
-                lease_seconds=leases.outbox,
-            ),
+            deliverer=Deliverer(sessions, poster, owner=owner, lease_seconds=lease.outbox),
         )
     finally:
         poller.close()
         engine.dispose()
+
+
+# -- the whole bot ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a transport chose once Tencent was known: where the bot keeps its watches and
+    how often it checks them."""
+
+    database: str
+    poll_interval: float
+
+
+class Transport(Protocol):
+    """Where the bot talks (errbot's backend): Slack, or the terminal."""
+
+    #: The Slack user IDs in a user group (for WATCH_ADMINS), where the transport knows them.
+    usergroup_members: Callable[[str], frozenset[str]] | None
+
+    def poster(self, replica: str) -> Poster:
+        """Where alert messages go; ``replica`` names this process (``replica_owner``)."""
+        ...
+
+    def plan(self, settings: Settings, tencent: Tencent) -> Plan:
+        """Once Tencent is reachable (the simulator serving, if used) and before the database
+        opens: say what the bot uses, and choose. SettingsError if the choice is refused."""
+        ...
+
+    def serve(self, bot: Bot) -> None:
+        """Serve ``bot.handlers`` until stopped (quit, SIGTERM), calling ``bot.start()`` as
+        it begins taking input."""
+        ...
+
+
+@dataclass
+class Bot:
+    """The assembled bot. ``close()`` (or leaving ``with``) shuts it down in order."""
+
+    settings: Settings
+    transport: Transport
+    tencent: Tencent
+    alerting: Alerting
+    handlers: OnlineHandlers
+    poll_interval: float
+    scheduler: BackgroundScheduler | None = None  # once started
+    _closing: ExitStack = field(default_factory=ExitStack, repr=False)
+
+    def start(self) -> None:
+        """Start the scheduler: poll, deliver, prune (once)."""
+        if self.scheduler is None:
+            self.scheduler = start_scheduler(
+                self.alerting.poller,
+                self.alerting.deliverer,
+                interval=self.poll_interval,
+                history_days=self.settings.history_days,
+            )
+
+    def serve(self) -> None:
+        """Hand the bot to its transport, until it stops."""
+        self.transport.serve(self)
+
+    def _stop_polling(self) -> None:
+        # Claim nothing more and let a running cycle finish what it claimed.
+        self.alerting.poller.stop()
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+
+    def close(self) -> None:
+        self._closing.close()
+
+    def __enter__(self) -> Bot:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._closing.__exit__(exc_type, exc, tb)
+
+
+def build(settings: Settings, transport: Transport) -> Bot:
+    """The whole bot for ``transport``. Whatever was opened before a failure (a database
+    that cannot be opened: DatabaseUnusable; a refused choice: SettingsError) is closed
+    again before the error propagates."""
+    with ExitStack() as opened:
+        tencent = opened.enter_context(open_tencent(settings))
+        plan = transport.plan(settings, tencent)
+        alerting = opened.enter_context(
+            open_alerting(
+                settings,
+                tencent.client,
+                plan.database,
+                transport.poster(replica_owner()),
+                poll_interval=plan.poll_interval,
+                usergroup_members=transport.usergroup_members,
+            )
+        )
+        handlers = OnlineHandlers(tencent.client, alerting.watches)
+        opened.callback(handlers.close)
+        bot = Bot(settings, transport, tencent, alerting, handlers, plan.poll_interval)
+        opened.callback(bot._stop_polling)
+        bot._closing = opened.pop_all()
+    return bot

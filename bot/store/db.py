@@ -201,7 +201,6 @@ def is_postgresql(bind: Session | Engine | Connection) -> bool:
     return bind.dialect.name == "postgresql"
 
 
-
 @contextmanager
 def single_process(url: str | URL) -> Iterator[None]:
     """Hold this SQLite database for this process alone; no-op for other databases.

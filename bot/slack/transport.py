@@ -1,0 +1,80 @@
+"""Slack as the bot's transport: the bolt app, wrapped from outside by Socket Mode (with
+SLACK_APP_TOKEN) or by HTTP mode (waitress on PORT), and the alert poster."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from slack_sdk import WebClient
+
+from bot.alerts.delivery import Poster
+from bot.settings import Settings, SettingsError
+from bot.slack.poster import SlackPoster, poster_client
+from bot.slack.serve import build_app, check_auth, http_server, run_socket_mode, web_client
+from bot.slack.serve import usergroup_members as _usergroup_members
+from bot.store.db import safe_url
+from bot.wiring import Plan
+
+if TYPE_CHECKING:
+    from bot.wiring import Bot, Tencent
+
+__all__ = ["SlackTransport"]
+
+
+class SlackTransport:
+    """The Slack workspace the bot token belongs to (``connect`` checks it first)."""
+
+    def __init__(self, settings: Settings, client: WebClient, say: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.client = client
+        self.say = say  # notes for the operator (stderr)
+
+    @classmethod
+    def connect(cls, settings: Settings, say: Callable[[str], None]) -> SlackTransport:
+        """Check the tokens and the mode before anything starts: SettingsError if Slack
+        cannot be served (no bot token, no mode, a token Slack rejects, no Slack there)."""
+        client = web_client(settings)
+        if settings.slack_app_token is None and settings.slack_signing_secret is None:
+            raise SettingsError(
+                "Set SLACK_APP_TOKEN (xapp-..., Basic Information > App-Level Tokens) for "
+                "Socket Mode, or SLACK_SIGNING_SECRET (Basic Information > App Credentials) "
+                "for HTTP mode."
+            )
+        identity = check_auth(client)
+        say(f"Connected to Slack as {identity.get('user')} in {identity.get('team')}.")
+        return cls(settings, client, say)
+
+    def usergroup_members(self, usergroup: str) -> frozenset[str]:
+        return _usergroup_members(self.client, usergroup)
+
+    def poster(self, replica: str) -> Poster:
+        assert self.settings.slack_bot_token is not None
+        token = self.settings.slack_bot_token.get_secret_value()
+        return SlackPoster(poster_client(token, self.settings.slack_api_url, replica=replica))
+
+    def plan(self, settings: Settings, tencent: Tencent) -> Plan:
+        if tencent.simulator is not None:
+            self.say("No TENCENT_IM_SDKAPPID set: answering from the built-in simulator.")
+        self.say(f"Database: {safe_url(settings.database)}")
+        return Plan(settings.database, settings.poll_interval)
+
+    def serve(self, bot: Bot) -> None:
+        """Serve until interrupted (Ctrl-C, or SIGTERM turned into KeyboardInterrupt)."""
+        settings = self.settings
+        app = build_app(bot.handlers, self.client)
+        bot.start()
+        try:
+            if settings.slack_app_token is not None:
+                self.say("Socket Mode: connecting to Slack.")
+                run_socket_mode(
+                    app, settings.slack_app_token.get_secret_value(), settings.slack_api_url
+                )
+            else:
+                assert settings.slack_signing_secret is not None
+                secret = settings.slack_signing_secret.get_secret_value()
+                server = http_server(app, secret, "0.0.0.0", settings.port)
+                self.say(f"HTTP mode on port {settings.port}: POST /slack/events, GET /healthz.")
+                server.run()
+        except KeyboardInterrupt:
+            pass

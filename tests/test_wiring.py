@@ -1,0 +1,161 @@
+"""The composition root: one build for any transport, one close in order, and the policies
+named once (credentials, the replica's name, leases)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import requests
+
+from bot.alerts.delivery import Poster
+from bot.handlers import Deferred, Reply
+from bot.settings import SettingsError, load_settings
+from bot.shell import SHELL_CALLER, ShellPoster, ShellTransport
+from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY
+from bot.store.db import DatabaseInUse, single_process
+from bot.store.leases import LeasePolicy
+from bot.wiring import Bot, Plan, Tencent, build, credentials, replica_owner
+
+
+class ConversationTransport:
+    """A transport for tests (errbot's test backend): alerts kept, the plan given, and
+    ``serve`` runs a conversation."""
+
+    usergroup_members = None
+
+    def __init__(self, plan: Plan, lines: list[str]) -> None:
+        self.chosen = plan
+        self.lines = lines
+        self.alerts = ShellPoster(lines.append)
+        self.replica: str | None = None
+        self.simulator_url: str | None = None  # the simulator's, while it served
+
+    def poster(self, replica: str) -> Poster:
+        self.replica = replica
+        return self.alerts
+
+    def plan(self, settings, tencent: Tencent) -> Plan:
+        assert tencent.simulator is not None  # no TENCENT_IM_SDKAPPID in these tests
+        self.simulator_url = tencent.simulator.url
+        return self.chosen
+
+    def serve(self, bot: Bot) -> None:
+        bot.start()
+        created = bot.handlers.command("watch @TGS#demo-small below 5", SHELL_CALLER)
+        assert isinstance(created, Deferred)
+        created.work()
+        listed = bot.handlers.command("watches", SHELL_CALLER)
+        assert isinstance(listed, Reply)
+        self.lines.append(listed.message.text)
+
+
+def _refused(url: str) -> bool:
+    try:
+        requests.get(url, timeout=2)
+    except requests.ConnectionError:
+        return True
+    return False
+
+
+def test_build_for_the_shell_serves_then_close_shuts_everything_down(tmp_path, capsys):
+    lines: list[str] = []
+    commands = iter(["/online @TGS#demo-small", "quit"])
+    transport = ShellTransport(lines.append, files=tmp_path, read=lambda prompt: next(commands))
+    bot = build(load_settings({}), transport)
+    with bot:
+        assert bot.tencent.simulator is not None  # no TENCENT_IM_SDKAPPID: the simulator
+        simulator_url = bot.tencent.simulator.url
+        assert bot.poll_interval == 10  # the shell's demo
+        assert bot.scheduler is None  # not before the transport takes input
+        bot.serve()
+        assert bot.scheduler is not None and bot.scheduler.running
+        assert any("Demo watch in this shell" in line for line in lines)
+        assert "Office Hours" in capsys.readouterr().out
+        demo_db = tmp_path / "demo.db"
+        assert demo_db.exists()
+        with pytest.raises(DatabaseInUse), single_process(f"sqlite:///{demo_db}"):
+            pass  # held while the bot runs
+    assert not bot.scheduler.running
+    assert _refused(simulator_url)
+    with single_process(f"sqlite:///{demo_db}"):  # released
+        pass
+    bot.close()  # twice is harmless
+
+
+def test_the_owner_named_once_reaches_the_poster_and_the_leases(tmp_path):
+    lines: list[str] = []
+    transport = ConversationTransport(Plan(f"sqlite:///{tmp_path / 'bot.db'}", 60), lines)
+    with build(load_settings({}), transport) as bot:
+        bot.serve()
+        assert transport.replica == replica_owner() == f"{socket.gethostname()}:{os.getpid()}"
+        assert bot.alerting.poller.owner == bot.alerting.deliverer.owner == replica_owner()
+        assert bot.alerting.poller.lease_seconds == LeasePolicy.for_interval(60).targets
+        assert bot.alerting.deliverer.lease_seconds == LeasePolicy.for_interval(60).outbox
+    assert lines[-1] == "1 watches in this channel (all shown)"
+
+
+def test_a_database_in_use_closes_what_was_opened_before_it(tmp_path):
+    database = f"sqlite:///{tmp_path / 'bot.db'}"
+    transport = ConversationTransport(Plan(database, 60), [])
+    with single_process(database), pytest.raises(DatabaseInUse):
+        build(load_settings({}), transport)
+    assert transport.simulator_url is not None
+    assert _refused(transport.simulator_url)  # the simulator started for it stopped
+
+
+def test_a_refused_plan_closes_the_simulator(tmp_path):
+    class Refusing(ConversationTransport):
+        def plan(self, settings, tencent: Tencent) -> Plan:
+            super().plan(settings, tencent)
+            raise SettingsError("no")
+
+    transport = Refusing(Plan("unused", 60), [])
+    with pytest.raises(SettingsError):
+        build(load_settings({}), transport)
+    assert transport.simulator_url is not None
+    assert _refused(transport.simulator_url)
+
+
+def test_the_shell_refuses_to_poll_a_real_app_faster_than_tencent_caches(tmp_path):
+    settings = load_settings(
+        {
+            "TENCENT_IM_SDKAPPID": "1400000001",
+            "TENCENT_IM_SECRET_KEY": "key",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        }
+    )
+    lines: list[str] = []
+    with pytest.raises(SettingsError, match="--poll-interval 10 is below 40 s"):
+        build(settings, ShellTransport(lines.append, 10, files=tmp_path))
+    assert lines == ["Using Tencent Cloud Chat app 1400000001."]
+    assert not (tmp_path / "bot.db").exists()  # refused before the database was opened
+
+
+@pytest.mark.parametrize(
+    ("interval", "poll", "delivery"),
+    [(5, 10.0, 30.0), (40, 40.0, 80.0), (60, 60.0, 120.0), (3600, 60.0, 120.0)],
+)
+def test_lease_policy(interval, poll, delivery):
+    policy = LeasePolicy.for_interval(interval)
+    assert (policy.targets, policy.outbox) == (poll, delivery)
+
+
+def test_credentials_are_the_simulators_without_an_app_else_the_apps():
+    demo = credentials(load_settings({}))
+    assert (demo.sdkappid, demo.secret_key, demo.admin) == (
+        DEMO_SDKAPPID,
+        DEMO_SECRET_KEY,
+        DEMO_ADMIN,
+    )
+    app = credentials(
+        load_settings(
+            {
+                "TENCENT_IM_SDKAPPID": "1400000001",
+                "TENCENT_IM_SECRET_KEY": "key",
+                "TENCENT_IM_ADMIN": "ops",
+            }
+        )
+    )
+    assert (app.sdkappid, app.secret_key, app.admin) == (1400000001, "key", "ops")
