@@ -521,6 +521,28 @@ def test_spreadsheet_safe(value: str, safe: str) -> None:
     assert spreadsheet_safe(value) == safe
 
 
+def _spreadsheet_safe_by_char(value: str) -> str:
+    """The rule, one character at a time: a ' before a formula start where a cell starts."""
+    out, cell_start = [], True
+    for ch in value:
+        if cell_start and ch in "=+-@\t\r":
+            out.append("'")
+        out.append(ch)
+        cell_start = ch in ",;\t\r\n" or (cell_start and ch == " ")
+    return "".join(out)
+
+
+def test_spreadsheet_safe_is_the_rule_for_every_short_string() -> None:
+    """Every string of up to 4 characters from the ones that matter (the shortcut for a
+    single cell included)."""
+    strings, level = [""], [""]
+    for _ in range(4):
+        level = [s + ch for s in level for ch in " ,;\t\r\n=+-@a'"]
+        strings += level
+    for value in strings:
+        assert spreadsheet_safe(value) == _spreadsheet_safe_by_char(value), repr(value)
+
+
 HOSTILE_CELLS = ["x;=cmd|' /C calc'!A0", "x,+1", "ok; @SUM(A1)", "=1", "a\t-2", "Tom, Jerry"]
 
 

@@ -401,6 +401,10 @@ def spreadsheet_safe(value: str) -> str:
     """``value`` read as text by any spreadsheet in any locale: a ``'`` goes before a
     formula start at the beginning and after every ``,`` ``;`` tab or line break (spaces
     between are skipped), so ``x;=cmd|...`` stays text where ``;`` separates cells."""
+    if _CELL_BREAKS.isdisjoint(value):  # one cell (most are): only its start counts
+        start = value.lstrip(" ")
+        if not start or start[0] not in _FORMULA_STARTS:
+            return value
     out: list[str] = []
     cell_start = True
     for ch in value:
