@@ -226,7 +226,7 @@ class Deliverer:
             report.failed += 1
             log.error("alert message %s failed for good: %s", row.id, error)
             if error.permanent and row.watch_id is not None:
-                _pause(session, row.watch_id, row.channel_id, error.reason, now)
+                _pause(session, row.watch_id, error.reason, now)
 
 
 def _stand_in(session: Session, opening: Outbox, before: int) -> Outbox | None:
@@ -247,12 +247,12 @@ def _stand_in(session: Session, opening: Outbox, before: int) -> Outbox | None:
     )
 
 
-def _pause(session: Session, watch_id: int, channel: str, reason: str, now: float) -> None:
+def _pause(session: Session, watch_id: int, reason: str, now: float) -> None:
     watch = session.get(Watch, watch_id)
     if watch is None or watch.paused_reason is not None:
         return
-    watch.paused_reason = (
-        f"Slack refused to post in <#{channel}> ({reason}): invite the bot to the channel, "
+    watch.paused_reason = (  # plain words: the watch list draws it (bot/render/watches.py)
+        f"Slack refused to post in the watch's channel ({reason}): invite the bot to it, "
         "then `/online unmute` the watch to resume it."
     )[:300]
     session.add(
