@@ -42,11 +42,11 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import _fresh_postgres_database
-from fakeslack import FakeSlack
-from replicas import Replica, replica_of, start_replicas, wait_until
 from slack_sdk import WebClient
 from sqlalchemy import select, text
+from support.databases import fresh_postgres_database
+from support.fakeslack import FakeSlack
+from support.replicas import Replica, replica_of, start_replicas, wait_until
 
 from bot.alerts.names import GroupNames
 from bot.commands.grammar import parse
@@ -292,7 +292,7 @@ class Cluster:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    yield from _fresh_postgres_database()
+    yield from fresh_postgres_database()
 
 
 @pytest.fixture

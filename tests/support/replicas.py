@@ -1,6 +1,6 @@
 """Several ``python -m bot run`` replicas side by side, for tests: start, kill, read their logs.
 
-Each replica is test_run's `BotProcess` (its /healthz wait and SIGTERM stop) started with
+Each replica is a `BotProcess` (its /healthz wait and SIGTERM stop) started with
 ``--log-level INFO`` in a directory of its own (its output files, its working directory),
 so its ``poll cycle:`` lines can be read back. `wait_until` is the one way the replica
 tests wait: bounded polling of an observable condition, never a bare sleep.
@@ -11,15 +11,13 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from fakeslack import Call
-from test_run import BotProcess, _env, _free_port
+from support.fakeslack import Call
+from support.processes import BotProcess, free_port
 
 __all__ = ["Replica", "replica_of", "start_replicas", "wait_until"]
 
@@ -37,19 +35,11 @@ class Replica(BotProcess):
     def __init__(self, directory: Path, name: str, **values: str) -> None:
         directory.mkdir(parents=True)
         self.name = name
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._out = directory / "stdout.txt"
-        self._err = directory / "stderr.txt"
-        with self._out.open("wb") as out, self._err.open("wb") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "--log-level", "INFO", "run"],
-                env=_env(directory, PORT=str(self.port), **values),
-                cwd=directory,
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-            )
+        super().__init__(
+            directory, name, args=("--log-level", "INFO"), PORT=str(self.port), **values
+        )
 
     def __repr__(self) -> str:
         return f"Replica({self.name}, pid={self.pid})"
