@@ -4,7 +4,8 @@ pytest puts it there; a benchmark inserts it):
 - fakeslack: a fake Slack Web API over loopback HTTP (the ``fake_slack`` fixture);
 - slackapp: a running HTTP-mode Slack app and signed requests to it;
 - processes: a free port, ``python -m bot run`` in the background, the simulator's process;
-- replicas: several ``run`` replicas side by side, and `wait_until`;
+- replicas: several ``run`` replicas side by side;
+- waiting: `wait_until`, bounded polling of something observable (never a bare sleep);
 - databases: a database of its own per test, on SQLite and PostgreSQL, copied from a
   template at head;
 - alerting: the alerting services over one database (the ``sim`` and ``env`` fixtures);

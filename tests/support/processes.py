@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ __all__ = [
     "free_port",
     "start_simulator",
     "stop",
+    "stop_all",
     "wait_listening",
 ]
 
@@ -62,10 +64,19 @@ def bot_env(directory: Path, **values: str) -> dict[str, str]:
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     """SIGTERM, then SIGKILL after ``timeout`` seconds."""
-    if process.poll() is None:
+    stop_all([process], timeout)
+
+
+def stop_all(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
+    """SIGTERM to every one at once, then SIGKILL to any still running ``timeout`` seconds
+    later: they stop side by side, not one after another."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
         process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in running:
         try:
-            process.wait(timeout)
+            process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout)
