@@ -34,7 +34,9 @@ from pathlib import Path
 
 import yaml
 from clientlog import ClientLogCounter
-from processes import free_port, start_simulator, stop
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support.*
+from support.processes import free_port, start_simulator, stop
 
 from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY
 from bot.tencent.client import TencentClient

@@ -51,9 +51,11 @@ from typing import Any
 
 import yaml
 from clientlog import ClientLogCounter
-from processes import free_port, start_simulator, stop
 from sqlalchemy import Engine, create_engine, event, func, insert, make_url, select, text
 from sqlalchemy.orm import Session, sessionmaker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support.*
+from support.processes import free_port, start_simulator, stop
 
 from bot.alerts import rules
 from bot.alerts.checks import Target

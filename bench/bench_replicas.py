@@ -68,7 +68,6 @@ from pathlib import Path
 import redis
 import requests
 import yaml
-from processes import free_port, start_simulator, stop
 from sqlalchemy import Engine, create_engine, insert, make_url, text
 from sqlalchemy.pool import NullPool
 
@@ -79,8 +78,9 @@ from bot.store.db import make_engine, upgrade
 from bot.store.models import AlertStateRow, Watch
 from bot.tencent.ratelimit import WINDOW_MS, sustained_per_window
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from fakeslack import FakeSlack  # the tests' fake Slack Web API
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support.*
+from support.fakeslack import FakeSlack
+from support.processes import free_port, start_simulator, stop
 
 TARGET_RATIO = 1.1
 THRESHOLD = 20  # every watch is "below 20"

@@ -66,12 +66,11 @@ from urllib.parse import urlencode
 import requests
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from fakeslack import FakeSlack
-from processes import free_port, stop
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support.*
 from profiling import print_profile, start_profiler, stop_profiler
-from slackapp import sign
+from support.fakeslack import FakeSlack
+from support.processes import free_port, stop
+from support.slackapp import sign
 
 from bot.settings import Settings
 from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from processes import stop
+from support.processes import stop  # tests/ on the path: the benchmark puts it there
 
 #: Samples per second.
 RATE = 200

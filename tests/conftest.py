@@ -1,19 +1,28 @@
-import os
-import uuid
+"""Fixtures shared by the tests; the helpers behind them are the support package (support/)."""
+
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakeslack import FakeSlack
-from sqlalchemy import Engine, create_engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
+from support.databases import MigratedTemplates, fresh_postgres_database
+from support.fakeslack import FakeSlack
 
-from bot.store import make_engine, session_factory, upgrade
+from bot.store import make_engine, session_factory
 
-#: The alerting tests' ``sim`` and ``env`` fixtures (tests/alerting.py).
-pytest_plugins = ["alerting"]
+#: The alerting tests' ``sim`` and ``env`` fixtures (support/alerting.py).
+pytest_plugins = ["support.alerting"]
+
+#: Test files whose tests take many seconds each, waiting on subprocesses: they run first.
+#: With xdist (``-n 4 --dist loadgroup --no-loadscope-reorder``, in pyproject.toml) tests
+#: are handed out one at a time in this order, so each of these starts at once on a worker
+#: of its own, side by side, rather than one after another at the end of the run.
+SLOW_FIRST = ("test_replicas.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in SLOW_FIRST)  # stable: else unchanged
 
 
 @pytest.fixture
@@ -24,39 +33,6 @@ def fake_slack() -> Iterator[FakeSlack]:
 
 
 # --- databases: every store test runs on SQLite and on PostgreSQL ------------------------
-
-#: The PostgreSQL server the store tests create their databases in (CI starts it).
-DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def _fresh_postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test; dropped afterwards."""
-    base = make_url(os.environ.get("TEST_POSTGRES_URL") or DEFAULT_TEST_POSTGRES_URL)
-    name = f"online_bot_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        base, isolation_level="AUTOCOMMIT", poolclass=NullPool, connect_args={"connect_timeout": 5}
-    )
-    try:
-        reason = None
-        try:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        if reason is not None:
-            pytest.fail(
-                f"PostgreSQL is not reachable at {base.render_as_string(hide_password=True)} "
-                f"({reason}). The store tests run on it: start it (.ci/run does) or set "
-                "TEST_POSTGRES_URL to a server where this user may CREATE DATABASE.",
-                pytrace=False,
-            )
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -69,14 +45,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'online-bot.db'}"
     else:
-        yield from _fresh_postgres_database()
+        yield from fresh_postgres_database()
+
+
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedTemplates]:
+    """One database at head of each kind per test process, migrated on first use."""
+    templates = MigratedTemplates(tmp_path_factory.mktemp("templates"))
+    yield templates
+    templates.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_templates: MigratedTemplates
+) -> Iterator[str]:
+    """Like ``database_url``, but the database is already at head (a copy of a template)."""
+    if request.param == "sqlite":
+        yield migrated_templates.sqlite(tmp_path / "online-bot.db")
+    else:
+        yield from fresh_postgres_database(migrated_templates.postgres_template())
 
 
 @pytest.fixture
-def db_engine(database_url: str) -> Iterator[Engine]:
-    """An engine on ``database_url``, migrated to head; disposed afterwards."""
-    upgrade(database_url)
-    engine = make_engine(database_url)
+def db_engine(migrated_database_url: str) -> Iterator[Engine]:
+    """An engine on a database at head; disposed afterwards."""
+    engine = make_engine(migrated_database_url)
     try:
         yield engine
     finally:

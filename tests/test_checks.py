@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from alerting import GROUP, Clock, Env, alert_state, posts
 from sqlalchemy import select
+from support.alerting import GROUP, Clock, Env, alert_state, posts
 
 from bot.simulator import Faults, Scenario, Simulator
 from bot.store.models import AlertStateRow

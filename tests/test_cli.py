@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import DEFAULT_TEST_POSTGRES_URL
 from sqlalchemy import make_url
+from support.databases import DEFAULT_TEST_POSTGRES_URL
+from support.processes import free_port
 
 from bot.cli import main
 from bot.settings import Settings
@@ -472,12 +473,6 @@ def test_shell_refuses_to_poll_tencent_faster_than_its_cache(cli):
 # --------------------------------------------------------------------------- every wrong setting
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def command_env(tmp_path, app_sim, fake_slack):
     """command -> (arguments, the settings it needs to get as far as the one under test)."""
@@ -488,7 +483,7 @@ def command_env(tmp_path, app_sim, fake_slack):
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_SIGNING_SECRET": "run-signing-secret",
         "SLACK_API_URL": fake_slack.api_url,
-        "PORT": str(_free_port()),
+        "PORT": str(free_port()),
     }
     yield {
         "online": (["online", APP_GROUP], app),

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from alerting import GROUP, posts
 from sqlalchemy import select
+from support.alerting import GROUP, posts
 
 from bot.alerts.delivery import Deliverer
 from bot.store import Outbox, Watch

@@ -6,11 +6,11 @@ import threading
 import time
 
 import pytest
-from fakeslack import BOT_USER_ID, FakeSlack
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient, WebhookClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import RateLimitErrorRetryHandler
+from support.fakeslack import BOT_USER_ID, FakeSlack
 
 BLOCKS = [
     {"type": "section", "text": {"type": "mrkdwn", "text": "*3* online"}},

@@ -5,7 +5,7 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from slackapp import SIGNING_SECRET, sign
+from support.slackapp import SIGNING_SECRET, sign
 
 from bot.slack.gate import MAX_AGE_SECONDS, Malformed, Unsigned, bolt_request, verify
 

@@ -7,8 +7,8 @@ import json
 import threading
 
 import pytest
-from alerting import GROUP, posts
 from sqlalchemy import func, select, update
+from support.alerting import GROUP, posts
 
 from bot.alerts.judging import Judge, Observation
 from bot.alerts.names import GroupNames

@@ -10,8 +10,8 @@ import threading
 import time
 
 import pytest
-from alerting import GROUP, posts
 from sqlalchemy import select
+from support.alerting import GROUP, posts
 
 from bot.alerts.poller import BATCHES_AHEAD, Poller
 from bot.store.models import TargetRow

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from blockkit import assert_within_limits, buttons, mrkdwn, no_live_markup
+from support.blockkit import assert_within_limits, buttons, mrkdwn, no_live_markup
 
 from bot.alerts.rules import Reason, Rule
 from bot.render.alerts import (

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from blockkit import assert_within_limits, mrkdwn
+from support.blockkit import assert_within_limits, mrkdwn
 
 from bot.alerts.rules import Rule
 from bot.render.blocks import Message

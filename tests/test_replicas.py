@@ -42,11 +42,12 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import _fresh_postgres_database
-from fakeslack import FakeSlack
-from replicas import Replica, replica_of, start_replicas, wait_until
 from slack_sdk import WebClient
 from sqlalchemy import select, text
+from support.databases import MigratedTemplates, fresh_postgres_database
+from support.fakeslack import FakeSlack
+from support.replicas import Replica, replica_of, start_replicas, stop_replicas
+from support.waiting import wait_until
 
 from bot.alerts.names import GroupNames
 from bot.commands.grammar import parse
@@ -138,8 +139,7 @@ class Cluster:
         return time.time()
 
     def stop(self) -> None:
-        for replica in self.replicas:
-            replica.stop()
+        stop_replicas(self.replicas)
         self.engine.dispose()
 
     def set_audience(self, count: int, groups: Sequence[str] = GROUPS) -> float:
@@ -176,7 +176,6 @@ class Cluster:
             done,
             timeout=timeout or cycles * MAX_GAP + LEASE,
             what=f"every target checked {cycles} more times",
-            every=0.2,
         )
         return time.time()
 
@@ -291,8 +290,9 @@ class Cluster:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    yield from _fresh_postgres_database()
+def postgres_url(migrated_templates: MigratedTemplates) -> Iterator[str]:
+    """A PostgreSQL database of the test's own, already at head."""
+    yield from fresh_postgres_database(migrated_templates.postgres_template())
 
 
 @pytest.fixture

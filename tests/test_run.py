@@ -8,9 +8,7 @@ directory, so no ``.env`` file is read.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,95 +18,23 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from slackapp import sign
-
-from bot.settings import Settings
+from support.processes import STARTUP_SECONDS, STOP_SECONDS, BotProcess, bot_env, free_port
+from support.slackapp import sign
 
 SECRET = "run-test-signing-secret"
-STARTUP_SECONDS = 20.0
-STOP_SECONDS = 5.0
-#: Every variable the bot's settings read, and anything Slack-ish bolt might read itself.
-CONTROLLED = {name.upper() for name in Settings.model_fields}
-CONTROLLED_PREFIXES = ("SLACK_", "TENCENT_")
-
-
-def _env(tmp_path: Path, **values: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in CONTROLLED and not key.startswith(CONTROLLED_PREFIXES)
-    }
-    env["XDG_DATA_HOME"] = str(tmp_path / "data")
-    env.update(values)
-    return env
 
 
 def _run_to_exit(tmp_path: Path, **values: str) -> subprocess.CompletedProcess[str]:
     """``run`` that is expected to stop by itself (a configuration error)."""
     return subprocess.run(
         [sys.executable, "-m", "bot", "run"],
-        env=_env(tmp_path, **values),
+        env=bot_env(tmp_path, **values),
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=STARTUP_SECONDS,
         check=False,
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class BotProcess:
-    """``python -m bot run`` in the background, its output in files (no pipe to fill up)."""
-
-    def __init__(self, tmp_path: Path, name: str, **values: str) -> None:
-        self._out = tmp_path / f"{name}.stdout.txt"
-        self._err = tmp_path / f"{name}.stderr.txt"
-        with self._out.open("wb") as out, self._err.open("wb") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"],
-                env=_env(tmp_path, **values),
-                cwd=tmp_path,
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-            )
-
-    def output(self) -> str:
-        return self._out.read_text(errors="replace") + self._err.read_text(errors="replace")
-
-    def stderr(self) -> str:
-        return self._err.read_text(errors="replace")
-
-    def wait_until_healthy(self, url: str) -> None:
-        """Bounded: connection attempts with a short timeout until /healthz answers 200."""
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"the bot exited with {self.process.returncode} before serving:\n"
-                    + self.stderr()
-                )
-            try:
-                if requests.get(url + "/healthz", timeout=0.5).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)  # connection refused comes back at once: the process is starting
-        pytest.fail(f"/healthz did not answer within {STARTUP_SECONDS}s:\n" + self.stderr())
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_SECONDS)
 
 
 @pytest.fixture
@@ -216,7 +142,7 @@ def test_no_app_token_and_no_signing_secret_explains_both_modes(tmp_path, fake_s
 
 
 def test_http_mode_answers_a_slash_command(start_bot, fake_slack):
-    port = _free_port()
+    port = free_port()
     bot = start_bot(**_http_settings(fake_slack, port))
     url = f"http://127.0.0.1:{port}"
     bot.wait_until_healthy(url)
@@ -245,7 +171,7 @@ def test_http_mode_answers_a_slash_command(start_bot, fake_slack):
 
 
 def test_sigterm_stops_it_and_a_new_process_can_take_over(start_bot, fake_slack):
-    port = _free_port()
+    port = free_port()
     first = start_bot(**_http_settings(fake_slack, port))
     first.wait_until_healthy(f"http://127.0.0.1:{port}")
     first.process.send_signal(signal.SIGTERM)
@@ -258,10 +184,10 @@ def test_sigterm_stops_it_and_a_new_process_can_take_over(start_bot, fake_slack)
 
 
 def test_second_process_on_the_same_sqlite_file_exits_2(start_bot, fake_slack):
-    port = _free_port()
+    port = free_port()
     first = start_bot(**_http_settings(fake_slack, port))
     first.wait_until_healthy(f"http://127.0.0.1:{port}")
-    second = start_bot(**_http_settings(fake_slack, _free_port()))
+    second = start_bot(**_http_settings(fake_slack, free_port()))
     assert second.process.wait(STARTUP_SECONDS) == 2
     stderr = second.stderr()
     assert "already in use" in stderr and f"process {first.process.pid}" in stderr

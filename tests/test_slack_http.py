@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from slackapp import start_app
+from support.slackapp import start_app
 
 from bot.simulator import Faults, Scenario, Simulator
 from bot.slack.serve import MAX_BODY_BYTES

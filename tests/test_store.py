@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import DEFAULT_TEST_POSTGRES_URL
 from sqlalchemy import Engine, delete, inspect, make_url, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
+from support.databases import DEFAULT_TEST_POSTGRES_URL, fresh_postgres_database
 
 from bot.store import (
     AlertStateRow,
@@ -540,9 +540,7 @@ def test_postgresql_is_never_held_for_one_process() -> None:
 
 
 def test_replicas_starting_together_migrate_once(tmp_path: Path) -> None:
-    from conftest import _fresh_postgres_database
-
-    databases = _fresh_postgres_database()
+    databases = fresh_postgres_database()
     url = next(databases)
     try:
         script = f"from bot.store.db import upgrade\nupgrade({url!r})\nprint('ok')\n"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
-from alerting import GROUP
 from sqlalchemy import func, select
+from support.alerting import GROUP
 
 from bot.alerts.poller import Poller
 from bot.store import Outbox, Watch
@@ -74,7 +74,7 @@ def test_replicas_adding_the_same_targets_at_once_agree(env):
         assert session.scalar(select(func.count(TargetRow.id))) == 3000
 
 
-def test_two_replicas_share_the_targets_and_check_each_once(database_url, env, sim):
+def test_two_replicas_share_the_targets_and_check_each_once(migrated_database_url, env, sim):
     groups = [f"@TGS#g{i:02d}" for i in range(40)]
     for group in groups:
         sim.add_group(group, group, "AVChatRoom")
@@ -103,7 +103,7 @@ def test_two_replicas_share_the_targets_and_check_each_once(database_url, env, s
     assert sim.stats().get_online_member_num.calls - before == 40  # each target once
     assert sum(r.targets for r in reports.values()) == 40
     assert sum(r.notifications for r in reports.values()) == 40  # one alert per watch
-    if database_url.startswith("postgresql"):
+    if migrated_database_url.startswith("postgresql"):
         assert all(r.targets > 0 for r in reports.values())  # shared, not only failed over
     with env.sessions() as session:
         assert session.scalar(select(func.count(Outbox.id))) == 40

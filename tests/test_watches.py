@@ -7,9 +7,9 @@ import json
 import logging
 
 import pytest
-from alerting import GROUP, Clock, Env, posts
-from slackapp import start_app
 from sqlalchemy import select
+from support.alerting import GROUP, Clock, Env, posts
+from support.slackapp import start_app
 
 from bot.store import Watch, WatchChange
 from bot.store.models import AlertStateRow

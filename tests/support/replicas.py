@@ -1,9 +1,9 @@
 """Several ``python -m bot run`` replicas side by side, for tests: start, kill, read their logs.
 
-Each replica is test_run's `BotProcess` (its /healthz wait and SIGTERM stop) started with
+Each replica is a `BotProcess` (its /healthz wait and SIGTERM stop) started with
 ``--log-level INFO`` in a directory of its own (its output files, its working directory),
-so its ``poll cycle:`` lines can be read back. `wait_until` is the one way the replica
-tests wait: bounded polling of an observable condition, never a bare sleep.
+so its ``poll cycle:`` lines can be read back. The replica tests wait with
+`support.waiting.wait_until`: bounded polling of an observable condition, never a bare sleep.
 """
 
 from __future__ import annotations
@@ -11,19 +11,13 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
-from fakeslack import Call
-from test_run import BotProcess, _env, _free_port
+from support.fakeslack import Call
+from support.processes import STOP_SECONDS, BotProcess, free_port, stop_all
 
-__all__ = ["Replica", "replica_of", "start_replicas", "wait_until"]
-
-T = TypeVar("T")
+__all__ = ["Replica", "replica_of", "start_replicas", "stop_replicas"]
 
 #: The poster's User-Agent names the replica that sent a Slack call (bot/slack/poster.py).
 USER_AGENT = re.compile(r"online-bot-replica/(?P<host>[^:\s]+):(?P<pid>\d+)")
@@ -37,19 +31,11 @@ class Replica(BotProcess):
     def __init__(self, directory: Path, name: str, **values: str) -> None:
         directory.mkdir(parents=True)
         self.name = name
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._out = directory / "stdout.txt"
-        self._err = directory / "stderr.txt"
-        with self._out.open("wb") as out, self._err.open("wb") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "--log-level", "INFO", "run"],
-                env=_env(directory, PORT=str(self.port), **values),
-                cwd=directory,
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-            )
+        super().__init__(
+            directory, name, args=("--log-level", "INFO"), PORT=str(self.port), **values
+        )
 
     def __repr__(self) -> str:
         return f"Replica({self.name}, pid={self.pid})"
@@ -81,6 +67,11 @@ def start_replicas(root: Path, count: int, **values: str) -> list[Replica]:
     return replicas
 
 
+def stop_replicas(replicas: Sequence[Replica]) -> None:
+    """SIGTERM to all at once (each finishes the batches it holds), SIGKILL past STOP_SECONDS."""
+    stop_all([replica.process for replica in replicas], STOP_SECONDS)
+
+
 def replica_of(call: Call, replicas: Sequence[Replica]) -> Replica:
     """The replica that sent a Slack call, from its User-Agent."""
     agent = call.headers.get("user-agent", "")
@@ -89,16 +80,3 @@ def replica_of(call: Call, replicas: Sequence[Replica]) -> Replica:
     pid = int(found["pid"])
     (replica,) = [r for r in replicas if r.pid == pid]
     return replica
-
-
-def wait_until(condition: Callable[[], T], *, timeout: float, what: str, every: float = 0.05) -> T:
-    """Poll ``condition`` until it returns something truthy (returned), for at most
-    ``timeout`` seconds; then fail saying what did not happen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"waited {timeout:.0f}s: {what}")
-        time.sleep(every)

@@ -1,6 +1,7 @@
 """The alerting services over one database, the simulator and the fake Slack: the Env the
 alerting tests (test_targets, test_checks, test_judging, test_poller, test_delivery,
-test_watches) share, with its ``sim`` and ``env`` fixtures (registered in conftest.py)."""
+test_watches) share, with its ``sim`` and ``env`` fixtures (a plugin that conftest.py
+registers; ``env`` starts from a database already at head, ``migrated_database_url``)."""
 
 from __future__ import annotations
 
@@ -97,8 +98,8 @@ def sim():
 
 
 @pytest.fixture
-def env(database_url, sim, fake_slack):
-    environment = Env(database_url, sim, fake_slack, Clock())
+def env(migrated_database_url, sim, fake_slack):
+    environment = Env(migrated_database_url, sim, fake_slack, Clock())
     yield environment
     environment.close()
 

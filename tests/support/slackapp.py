@@ -20,6 +20,7 @@ from bot.slack.serve import build_app, http_server, stop_http_server
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import RateLimits
 from bot.watches import Watches
+from support.waiting import wait_until
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -121,6 +122,11 @@ def start_app(
     server = http_server(app, SIGNING_SECRET, "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    # Waitress counts its threads busy until each first waits for a task; a request that
+    # came sooner would be logged as queued ("Task queue depth is 1"), and tests count the
+    # warnings logged. Ready means every thread idle.
+    dispatcher = server.task_dispatcher
+    wait_until(lambda: dispatcher.active_count == 0, timeout=10, what="waitress's threads idle")
     session = requests.Session()
     running = RunningApp(f"http://127.0.0.1:{server.effective_port}", handlers, session)
 

@@ -1,0 +1,15 @@
+"""What the tests and the benchmarks share, imported as ``support.x`` (tests/ is on the path:
+pytest puts it there; a benchmark inserts it):
+
+- fakeslack: a fake Slack Web API over loopback HTTP (the ``fake_slack`` fixture);
+- slackapp: a running HTTP-mode Slack app and signed requests to it;
+- processes: a free port, ``python -m bot run`` in the background, the simulator's process;
+- replicas: several ``run`` replicas side by side;
+- waiting: `wait_until`, bounded polling of something observable (never a bare sleep);
+- databases: a database of its own per test, on SQLite and PostgreSQL, copied from a
+  template at head;
+- alerting: the alerting services over one database (the ``sim`` and ``env`` fixtures);
+- blockkit: checks of Block Kit messages (Slack's limits, no live markup).
+
+Fixtures live in conftest.py (and in alerting, a plugin conftest.py registers).
+"""

@@ -1,0 +1,153 @@
+"""Processes the tests and the benchmarks start: a free port, ``python -m bot run`` in the
+background (`BotProcess`, in a controlled environment), the simulator on its own, waiting
+for a port, stopping."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import requests
+
+from bot.settings import Settings
+
+__all__ = [
+    "STARTUP_SECONDS",
+    "STARTUP_TIMEOUT",
+    "STOP_SECONDS",
+    "BotProcess",
+    "bot_env",
+    "free_port",
+    "start_simulator",
+    "stop",
+    "stop_all",
+    "wait_listening",
+]
+
+#: How long ``run`` may take to serve /healthz (or to exit on a configuration error).
+STARTUP_SECONDS = 20.0
+#: How long a stopped ``run`` may take to exit after SIGTERM.
+STOP_SECONDS = 5.0
+#: How long a benchmark's process may take to listen on its port (it may build many groups).
+STARTUP_TIMEOUT = 120.0
+#: Every variable the bot's settings read, and anything Slack-ish bolt might read itself.
+CONTROLLED = {name.upper() for name in Settings.model_fields}
+CONTROLLED_PREFIXES = ("SLACK_", "TENCENT_")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def bot_env(directory: Path, **values: str) -> dict[str, str]:
+    """This environment without any of the bot's settings (nor Slack's or Tencent's), its
+    data directory (XDG_DATA_HOME, so its default SQLite file) under ``directory``, and
+    ``values``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in CONTROLLED and not key.startswith(CONTROLLED_PREFIXES)
+    }
+    env["XDG_DATA_HOME"] = str(directory / "data")
+    env.update(values)
+    return env
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    stop_all([process], timeout)
+
+
+def stop_all(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
+    """SIGTERM to every one at once, then SIGKILL to any still running ``timeout`` seconds
+    later: they stop side by side, not one after another."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in running:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+
+class BotProcess:
+    """``python -m bot [ARGS] run`` in the background, its output in files (no pipe to fill
+    up), started in ``directory`` with `bot_env`."""
+
+    def __init__(
+        self, directory: Path, name: str, *, args: tuple[str, ...] = (), **values: str
+    ) -> None:
+        self._out = directory / f"{name}.stdout.txt"
+        self._err = directory / f"{name}.stderr.txt"
+        with self._out.open("wb") as out, self._err.open("wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", *args, "run"],
+                env=bot_env(directory, **values),
+                cwd=directory,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def output(self) -> str:
+        return self._out.read_text(errors="replace") + self._err.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self._err.read_text(errors="replace")
+
+    def wait_until_healthy(self, url: str) -> None:
+        """Bounded: connection attempts with a short timeout until /healthz answers 200."""
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"the bot exited with {self.process.returncode} before serving:\n"
+                    + self.stderr()
+                )
+            try:
+                if requests.get(url + "/healthz", timeout=0.5).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)  # connection refused comes back at once: the process is starting
+        pytest.fail(f"/healthz did not answer within {STARTUP_SECONDS}s:\n" + self.stderr())
+
+    def stop(self) -> None:
+        stop(self.process, STOP_SECONDS)
+
+
+def wait_listening(process: subprocess.Popen[bytes], port: int, log: Path, what: str) -> None:
+    """Until ``process`` accepts connections on ``port`` (bounded; exits if it died)."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit(f"{what} did not listen on port {port} in {STARTUP_TIMEOUT:.0f} s")
+
+
+def start_simulator(scenario: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``online-bot simulator`` in its own process (so it does not compete for our GIL)."""
+    command = [sys.executable, "-m", "bot", "simulator", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--scenario", str(scenario)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    wait_listening(process, port, log, "the simulator")
+    return process
