@@ -441,17 +441,22 @@ def _iso_day(day: int) -> str:
 
 
 def _iso_utc(unix: int) -> str:
-    """``2022-07-14T04:31:50Z``; an impossible timestamp comes back as its number."""
-    if type(unix) is int and 0 <= unix < _ISO_FAST_END:  # the C library once a day only
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix))
+    except (OverflowError, OSError, ValueError):
+        return str(unix)
+
+
+def _join_time_field(unix: int) -> str:
+    """The join time's cell: ``2022-07-14T04:31:50Z`` (digits and ``-:TZ``, nothing to make
+    safe), the C library asked once a day; an impossible timestamp, its number made safe."""
+    if type(unix) is int and 0 <= unix < _ISO_FAST_END:
         day, second = divmod(unix, 86_400)
         hour, second = divmod(second, 3_600)
         minute, second = divmod(second, 60)
         two = _TWO_DIGITS
         return f"{_iso_day(day)}T{two[hour]}:{two[minute]}:{two[second]}Z"
-    try:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix))
-    except (OverflowError, OSError, ValueError):
-        return str(unix)
+    return _csv_field(_iso_utc(unix))
 
 
 def members_csv(result: OnlineMembers) -> str:
@@ -460,10 +465,9 @@ def members_csv(result: OnlineMembers) -> str:
     Every cell is quoted and made :func:`spreadsheet_safe`. Rows end in CRLF (RFC 4180);
     no cell holds a line break (:func:`single_line`).
     """
-    field, when = _csv_field, _iso_utc
+    field, when = _csv_field, _join_time_field
     rows = [
-        f'"{field(m.account)}","{field(m.nickname)}","{field(m.avatar)}",'
-        f'"{field(when(m.join_time))}"\r\n'
+        f'"{field(m.account)}","{field(m.nickname)}","{field(m.avatar)}","{when(m.join_time)}"\r\n'
         for m in result.members
     ]
     return _CSV_HEADER_ROW + "".join(rows)

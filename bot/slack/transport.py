@@ -25,7 +25,7 @@ __all__ = ["GC_YOUNG_THRESHOLD", "SlackTransport", "settle_memory"]
 #: New container objects between two collections of the youngest generation (CPython's
 #: default: 700). An /online answer keeps its list (a thousand members) for the 10 s
 #: of snapshot reuse and makes almost no cycles; at 700 the collector walked each list
-#: again and again before it was freed (about 2.5 ms of CPU per answer, 0.8 ms now).
+#: again and again before it was freed (about 2.5 ms of CPU per answer; under 0.7 now).
 GC_YOUNG_THRESHOLD = 10_000
 
 
