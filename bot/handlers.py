@@ -132,12 +132,15 @@ class Answer:
         return CsvFile(
             filename=f"online-{safe.strip('-')}{suffix}.csv",
             title=f"Online members of {name} ({len(self.result.members)})",
-            content="\ufeff" + _csv(self.result),  # the BOM lets Excel read UTF-8
+            content=_csv_content(self.result),
         )
 
 
-#: One CSV per list, however many answers (pages, replies) show it.
-_csv = functools.lru_cache(maxsize=16)(members_csv)
+@functools.lru_cache(maxsize=16)
+def _csv_content(result: OnlineMembers) -> str:
+    """One CSV file per list, however many answers (pages, replies) show it: the BOM lets
+    Excel read UTF-8."""
+    return "\ufeff" + members_csv(result)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.render.blocks import (
     MAX_BLOCKS,
@@ -37,7 +40,7 @@ from bot.render.blocks import (
     user_or_text,
     usergroup_mention,
 )
-from bot.render.escape import cut_mrkdwn, escape_line
+from bot.render.escape import cut_mrkdwn, escape_line, single_line
 from bot.render.text import blocks_to_text
 
 Block = dict[str, Any]
@@ -296,6 +299,36 @@ def test_cut_mrkdwn(text: str, limit: int, expected: str) -> None:
 )
 def test_escape_line(raw: str, limit: int, expected: str) -> None:
     assert escape_line(raw, limit) == expected
+
+
+def _single_line_by_rule(text: str) -> str:
+    """Every control character (Unicode's Cc) a space, then the ends trimmed."""
+    return re.sub("[\x00-\x1f\x7f-\x9f]", " ", text).strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", ""),
+        ("  Alice Chen  ", "Alice Chen"),
+        ("a\tb\nc\r\n", "a b c"),
+        ("\x85next\x9f", "next"),  # C1 controls
+        ("\xa0nbsp\xa0", "nbsp"),  # not printable, not a control: trimmed at the ends only
+        ("\u3000名前 \u3000x", "名前 \u3000x"),
+        ("\u2028a\u2029", "a"),
+        ("\u200bzero\u200b", "\u200bzero\u200b"),  # format characters are kept
+        ("a\x00b\x7f", "a b"),
+        ("🎸 Rocker", "🎸 Rocker"),
+    ],
+)
+def test_single_line(text: str, expected: str) -> None:
+    assert single_line(text) == expected == _single_line_by_rule(text)
+
+
+@given(st.text())
+def test_single_line_is_the_rule_for_any_text(text: str) -> None:
+    """The shortcut for printable text gives what the rule gives."""
+    assert single_line(text) == _single_line_by_rule(text)
 
 
 def test_message_keeps_50_blocks_and_cuts_the_fallback() -> None:

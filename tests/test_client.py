@@ -9,9 +9,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.simulator import Faults, Scenario, Simulator
-from bot.tencent import errors
+from bot.tencent import answers, errors
 from bot.tencent.client import EMPTY_PAGES_LIMIT, RetryPolicy, TencentClient
 from bot.tencent.models import Member, Partial
 from bot.tencent.ratelimit import RateLimits
@@ -271,6 +273,46 @@ def test_members_pages_without_list_or_cursor_are_malformed(scripted, answer):
         pytest.raises(errors.TransportError, match="member list page had no"),
     ):
         client.online_members("@TGS#x")
+
+
+def _members_by_the_book(raw):
+    """A page's members read field by field: an entry without an account is skipped; a
+    nickname or avatar that is missing or empty is "", another value its text; a JoinTime
+    that is not a JSON integer is 0."""
+    found = []
+    for item in raw:
+        if not isinstance(item, dict) or not item.get("Member_Account"):
+            continue
+        join_time = item.get("JoinTime")
+        is_int = isinstance(join_time, int) and not isinstance(join_time, bool)
+        found.append(
+            Member(
+                account=str(item["Member_Account"]),
+                nickname=str(item.get("NickName") or ""),
+                avatar=str(item.get("Avatar") or ""),
+                join_time=join_time if is_int else 0,
+            )
+        )
+    return found
+
+
+_JSON_VALUE = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=5)
+    | st.lists(st.integers(), max_size=2)
+)
+_ENTRY = st.dictionaries(
+    st.sampled_from(["Member_Account", "NickName", "Avatar", "JoinTime", "Other"]), _JSON_VALUE
+) | st.sampled_from([None, 1, "u1", []])
+
+
+@given(st.lists(_ENTRY, max_size=8), st.integers(0, 2**40))
+def test_members_page_reads_any_entries_as_the_book_does(raw, cursor):
+    page = {"ActionStatus": "OK", "ErrorCode": 0, "MemberList": raw, "NextTimestamp": cursor}
+    assert answers.members_page(page) == (_members_by_the_book(raw), cursor)
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,17 @@ import csv
 import io
 import json
 import re
+import time
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.render.blocks import Message
-from bot.render.escape import date_token, escape_mrkdwn, plain
+from bot.render.escape import date_token, escape_mrkdwn, plain, single_line
 from bot.render.members import (
+    CSV_HEADER,
     NEXT_PAGE_ACTION,
     PREVIOUS_PAGE_ACTION,
     members_csv,
@@ -562,6 +566,62 @@ def test_csv_quotes_every_cell() -> None:
 
 def test_csv_has_every_member_even_beyond_a_page() -> None:
     assert len(read_csv(members_csv(online(1000)))) == 1001
+
+
+def _members_csv_by_the_book(result: OnlineMembers) -> str:
+    """The CSV written cell by cell with the csv module: every cell on one line, made
+    spreadsheet_safe and quoted; the join time by the C library, or its number."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(CSV_HEADER)
+    for m in result.members:
+        try:
+            joined = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m.join_time))
+        except (OverflowError, OSError, ValueError):
+            joined = str(m.join_time)
+        cells = (m.account, m.nickname, m.avatar, joined)
+        writer.writerow([spreadsheet_safe(single_line(cell)) for cell in cells])
+    return out.getvalue()
+
+
+#: Join times around the edges of the shortcut (1970 to 9999) and past what the C library
+#: can read.
+EDGE_TIMES = [0, 1, 59, 60, 86_399, 86_400, T0, 951_782_400, 253_402_300_799, 253_402_300_800]
+EDGE_TIMES += [-1, -86_401, 2**31, 2**53, 10**20, -(10**20)]
+
+
+@pytest.mark.parametrize("join_time", EDGE_TIMES)
+def test_csv_join_time_is_iso_utc_or_the_number(join_time: int) -> None:
+    result = OnlineMembers(G, None, (Member("a", "b", "", join_time),), 1, T0)
+    assert members_csv(result) == _members_csv_by_the_book(result)
+
+
+def test_csv_of_hostile_and_unusual_cells_is_the_book_one() -> None:
+    cells = [*HOSTILE_CELLS, 'Smith, "Bob"', ' "=1"', "  =1  ", "a\x85b", "\xa0-1", "🎸 Rocker"]
+    cells += ["\u3000@x", "x\u2028=1", "名前", "", " ", '"', "'=1", "a\x00b", "é;+1"]
+    result = OnlineMembers(G, None, tuple(Member(c, c, c, T0) for c in cells), 1, T0)
+    assert members_csv(result) == _members_csv_by_the_book(result)
+
+
+_CELL_TEXT = st.text(
+    st.sampled_from(list(" ,;\t\r\n=+-@\"'a1é名🎸\x85\xa0\u3000\u2028\u200b\x00\x7f"))
+    | st.characters()
+)
+_MEMBER = st.builds(
+    Member,
+    _CELL_TEXT,
+    _CELL_TEXT,
+    _CELL_TEXT,
+    st.sampled_from(EDGE_TIMES) | st.integers(-(2**40), 2**40),
+)
+
+
+@given(st.lists(_MEMBER, max_size=8))
+def test_csv_is_the_book_one_for_any_members(members: list[Member]) -> None:
+    """The shortcuts (plain cells, join times formatted once a day) write what the csv
+    module writes cell by cell."""
+    result = OnlineMembers(G, None, tuple(members), 1, T0)
+    assert members_csv(result) == _members_csv_by_the_book(result)
 
 
 # --------------------------------------------------------------------------- terminal

@@ -51,6 +51,8 @@ def plain(s: str) -> str:
 
 def single_line(s: str) -> str:
     """Control characters (newlines, tabs...) as spaces, ends trimmed: one line."""
+    if s.isprintable():  # no control character (most text): only the ends to trim
+        return s.strip()
     return _CONTROL.sub(" ", s).strip()
 
 

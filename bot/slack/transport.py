@@ -3,6 +3,7 @@ SLACK_APP_TOKEN) or by HTTP mode (waitress on PORT), and the alert poster."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,23 @@ from bot.wiring import Plan
 if TYPE_CHECKING:
     from bot.wiring import Bot, Tencent
 
-__all__ = ["SlackTransport"]
+__all__ = ["GC_YOUNG_THRESHOLD", "SlackTransport", "settle_memory"]
+
+#: New container objects between two collections of the youngest generation (CPython's
+#: default: 700). An /online answer keeps its list (a thousand members) for the 10 s
+#: of snapshot reuse and makes almost no cycles; at 700 the collector walked each list
+#: again and again before it was freed (about 2.5 ms of CPU per answer; under 0.7 now).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_memory() -> None:
+    """Once built, before serving: what start-up made is frozen (``gc.freeze``: full
+    collections no longer walk the libraries' objects), and the youngest generation is
+    collected every GC_YOUNG_THRESHOLD new objects."""
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
 
 
 class SlackTransport:
@@ -64,6 +81,7 @@ class SlackTransport:
         settings = self.settings
         app = build_app(bot.handlers, self.client)
         bot.start()
+        settle_memory()
         try:
             if settings.slack_app_token is not None:
                 self.say("Socket Mode: connecting to Slack.")

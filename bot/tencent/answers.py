@@ -61,17 +61,22 @@ def members_page(data: dict[str, Any]) -> tuple[list[Member], int]:
     if not isinstance(raw, list) or not is_int(cursor):
         missing = "member list (MemberList)" if not isinstance(raw, list) else "page cursor"
         raise TransportError(f"Tencent's member list page had no {missing}; try again in a minute.")
-    members = []
+    members: list[Member] = []
+    add = members.append
     for item in raw:
-        if not isinstance(item, dict) or not item.get("Member_Account"):
+        if not isinstance(item, dict):
             continue
+        account = item.get("Member_Account")
+        if not account:
+            continue
+        nickname, avatar = item.get("NickName"), item.get("Avatar")
         join_time = item.get("JoinTime")
-        members.append(
-            Member(
-                account=str(item["Member_Account"]),
-                nickname=str(item.get("NickName") or ""),
-                avatar=str(item.get("Avatar") or ""),
-                join_time=join_time if is_int(join_time) else 0,
+        add(
+            Member(  # the strings and integer JSON gives are taken as they are
+                account if type(account) is str else str(account),
+                nickname if type(nickname) is str else str(nickname or ""),
+                avatar if type(avatar) is str else str(avatar or ""),
+                join_time if type(join_time) is int or is_int(join_time) else 0,
             )
         )
     return members, cursor
