@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.blockkit import buttons, text_objects
 
 from bot.render.blocks import Message
 from bot.render.escape import date_token, escape_mrkdwn, plain, single_line
@@ -101,28 +102,9 @@ def assert_within_limits(message: Message) -> None:
     assert sum(len(t) for t in texts(blocks)) <= 10_000
     assert json.loads(json.dumps(blocks)) == blocks  # plain JSON, nothing exotic
     for block in blocks:  # user text is never auto-linked or auto-parsed
-        for node in _text_objects(block):
+        for node in text_objects(block):
             if node["type"] == "mrkdwn":
                 assert node.get("verbatim") is True
-
-
-def _text_objects(node: Any) -> list[dict[str, Any]]:
-    if isinstance(node, dict):
-        if node.get("type") in ("mrkdwn", "plain_text"):
-            return [node]
-        return [o for value in node.values() for o in _text_objects(value)]
-    if isinstance(node, list):
-        return [o for item in node for o in _text_objects(item)]
-    return []
-
-
-def buttons(message: Message) -> dict[str, dict[str, Any]]:
-    return {
-        element["action_id"]: element
-        for block in message.blocks
-        if block["type"] == "actions"
-        for element in block["elements"]
-    }
 
 
 def no_live_markup(mrkdwn: str) -> None:

@@ -251,10 +251,13 @@ def _pause(session: Session, watch_id: int, reason: str, now: float) -> None:
     watch = session.get(Watch, watch_id)
     if watch is None or watch.paused_reason is not None:
         return
-    watch.paused_reason = (  # plain words: the watch list draws it (bot/render/watches.py)
+    watch.paused_reason = (
         f"Slack refused to post in the watch's channel ({reason}): invite the bot to it, "
         "then `/online unmute` the watch to resume it."
-    )[:300]
+    )[
+          # plain words: the watch list draws it (bot/render/watches.py)
+        :300
+    ]
     session.add(
         WatchChange(
             watch_id=watch_id,

@@ -9,7 +9,8 @@ pytest puts it there; a benchmark inserts it):
 - databases: a database of its own per test, on SQLite and PostgreSQL, copied from a
   template at head;
 - alerting: the alerting services over one database (the ``sim`` and ``env`` fixtures);
-- blockkit: checks of Block Kit messages (Slack's limits, no live markup).
+- blockkit: checks of Block Kit messages (Slack's limits, no live markup);
+- usage: what every refused command must say (the grammar tests).
 
 Fixtures live in conftest.py (and in alerting, a plugin conftest.py registers).
 """

@@ -13,10 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
 import requests
-
-from bot.settings import Settings
 
 __all__ = [
     "STARTUP_SECONDS",
@@ -37,8 +34,7 @@ STARTUP_SECONDS = 20.0
 STOP_SECONDS = 5.0
 #: How long a benchmark's process may take to listen on its port (it may build many groups).
 STARTUP_TIMEOUT = 120.0
-#: Every variable the bot's settings read, and anything Slack-ish bolt might read itself.
-CONTROLLED = {name.upper() for name in Settings.model_fields}
+#: Besides every variable the bot's settings read: anything Slack-ish bolt might read itself.
 CONTROLLED_PREFIXES = ("SLACK_", "TENCENT_")
 
 
@@ -52,10 +48,13 @@ def bot_env(directory: Path, **values: str) -> dict[str, str]:
     """This environment without any of the bot's settings (nor Slack's or Tencent's), its
     data directory (XDG_DATA_HOME, so its default SQLite file) under ``directory``, and
     ``values``."""
+    from bot.settings import Settings  # here: benchmarks import this module, and pydantic is big
+
+    controlled = {name.upper() for name in Settings.model_fields}
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in CONTROLLED and not key.startswith(CONTROLLED_PREFIXES)
+        if key not in controlled and not key.startswith(CONTROLLED_PREFIXES)
     }
     env["XDG_DATA_HOME"] = str(directory / "data")
     env.update(values)
@@ -109,6 +108,8 @@ class BotProcess:
 
     def wait_until_healthy(self, url: str) -> None:
         """Bounded: connection attempts with a short timeout until /healthz answers 200."""
+        import pytest  # here, not at the top: benchmarks import this module without pytest
+
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
