@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,25 +50,14 @@ STOP_TIMEOUT = 15.0
 _Batch = tuple[list[tuple[int, Target]], Future[list[Observation]], float]
 
 
-@dataclass
-class CycleReport:
+@dataclass(kw_only=True)
+class CycleReport(JudgeReport):
+    """What one poll cycle did: the judging's figures, and the cycle's own."""
+
     started_at: float
     duration: float = 0.0
-    watches: int = 0
     targets: int = 0
     failed_checks: int = 0
-    evaluated: int = 0
-    notifications: int = 0
-    conflicts: int = 0  # another writer changed a watch's state first
-    reasons: dict[str, int] = field(default_factory=dict)
-
-    def add(self, judged: JudgeReport) -> None:
-        self.watches += judged.watches
-        self.evaluated += judged.evaluated
-        self.notifications += judged.notifications
-        self.conflicts += judged.conflicts
-        for reason, count in judged.reasons.items():
-            self.reasons[reason] = self.reasons.get(reason, 0) + count
 
 
 class Poller:
