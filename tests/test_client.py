@@ -92,9 +92,7 @@ def test_duplicates_across_pages_dropped(scripted):
     page1 = [_raw(f"u{i}") for i in range(5)]
     page2 = [_raw("u3"), _raw("u4"), _raw("u5"), _raw("u6")]
     scripted.pages = [(page1, 123456789), (page2, 0)]
-    with TencentClient(
-        sdkappid=1, secret_key="k", base_url=scripted.url, rate_limits=RateLimits(100)
-    ) as client:
+    with scripted_client(scripted) as client:
         result = client.online_members("@TGS#x")
     assert [m.account for m in result.members] == ["u0", "u1", "u2", "u3", "u4", "u5", "u6"]
     assert result.pages == 2
@@ -145,6 +143,21 @@ def scripted():
     server.server_close()
 
 
+#: Two attempts, at once: enough to see that an answer is retried, without waiting.
+QUICK_RETRY = RetryPolicy(attempts=2, deadline=5, initial_wait=0.01, max_wait=0.01)
+
+
+def scripted_client(script, retry: RetryPolicy | None = None) -> TencentClient:
+    """A client for the scripted server (its answers are set per test)."""
+    return TencentClient(
+        sdkappid=1,
+        secret_key="k",
+        base_url=script.url,
+        rate_limits=RateLimits(100),
+        retry=retry or RetryPolicy(),
+    )
+
+
 def test_endless_cursor_keeps_the_first_page_flagged_partial(sim, client):
     sim.set_members("@TGS#g", members(50))
     sim.inject_cursor_loop("@TGS#g")
@@ -176,9 +189,7 @@ def test_empty_pages_with_a_cursor_end_the_walk_with_what_it_has(sim, client):
 
 def test_one_empty_page_with_a_cursor_is_passed_over(scripted):
     scripted.pages = [([_raw("u0"), _raw("u1")], 11), ([], 22), ([_raw("u2")], 0)]
-    with TencentClient(
-        sdkappid=1, secret_key="k", base_url=scripted.url, rate_limits=RateLimits(100)
-    ) as client:
+    with scripted_client(scripted) as client:
         result = client.online_members("@TGS#x")
     assert [m.account for m in result.members] == ["u0", "u1", "u2"]
     assert result.partial is None and result.pages == 3
@@ -227,15 +238,8 @@ def test_count_answer_that_keeps_missing_its_field_is_an_error_not_zero(sim, cli
 )
 def test_count_answers_without_an_integer_count_are_malformed(scripted, answer):
     scripted.answers = [answer]
-    retry = RetryPolicy(attempts=2, deadline=5, initial_wait=0.01, max_wait=0.01)
     with (
-        TencentClient(
-            sdkappid=1,
-            secret_key="k",
-            base_url=scripted.url,
-            rate_limits=RateLimits(100),
-            retry=retry,
-        ) as client,
+        scripted_client(scripted, QUICK_RETRY) as client,
         pytest.raises(errors.TransportError),
     ):
         client.online_count("@TGS#x")
@@ -261,15 +265,8 @@ def test_members_page_without_its_list_is_an_error_not_an_empty_group(sim, clien
 )
 def test_members_pages_without_list_or_cursor_are_malformed(scripted, answer):
     scripted.answers = [answer]
-    retry = RetryPolicy(attempts=2, deadline=5, initial_wait=0.01, max_wait=0.01)
     with (
-        TencentClient(
-            sdkappid=1,
-            secret_key="k",
-            base_url=scripted.url,
-            rate_limits=RateLimits(100),
-            retry=retry,
-        ) as client,
+        scripted_client(scripted, QUICK_RETRY) as client,
         pytest.raises(errors.TransportError, match="member list page had no"),
     ):
         client.online_members("@TGS#x")
@@ -326,15 +323,8 @@ def test_members_page_reads_any_entries_as_the_book_does(raw, cursor):
 )
 def test_group_info_entry_without_its_fields_is_malformed(scripted, entry):
     scripted.answers = [{"ActionStatus": "OK", "ErrorCode": 0, "GroupInfo": [entry]}]
-    retry = RetryPolicy(attempts=2, deadline=5, initial_wait=0.01, max_wait=0.01)
     with (
-        TencentClient(
-            sdkappid=1,
-            secret_key="k",
-            base_url=scripted.url,
-            rate_limits=RateLimits(100),
-            retry=retry,
-        ) as client,
+        scripted_client(scripted, QUICK_RETRY) as client,
         pytest.raises(errors.TransportError, match="incomplete"),
     ):
         client.group_info("@TGS#x")
@@ -451,7 +441,7 @@ def test_connection_refused_is_a_transport_error_without_secrets():
             secret_key="k",
             base_url="http://127.0.0.1:9",
             rate_limits=RateLimits(100),
-            retry=RetryPolicy(attempts=2, deadline=5, initial_wait=0.01, max_wait=0.01),
+            retry=QUICK_RETRY,
         ) as client,
         pytest.raises(errors.TransportError) as caught,
     ):
@@ -667,7 +657,7 @@ def test_a_timeout_does_not_switch_to_the_backup(sim, caplog):
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         main = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        retry = RetryPolicy(attempts=2, deadline=5, initial_wait=0.01, max_wait=0.01)
+        retry = QUICK_RETRY
         with (
             make_client(
                 sim, base_url=main, backup_url=sim.url, timeout=(1, 0.2), retry=retry
