@@ -49,9 +49,7 @@ import platform
 import random
 import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -66,7 +64,6 @@ from itertools import pairwise
 from pathlib import Path
 
 import redis
-import requests
 import yaml
 from sqlalchemy import Engine, create_engine, insert, make_url, text
 from sqlalchemy.pool import NullPool
@@ -80,12 +77,13 @@ from bot.tencent.ratelimit import WINDOW_MS, sustained_per_window
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support.*
 from support.fakeslack import FakeSlack
-from support.processes import free_port, start_simulator, stop
+from support.processes import STARTUP_TIMEOUT, free_port, start_simulator, stop
+from support.procstat import cpu_seconds, memory, pids_named
+from support.replicas import Replica, start_replicas, stop_replicas
 
 TARGET_RATIO = 1.1
 THRESHOLD = 20  # every watch is "below 20"
 CHANNELS = 250
-STARTUP_TIMEOUT = 120.0  # seconds for the simulator to build its groups, a replica to serve
 POLL_CYCLE = re.compile(
     r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ bot\.scheduler: poll cycle: "
     r"(?P<watches>\d+) watches, (?P<targets>\d+) targets, (?P<failed>\d+) failed checks, "
@@ -131,69 +129,13 @@ def write_scenario(
 # --------------------------------------------------------------------------- the replicas
 
 
-@dataclass
-class Replica:
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def cycles(self) -> list[tuple[float, int, float]]:
-        """(logged at, targets, seconds) of every ``poll cycle:`` line."""
-        found = []
-        for m in POLL_CYCLE.finditer(self.log.read_text(errors="replace")):
-            at = datetime.strptime(m["at"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-            found.append((at, int(m["targets"]), float(m["seconds"])))
-        return found
-
-    def count(self, needle: str) -> int:
-        return self.log.read_text(errors="replace").count(needle)
-
-    def memory_mb(self) -> tuple[float, float]:
-        """(VmHWM, VmRSS) in MB, from /proc."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        values = dict(
-            line.split(":", 1)
-            for line in status.splitlines()
-            if line.startswith(("VmHWM", "VmRSS"))
-        )
-        return tuple(int(values[k].split()[0]) / 1024 for k in ("VmHWM", "VmRSS"))  # type: ignore[return-value]
-
-
-def start_replica(name: str, directory: Path, env: dict[str, str]) -> Replica:
-    directory.mkdir()
-    port = free_port()
-    log = directory / "log.txt"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "--log-level", "INFO", "run"],
-            env={**env, "PORT": str(port), "XDG_DATA_HOME": str(directory)},
-            cwd=directory,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    return Replica(name, process, port, log)
-
-
-def wait_healthy(replica: Replica) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if replica.process.poll() is not None:
-            raise SystemExit(f"{replica.name} exited:\n{replica.log.read_text()}")
-        try:
-            if requests.get(f"http://127.0.0.1:{replica.port}/healthz", timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"{replica.name} did not serve in {STARTUP_TIMEOUT:.0f} s")
-
-
-def base_env() -> dict[str, str]:
-    """This environment without any Slack, Tencent or store setting of the caller's."""
-    controlled = ("SLACK_", "TENCENT_", "DATABASE_URL", "REDIS_URL", "POLL_INTERVAL", "PORT")
-    return {k: v for k, v in os.environ.items() if not k.startswith(controlled)}
+def logged_cycles(replica: Replica) -> list[tuple[float, int, float]]:
+    """(logged at, targets, seconds) of every ``poll cycle:`` line of a replica."""
+    found = []
+    for m in POLL_CYCLE.finditer(replica.output()):
+        at = datetime.strptime(m["at"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        found.append((at, int(m["targets"]), float(m["seconds"])))
+    return found
 
 
 # --------------------------------------------------------------------------- the database
@@ -324,26 +266,6 @@ class LeaseWatcher(threading.Thread):
         self.engine.dispose()
 
 
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pids_named(name: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == name:
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
 def cpu_snapshot(processes: dict[str, list[int]]) -> dict[str, float]:
     return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in processes.items()}
 
@@ -461,7 +383,7 @@ def attribute(
 ) -> None:
     """Batches (seen through leases) and ``poll cycle:`` log lines (one per run, logged
     when it ends) into the cycle whose window they began in."""
-    names = {f"{socket.gethostname()}:{r.process.pid}": r.name for r in replicas}
+    names = {r.owner: r.name for r in replicas}
     for cycle in cycles:
         mine = [b for b in batches if cycle.start - 1 <= b.claimed < cycle.start + interval]
         for batch in mine:
@@ -474,7 +396,7 @@ def attribute(
             step = min(steps - 1, max(0, int((batch.claimed - cycle.start) // TIMELINE_STEP)))
             cycle.timeline[step] += len(batch.ids)
     for replica in replicas:
-        for logged_at, _targets, seconds in replica.cycles():
+        for logged_at, _targets, seconds in logged_cycles(replica):
             began = logged_at - seconds
             for cycle in cycles:
                 if cycle.start - interval / 2 <= began < cycle.start + interval / 2:
@@ -545,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             simulator = start_simulator(scenario, port, tmp / "simulator.log")
             print(f"simulator: pid {simulator.pid}, ready in {time.monotonic() - started:.1f} s")
 
-            env = base_env() | {
+            env = {
                 "SLACK_BOT_TOKEN": "xoxb-bench",
                 "SLACK_SIGNING_SECRET": "bench",
                 "SLACK_API_URL": fake.api_url,
@@ -560,11 +482,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             watcher = LeaseWatcher(url, lease_seconds=max(10.0, min(60.0, args.interval)))
             watcher.start()
-            replicas = [
-                start_replica(f"replica{i}", tmp / f"replica{i}", env) for i in range(args.replicas)
-            ]
-            for replica in replicas:
-                wait_healthy(replica)
+            replicas = start_replicas(tmp, args.replicas, timeout=STARTUP_TIMEOUT, **env)
             print(f"replicas: {', '.join(str(r.process.pid) for r in replicas)} serving")
             processes = {r.name: [r.process.pid] for r in replicas} | {
                 "simulator": [simulator.pid],
@@ -586,14 +504,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
             watcher.stop()
             attribute(cycles, replicas, list(watcher.batches.values()), args.interval)
-            memory = {r.name: r.memory_mb() for r in replicas}
+            memory_mb = {r.name: memory(r.pid) for r in replicas}
             posted = len(fake.calls("chat.postMessage"))
             engine.dispose()
-            for replica in replicas:
-                stop(replica.process)
+            stop_replicas(replicas)
     finally:
-        for replica in replicas:
-            stop(replica.process)
+        stop_replicas(replicas)
         if simulator is not None:
             stop(simulator)
         store = redis.Redis.from_url(args.redis_url)
@@ -601,13 +517,14 @@ def main(argv: list[str] | None = None) -> int:
             store.delete(key)
         store.close()
 
-    rate_limited = sum(r.count("error 60007") for r in replicas)
-    slow = sum(r.count("(slow: close to the poll interval)") for r in replicas)
-    tracebacks = sum(r.count("Traceback") for r in replicas)
+    logs = {r.name: r.output() for r in replicas}
+    rate_limited = sum(log.count("error 60007") for log in logs.values())
+    slow = sum(log.count("(slow: close to the poll interval)") for log in logs.values())
+    tracebacks = sum(log.count("Traceback") for log in logs.values())
     failed = [
-        f"{r.name}: {line}"
-        for r in replicas
-        for line in r.log.read_text(errors="replace").splitlines()
+        f"{name}: {line}"
+        for name, log in logs.items()
+        for line in log.splitlines()
         if "poll cycle failed" in line or line.startswith("psycopg.errors.")
     ]
     ok = True
@@ -668,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
             f"target={'met' if met else 'MISSED'}"
         )
     print("\n== replicas")
-    for name, (hwm, rss) in memory.items():
+    for name, (hwm, rss) in memory_mb.items():
         print(f"   {name:<17} peak RSS {hwm:6.0f} MB (now {rss:.0f} MB)")
     print(f"   60007 seen        {rate_limited:7d}")
     print(f"   slow cycles       {slow:7d}  (logged as close to the poll interval)")
@@ -679,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"     {line[:160]}")
     print(
         f"RESULT replicas={len(replicas)} peak_rss_mb="
-        f"{','.join(f'{hwm:.0f}' for hwm, _ in memory.values())} rate_limited={rate_limited} "
+        f"{','.join(f'{hwm:.0f}' for hwm, _ in memory_mb.values())} rate_limited={rate_limited} "
         f"targets={'met' if ok and rate_limited == 0 else 'MISSED'}"
     )
     if args.keep:

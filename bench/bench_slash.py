@@ -50,7 +50,6 @@ import concurrent.futures
 import contextlib
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -69,10 +68,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support.*
 from profiling import print_profile, start_profiler, stop_profiler
 from support.fakeslack import FakeSlack
-from support.processes import free_port, stop
+from support.processes import STARTUP_TIMEOUT, BotProcess, free_port, start_simulator, stop
+from support.procstat import cpu_times, memory
 from support.slackapp import sign
 
-from bot.settings import Settings
 from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY
 
 SIGNING_SECRET = "bench-signing-secret"
@@ -81,7 +80,6 @@ REPLY_TARGET_P99 = 1.0
 BURST_FLOOR_FACTOR = 1.2  # the burst's full reply p99 within this of Tencent's floor
 TENCENT_RATE = 200  # calls per second per API, Tencent's limit and the simulator's
 LIST_CAP = 1000  # Tencent lists the 1,000 latest members
-STARTUP_TIMEOUT = 30.0
 REPLY_TIMEOUT = 60.0  # for all replies to arrive after the last command was sent
 
 
@@ -116,68 +114,6 @@ def write_scenario(
         ],
     }
     path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    """os.environ without any setting the bot reads, plus ``values``."""
-    controlled = {name.upper() for name in Settings.model_fields}
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in controlled and not key.startswith(("SLACK_", "TENCENT_"))
-    }
-    env.update(values)
-    return env
-
-
-def spawn(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot", *args],
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def wait_ready(process: subprocess.Popen[bytes], probe: str, log: Path) -> None:
-    """Bounded: connection attempts until ``probe`` answers 200 (any answer for a POST API)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(
-                f"{probe}: the process exited with {process.returncode}:\n"
-                + log.read_text(errors="replace")
-            )
-        try:
-            requests.get(probe, timeout=0.5)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    stop(process)
-    raise SystemExit(f"{probe} did not answer in {STARTUP_TIMEOUT:.0f} s:\n" + log.read_text())
-
-
-def cpu_seconds(pid: int | None = None) -> tuple[float, float]:
-    """User and system CPU seconds of a live process (of this one when ``pid`` is None)."""
-    if pid is None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime, usage.ru_stime
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
-def memory(pid: int) -> dict[str, int]:
-    """VmHWM (peak RSS) and VmRSS of a live process, in kB."""
-    found = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmHWM", "VmRSS"):
-            found[key] = int(value.split()[0])
-    return found
 
 
 # --------------------------------------------------------------------------- commands
@@ -310,10 +246,10 @@ def line(label: str, values: list[float]) -> str:
     )
 
 
-def log_counts(log: Path) -> Counter[str]:
+def log_counts(bot: BotProcess) -> Counter[str]:
     """What the bot's log says so far: Tencent's 60007 answers, retried calls, errors."""
     counts: Counter[str] = Counter()
-    for text in log.read_text(errors="replace").splitlines():
+    for text in bot.output().splitlines():
         counts["60007"] += "error 60007" in text
         counts["retries"] += "Tencent call failed" in text
         counts["errors"] += " ERROR " in text
@@ -355,17 +291,16 @@ def run_phase(
     url: str,
     fake: FakeSlack,
     processes: dict[str, subprocess.Popen[bytes]],
-    bot_log: Path,
+    bot: BotProcess,
     setup: Setup,
 ) -> bool:
     """Send ``setup.commands`` commands, print the figures; True when the targets are met."""
     wait_reply, explained = MODES[mode]
     groups = phase_groups(mode, setup.groups)
     jobs = [(f"{mode}{i:04d}", groups[i % len(groups)]) for i in range(setup.commands)]
-    bot_pid = processes["bot"].pid
-    cpu_before = {who: cpu_seconds(processes[who].pid) for who in sorted(processes)}
-    cpu_before["bench + fake Slack"] = cpu_seconds()
-    logged_before = log_counts(bot_log)
+    cpu_before = {who: cpu_times(processes[who].pid) for who in sorted(processes)}
+    cpu_before["bench + fake Slack"] = cpu_times()
+    logged_before = log_counts(bot)
     uploads_before = len(fake.uploaded_files())
     started = time.monotonic()
     sent = send_all(url, fake, jobs, setup.concurrency, wait_reply=wait_reply)
@@ -373,13 +308,13 @@ def run_phase(
     replies, problems = collect_replies(fake, sent)
     answered = [c.time for c in fake.calls() if c.method.startswith(f"response_url:{mode}")]
     wall = max(answered, default=time.monotonic()) - started
-    cpu_after = {who: cpu_seconds(processes[who].pid) for who in sorted(processes)}
-    cpu_after["bench + fake Slack"] = cpu_seconds()
+    cpu_after = {who: cpu_times(processes[who].pid) for who in sorted(processes)}
+    cpu_after["bench + fake Slack"] = cpu_times()
     used = {
         who: [a - b for a, b in zip(cpu_after[who], cpu_before[who], strict=True)]
         for who in cpu_after
     }
-    logged = log_counts(bot_log) - logged_before
+    logged = log_counts(bot) - logged_before
     uploads = len(fake.uploaded_files()) - uploads_before
     commands = setup.commands
     pages, floor = floor_seconds(setup)
@@ -418,7 +353,7 @@ def run_phase(
         f"   bot          CPU {1000 * (user + system) / commands:.1f} ms/command (user "
         f"{1000 * user / commands:.1f} + system {1000 * system / commands:.1f}; "
         f"{100 * (user + system) / wall:.0f}% of a CPU); peak RSS so far "
-        f"{memory(bot_pid)['VmHWM'] / 1024:.1f} MB"
+        f"{memory(bot.process.pid).peak_mb:.1f} MB"
     )
     print(
         "   CPU          "
@@ -492,20 +427,17 @@ def main(argv: list[str] | None = None) -> int:
     every_group = warm_groups + [g for mode in modes for g in phase_groups(mode, args.groups)]
     write_scenario(scenario, every_group, args.members, args.page_size, args.latency_ms)
     sim_port, bot_port = free_port(), free_port()
-    sim_log, bot_log = tmp / "simulator.log", tmp / "bot.log"
     profile_raw, profile_log = tmp / "profile.txt", tmp / "py-spy.log"
     processes: dict[str, subprocess.Popen[bytes]] = {}
     met = []
     profiler = None
     with FakeSlack() as fake:
         try:
-            sim_args = ["--host", "127.0.0.1", "--port", str(sim_port), "--scenario", str(scenario)]
-            sim = processes["simulator"] = spawn(
-                ["simulator", *sim_args], clean_env(), tmp, sim_log
-            )
+            processes["simulator"] = start_simulator(scenario, sim_port, tmp / "simulator.log")
             sim_url = f"http://127.0.0.1:{sim_port}"
-            wait_ready(sim, sim_url + "/", sim_log)
-            bot_env = clean_env(
+            bot = BotProcess(
+                tmp,
+                "bot",
                 SLACK_BOT_TOKEN="xoxb-bench",
                 SLACK_SIGNING_SECRET=SIGNING_SECRET,
                 SLACK_API_URL=fake.api_url,
@@ -514,12 +446,12 @@ def main(argv: list[str] | None = None) -> int:
                 TENCENT_IM_SDKAPPID=str(DEMO_SDKAPPID),
                 TENCENT_IM_SECRET_KEY=DEMO_SECRET_KEY,
                 TENCENT_IM_ADMIN=DEMO_ADMIN,
-                XDG_DATA_HOME=str(tmp / "data"),
             )
-            bot = processes["bot"] = spawn(["run"], bot_env, tmp, bot_log)
+            processes["bot"] = bot.process
             bot_url = f"http://127.0.0.1:{bot_port}"
-            wait_ready(bot, bot_url + "/healthz", bot_log)
-            print(f"bot: pid {bot.pid}, RSS after start {memory(bot.pid)['VmRSS'] / 1024:.1f} MB")
+            bot.wait_until_healthy(bot_url, STARTUP_TIMEOUT)
+            pid = bot.process.pid
+            print(f"bot: pid {pid}, RSS after start {memory(pid).rss_mb:.1f} MB")
 
             if args.warmup:
                 jobs = [(f"warm{i}", warm_groups[i % len(warm_groups)]) for i in range(args.warmup)]
@@ -528,15 +460,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"warm-up: {len(warm_replies)}/{args.warmup} replies on {len(warm_groups)} "
                     f"group(s), {sum(warm_problems.values())} errors (not counted below); "
-                    f"RSS {memory(bot.pid)['VmRSS'] / 1024:.1f} MB"
+                    f"RSS {memory(pid).rss_mb:.1f} MB"
                 )
             if args.profile:
-                profiler = start_profiler(bot.pid, profile_raw, profile_log)
+                profiler = start_profiler(pid, profile_raw, profile_log)
             for mode in modes:
-                met.append(run_phase(mode, bot_url, fake, processes, bot_log, setup))
+                met.append(run_phase(mode, bot_url, fake, processes, bot, setup))
             if profiler is not None:
                 stop_profiler(profiler)
-            mem = memory(bot.pid)
+            mem = memory(pid)
         finally:
             if profiler is not None and profiler.poll() is None:
                 stop(profiler)
@@ -545,8 +477,7 @@ def main(argv: list[str] | None = None) -> int:
                     stop(processes[name])
 
     print(
-        f"\nbot memory: peak RSS (VmHWM) {mem['VmHWM'] / 1024:.1f} MB, "
-        f"RSS at the end {mem['VmRSS'] / 1024:.1f} MB"
+        f"\nbot memory: peak RSS (VmHWM) {mem.peak_mb:.1f} MB, RSS at the end {mem.rss_mb:.1f} MB"
     )
     with contextlib.suppress(OSError):
         print(f"load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")

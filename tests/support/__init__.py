@@ -3,8 +3,10 @@ pytest puts it there; a benchmark inserts it):
 
 - fakeslack: a fake Slack Web API over loopback HTTP (the ``fake_slack`` fixture);
 - slackapp: a running HTTP-mode Slack app and signed requests to it;
-- processes: a free port, ``python -m bot run`` in the background, the simulator's process;
-- replicas: several ``run`` replicas side by side;
+- processes: a free port, the controlled environment, ``python -m bot run`` in the background
+  until it serves, the simulator's process (no pytest, no pydantic at import);
+- procstat: a process's CPU seconds and memory from /proc (the benchmarks' figures);
+- replicas: several ``run`` replicas side by side (the replica tests and bench_replicas);
 - waiting: `wait_until`, bounded polling of something observable (never a bare sleep);
 - databases: a database of its own per test, on SQLite and PostgreSQL, copied from a
   template at head;

@@ -1,6 +1,7 @@
-"""Processes the tests and the benchmarks start: a free port, ``python -m bot run`` in the
-background (`BotProcess`, in a controlled environment), the simulator on its own, waiting
-for a port, stopping."""
+"""Processes the tests and the benchmarks start: a free port, the controlled environment
+(`bot_env`), ``python -m bot run`` in the background until it serves (`BotProcess`), the
+simulator on its own, waiting for a port, stopping. Importable without pytest or pydantic
+(the benchmarks import it)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ __all__ = [
     "STARTUP_TIMEOUT",
     "STOP_SECONDS",
     "BotProcess",
+    "StartupError",
     "bot_env",
     "free_port",
     "start_simulator",
@@ -81,13 +83,24 @@ def stop_all(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 10.0
             process.wait(timeout)
 
 
+class StartupError(RuntimeError):
+    """A process exited, or did not serve, before it was ready; the message ends with the
+    tail of its log."""
+
+
+def log_tail(text: str, lines: int = 60) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
 class BotProcess:
-    """``python -m bot [ARGS] run`` in the background, its output in files (no pipe to fill
-    up), started in ``directory`` with `bot_env`."""
+    """``python -m bot [ARGS] run`` in the background, started in ``directory`` with
+    `bot_env`, its output in files there (``NAME.stdout.txt``, ``NAME.stderr.txt``: no pipe
+    to fill up)."""
 
     def __init__(
         self, directory: Path, name: str, *, args: tuple[str, ...] = (), **values: str
     ) -> None:
+        self.name = name
         self._out = directory / f"{name}.stdout.txt"
         self._err = directory / f"{name}.stderr.txt"
         with self._out.open("wb") as out, self._err.open("wb") as err:
@@ -101,21 +114,21 @@ class BotProcess:
             )
 
     def output(self) -> str:
+        """Its standard output, then its standard error (where the log goes)."""
         return self._out.read_text(errors="replace") + self._err.read_text(errors="replace")
 
     def stderr(self) -> str:
         return self._err.read_text(errors="replace")
 
-    def wait_until_healthy(self, url: str) -> None:
-        """Bounded: connection attempts with a short timeout until /healthz answers 200."""
-        import pytest  # here, not at the top: benchmarks import this module without pytest
-
-        deadline = time.monotonic() + STARTUP_SECONDS
+    def wait_until_healthy(self, url: str, timeout: float = STARTUP_SECONDS) -> None:
+        """Bounded: connection attempts with a short timeout until ``url``/healthz answers 200;
+        `StartupError` with the log's tail if the process exits first or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                pytest.fail(
-                    f"the bot exited with {self.process.returncode} before serving:\n"
-                    + self.stderr()
+                raise StartupError(
+                    f"{self.name} exited with {self.process.returncode} before serving:\n"
+                    + log_tail(self.output())
                 )
             try:
                 if requests.get(url + "/healthz", timeout=0.5).status_code == 200:
@@ -123,32 +136,50 @@ class BotProcess:
             except requests.ConnectionError:
                 pass
             time.sleep(0.05)  # connection refused comes back at once: the process is starting
-        pytest.fail(f"/healthz did not answer within {STARTUP_SECONDS}s:\n" + self.stderr())
+        raise StartupError(
+            f"{self.name}: /healthz did not answer within {timeout:.0f} s:\n"
+            + log_tail(self.output())
+        )
 
     def stop(self) -> None:
         stop(self.process, STOP_SECONDS)
 
 
 def wait_listening(process: subprocess.Popen[bytes], port: int, log: Path, what: str) -> None:
-    """Until ``process`` accepts connections on ``port`` (bounded; exits if it died)."""
+    """Until ``process`` accepts connections on ``port``: bounded, `StartupError` with the
+    log's tail if it exits first or does not listen in time (then it is killed)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"{what} exited with {process.returncode}:\n{log.read_text()}")
+            raise StartupError(
+                f"{what} exited with {process.returncode}:\n"
+                + log_tail(log.read_text(errors="replace"))
+            )
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return
         except OSError:
             time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"{what} did not listen on port {port} in {STARTUP_TIMEOUT:.0f} s")
+    stop(process)
+    raise StartupError(
+        f"{what} did not listen on port {port} in {STARTUP_TIMEOUT:.0f} s:\n"
+        + log_tail(log.read_text(errors="replace"))
+    )
 
 
 def start_simulator(scenario: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """``online-bot simulator`` in its own process (so it does not compete for our GIL)."""
+    """``online-bot simulator`` in its own process (so it does not compete for our GIL), in
+    the log's directory with `bot_env`, until it listens on ``port``."""
     command = [sys.executable, "-m", "bot", "simulator", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--scenario", str(scenario)]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command,
+            env=bot_env(log.parent),
+            cwd=log.parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     wait_listening(process, port, log, "the simulator")
     return process

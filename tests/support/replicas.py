@@ -1,4 +1,5 @@
-"""Several ``python -m bot run`` replicas side by side, for tests: start, kill, read their logs.
+"""Several ``python -m bot run`` replicas side by side, for tests and bench_replicas: start,
+kill, read their logs.
 
 Each replica is a `BotProcess` (its /healthz wait and SIGTERM stop) started with
 ``--log-level INFO`` in a directory of its own (its output files, its working directory),
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from support.fakeslack import Call
-from support.processes import STOP_SECONDS, BotProcess, free_port, stop_all
+from support.processes import STARTUP_SECONDS, STOP_SECONDS, BotProcess, free_port, stop_all
 
 __all__ = ["Replica", "replica_of", "start_replicas", "stop_replicas"]
 
@@ -30,7 +31,6 @@ class Replica(BotProcess):
 
     def __init__(self, directory: Path, name: str, **values: str) -> None:
         directory.mkdir(parents=True)
-        self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__(
@@ -59,11 +59,14 @@ class Replica(BotProcess):
         return [int(m["targets"]) for m in POLL_CYCLE.finditer(self.stderr())]
 
 
-def start_replicas(root: Path, count: int, **values: str) -> list[Replica]:
-    """Start ``count`` replicas at once, then wait until every one answers /healthz."""
+def start_replicas(
+    root: Path, count: int, *, timeout: float = STARTUP_SECONDS, **values: str
+) -> list[Replica]:
+    """Start ``count`` replicas at once, then wait until every one answers /healthz (each
+    within ``timeout`` seconds)."""
     replicas = [Replica(root / f"replica{i}", f"replica{i}", **values) for i in range(count)]
     for replica in replicas:
-        replica.wait_until_healthy(replica.url)
+        replica.wait_until_healthy(replica.url, timeout)
     return replicas
 
 
