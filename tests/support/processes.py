@@ -169,13 +169,14 @@ def wait_listening(process: subprocess.Popen[bytes], port: int, log: Path, what:
 
 def start_simulator(scenario: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     """``online-bot simulator`` in its own process (so it does not compete for our GIL), in
-    the log's directory with `bot_env`, until it listens on ``port``."""
+    the log's directory, until it listens on ``port``. It reads none of the bot's settings,
+    so its environment is ours as it is (`bot_env` would load pydantic into a benchmark
+    that measures its own memory)."""
     command = [sys.executable, "-m", "bot", "simulator", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--scenario", str(scenario)]
     with log.open("wb") as out:
         process = subprocess.Popen(
             command,
-            env=bot_env(log.parent),
             cwd=log.parent,
             stdout=out,
             stderr=subprocess.STDOUT,
