@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.render.blocks import is_user_id, is_usergroup_id
 from bot.tencent.ratelimit import BACKGROUND_BURST, sustained_per_window
 
 __all__ = ["BACKUP_DOMAINS", "REGION_DOMAINS", "Settings", "SettingsError", "load_settings"]
@@ -47,9 +48,6 @@ BACKUP_DOMAINS: dict[str, str] = {
 
 #: Regions kept for older apps although Tencent's current REST overview no longer lists them.
 UNLISTED_REGIONS = frozenset({"mumbai"})
-
-#: Slack user IDs (U..., W... on Enterprise Grid) and user-group IDs (S...).
-SLACK_ADMIN_ID = re.compile(r"[UWS][A-Z0-9]{2,20}")
 
 #: The databases the bot ships drivers for (SQLAlchemy drivernames).
 DATABASE_KINDS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
@@ -172,7 +170,7 @@ class Settings(BaseSettings):
     @field_validator("watch_admins")
     @classmethod
     def _watch_admins(cls, value: str) -> str:
-        wrong = [part for part in _admin_parts(value) if not SLACK_ADMIN_ID.fullmatch(part)]
+        wrong = [p for p in _admin_parts(value) if not (is_user_id(p) or is_usergroup_id(p))]
         if wrong:
             raise ValueError(f"not Slack IDs: {', '.join(wrong)}")
         return value

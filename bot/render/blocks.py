@@ -111,9 +111,9 @@ TEXT_BUDGET = 10_000
 #: The fallback (notification) text: Slack truncates past 40,000 and advises 4,000.
 MAX_FALLBACK_CHARS = 4000
 
-_USER_ID_RE = re.compile(r"[UW][A-Z0-9]{2,30}", re.ASCII)
-_USERGROUP_ID_RE = re.compile(r"S[A-Z0-9]{2,30}", re.ASCII)
-_CHANNEL_ID_RE = re.compile(r"[CGD][A-Z0-9]{2,30}", re.ASCII)
+_USER_ID_RE = re.compile(r"[UW][A-Z0-9]{2,20}", re.ASCII)
+_USERGROUP_ID_RE = re.compile(r"S[A-Z0-9]{2,20}", re.ASCII)
+_CHANNEL_ID_RE = re.compile(r"[CGD][A-Z0-9]{2,20}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
