@@ -2,7 +2,8 @@
 
 - poll: checks the targets that are due (each one is due once per POLL_INTERVAL,
   whichever replica claims it); it ticks every POLL_TICK seconds at most, so a due
-  target waits little. Never two at once (max_instances=1); ticks missed while the
+  target waits little; every PUSH_TICK with push on, so that a check a callback asked
+  for runs within a second of its time. Never two at once (max_instances=1); ticks missed while the
   machine slept or the process was down are coalesced into one, not replayed.
   Right after a cycle, the outbox is delivered.
 - deliver: every few seconds, for retries and messages left by a restart.
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DELIVER_EVERY = 5
 POLL_TICK = 5
+PUSH_TICK = 1
 
 
 def start_scheduler(
@@ -35,8 +37,10 @@ def start_scheduler(
     *,
     interval: float,
     history_days: int,
+    prompt: bool = False,
     on_cycle: Callable[[object], None] | None = None,
 ) -> BackgroundScheduler:
+    """Start the jobs; ``prompt``: push is on, tick every PUSH_TICK."""
     scheduler = BackgroundScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
     )
@@ -78,7 +82,7 @@ def start_scheduler(
         except Exception:
             log.exception("pruning samples failed")
 
-    tick = min(interval, POLL_TICK)
+    tick = min(interval, PUSH_TICK if prompt else POLL_TICK)
     scheduler.add_job(poll, IntervalTrigger(seconds=tick), id="poll", next_run_time=_now())
     scheduler.add_job(deliver, IntervalTrigger(seconds=DELIVER_EVERY), id="deliver")
     scheduler.add_job(prune, IntervalTrigger(days=1), id="prune", next_run_time=_now())

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     history_days: int = Field(default=14, ge=1, le=3650)
     watch_admins: str = ""
 
+    # Push: Tencent's member-state callbacks on POST /tencent/callback (bot.alerts.push).
+    tencent_im_callback_token: SecretStr | None = None
+    tencent_im_callback_insecure: bool = False
+    push_resync_interval: int = Field(default=600, ge=60, le=86_400)
+
     @field_validator("tencent_im_base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
@@ -131,6 +136,15 @@ class Settings(BaseSettings):
                 "(70009); remove them from the setting."
             )
             return value.strip() or None
+        return value
+
+    @field_validator("tencent_im_callback_token", mode="before")
+    @classmethod
+    def _callback_token(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or None  # as pasted; Tencent's tokens have no spaces
+            if value is not None and len(value) > 128:
+                raise ValueError("longer than 128 characters")
         return value
 
     @field_validator("tencent_im_region")
@@ -240,6 +254,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{base / 'online-bot' / 'online-bot.db'}"
 
     @property
+    def push_enabled(self) -> bool:
+        """Whether POST /tencent/callback is served: with a token, or explicitly without."""
+        return self.tencent_im_callback_token is not None or self.tencent_im_callback_insecure
+
+    @property
     def watch_admin_ids(self) -> frozenset[str]:
         """Slack user IDs (U.../W...) and user-group IDs (S...) allowed to change watches."""
         return frozenset(_admin_parts(self.watch_admins))
@@ -332,6 +351,12 @@ _ALLOWED: dict[str, str] = {
         "separated, e.g. U012AB3CD,S0614TZR7 (a member's profile > More > Copy member ID)"
     ),
     "lease_seconds": "whole seconds from 1 to 3600",
+    "tencent_im_callback_token": (
+        "the webhook authentication token from the Chat console (Callback configuration), "
+        "1 to 128 characters"
+    ),
+    "tencent_im_callback_insecure": "1 or 0 (true or false)",
+    "push_resync_interval": "whole seconds from 60 to 86400",
 }
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.alerts import rules
@@ -28,7 +28,7 @@ from bot.commands.values import WatchDrop, WatchThreshold
 from bot.render import alerts as render
 from bot.render import watches as watch_render
 from bot.render.blocks import Message
-from bot.store.models import AlertStateRow, SampleRow, Watch, WatchChange
+from bot.store.models import AlertStateRow, SampleRow, TargetRow, Watch, WatchChange
 from bot.tencent.client import TencentClient
 from bot.tencent.errors import GroupError, TencentError
 
@@ -67,8 +67,10 @@ class Watches:
         admins: frozenset[str] = frozenset(),
         usergroup_members: Callable[[str], frozenset[str]] | None = None,
         clock: Callable[[], float] = time.time,
+        push_resync: float = 600.0,
     ) -> None:
         self.sessions = sessions
+        self.push_resync = push_resync  # a group with a callback this recent is push-fed
         self.tencent = tencent
         self.names = names
         self.admins = admins
@@ -219,10 +221,17 @@ class Watches:
                 .order_by(Watch.id)
             ).all()
             self.names.prefetch(watch.group_id for watch in watches)
-            rows = [self._row(watch, now) for watch in watches]
+            pushed = dict(
+                session.execute(
+                    select(TargetRow.group_id, func.max(TargetRow.last_push_at))
+                    .where(TargetRow.group_id.in_({w.group_id for w in watches}))
+                    .group_by(TargetRow.group_id)
+                ).all()
+            )
+            rows = [self._row(watch, now, to_ts(pushed.get(watch.group_id))) for watch in watches]
         return watch_render.render_watch_list(rows, now=now)
 
-    def _row(self, watch: Watch, now: float) -> watch_render.WatchRow:
+    def _row(self, watch: Watch, now: float, last_push_at: float | None) -> watch_render.WatchRow:
         state = watch.state
         last = watch.changes[-1] if watch.changes else None
         return watch_render.WatchRow(
@@ -241,6 +250,8 @@ class Watches:
             last_change=last.action if last is not None else None,
             last_change_by=last.actor if last is not None else None,
             last_change_at=last.at.timestamp() if last is not None else None,
+            last_push_at=last_push_at,
+            push_fed=last_push_at is not None and now - last_push_at <= self.push_resync,
         )
 
     def unwatch(self, watch_id: int, actor: Actor) -> Message:

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.alerts.delivery import Deliverer, Poster
 from bot.alerts.names import GroupNames
 from bot.alerts.poller import Poller
+from bot.alerts.push import Inbox
 from bot.handlers import OnlineHandlers
 from bot.scheduler import start_scheduler
 from bot.settings import Settings
@@ -44,6 +45,7 @@ from bot.store.leases import LeasePolicy
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import shared_rate_limits
 from bot.watches import Watches
+from bot.webhook import CALLBACK_PATH, WsgiApp, callback_app
 
 __all__ = [
     "Alerting",
@@ -138,6 +140,7 @@ class Alerting:
     watches: Watches
     poller: Poller
     deliverer: Deliverer
+    inbox: Inbox | None  # Tencent's callbacks, when push is on
 
 
 @contextmanager
@@ -149,14 +152,16 @@ def open_alerting(
     *,
     poll_interval: float,
     usergroup_members: Callable[[str], frozenset[str]] | None = None,
+    push: bool = False,
 ) -> Iterator[Alerting]:
-    """Migrate the database to the latest schema, then build the alerting services.
+    """Migrate the database to the latest schema, then build the alerting services (with
+    ``push``, the inbox for Tencent's callbacks too).
 
     A SQLite database is held for this process alone (DatabaseInUse otherwise).
     """
     with single_process(database_url):
         yield from _alerting(
-            settings, tencent, database_url, poster, poll_interval, usergroup_members
+            settings, tencent, database_url, poster, poll_interval, usergroup_members, push
         )
 
 
@@ -167,6 +172,7 @@ def _alerting(
     poster: Poster,
     poll_interval: float,
     usergroup_members: Callable[[str], frozenset[str]] | None,
+    push: bool,
 ) -> Iterator[Alerting]:
     upgrade(database_url)
     engine = make_engine(database_url)
@@ -179,9 +185,11 @@ def _alerting(
         tencent.for_background(),
         names=names,
         interval=poll_interval,
+        resync=settings.push_resync_interval,
         owner=owner,
         lease_seconds=lease.targets,
     )
+    inbox = Inbox(sessions) if push else None
     try:
         yield Alerting(
             sessions=sessions,
@@ -191,11 +199,15 @@ def _alerting(
                 names,
                 admins=settings.watch_admin_ids,
                 usergroup_members=usergroup_members,
+                push_resync=settings.push_resync_interval,
             ),
             poller=poller,
             deliverer=Deliverer(sessions, poster, owner=owner, lease_seconds=lease.outbox),
+            inbox=inbox,
         )
     finally:
+        if inbox is not None:
+            inbox.close()
         poller.close()
         engine.dispose()
 
@@ -210,6 +222,10 @@ class Plan:
 
     database: str
     poll_interval: float
+    #: Take Tencent's member-state callbacks (POST /tencent/callback) ...
+    push: bool = False
+    #: ... signed with this token (None: unsigned, TENCENT_IM_CALLBACK_INSECURE=1).
+    push_token: str | None = None
 
 
 class Transport(Protocol):
@@ -242,7 +258,7 @@ class Bot:
     tencent: Tencent
     alerting: Alerting
     handlers: OnlineHandlers
-    poll_interval: float
+    plan: Plan
     scheduler: BackgroundScheduler | None = None  # once started
     _closing: ExitStack = field(default_factory=ExitStack, repr=False)
 
@@ -252,9 +268,20 @@ class Bot:
             self.scheduler = start_scheduler(
                 self.alerting.poller,
                 self.alerting.deliverer,
-                interval=self.poll_interval,
+                interval=self.plan.poll_interval,
                 history_days=self.settings.history_days,
+                prompt=self.alerting.inbox is not None,
             )
+
+    def callback_routes(self) -> dict[str, WsgiApp]:
+        """Tencent's callback endpoint by its path, when push is on (else none)."""
+        inbox = self.alerting.inbox
+        if inbox is None:
+            return {}
+        endpoint = callback_app(
+            inbox, sdkappid=self.tencent.client.sdkappid, token=self.plan.push_token
+        )
+        return {CALLBACK_PATH: endpoint}
 
     def serve(self) -> None:
         """Hand the bot to its transport, until it stops."""
@@ -296,11 +323,12 @@ def build(settings: Settings, transport: Transport) -> Bot:
                 transport.poster(replica_owner()),
                 poll_interval=plan.poll_interval,
                 usergroup_members=transport.usergroup_members,
+                push=plan.push,
             )
         )
         handlers = OnlineHandlers(tencent.client, alerting.watches)
         opened.callback(handlers.close)
-        bot = Bot(settings, transport, tencent, alerting, handlers, plan.poll_interval)
+        bot = Bot(settings, transport, tencent, alerting, handlers, plan)
         opened.callback(bot._stop_polling)
         bot._closing = opened.pop_all()
     return bot

@@ -67,7 +67,7 @@ def test_build_for_the_shell_serves_then_close_shuts_everything_down(tmp_path, c
     with bot:
         assert bot.tencent.simulator is not None  # no TENCENT_IM_SDKAPPID: the simulator
         simulator_url = bot.tencent.simulator.url
-        assert bot.poll_interval == 10  # the shell's demo
+        assert bot.plan.poll_interval == 10  # the shell's demo
         assert bot.scheduler is None  # not before the transport takes input
         bot.serve()
         assert bot.scheduler is not None and bot.scheduler.running

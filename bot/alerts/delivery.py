@@ -255,7 +255,7 @@ def _pause(session: Session, watch_id: int, reason: str, now: float) -> None:
         f"Slack refused to post in the watch's channel ({reason}): invite the bot to it, "
         "then `/online unmute` the watch to resume it."
     )[
-          # plain words: the watch list draws it (bot/render/watches.py)
+        # plain words: the watch list draws it (bot/render/watches.py)
         :300
     ]
     session.add(

@@ -69,6 +69,9 @@ class JudgeReport:
     notifications: int = 0
     conflicts: int = 0  # another writer changed a watch's state first
     reasons: dict[str, int] = field(default_factory=dict)
+    #: Where each target's watches, as judged, are quiet (rules.quiet_range): None when
+    #: any value may matter. A target whose watches were not all judged here is absent.
+    quiet: dict[Target, rules.Quiet | None] = field(default_factory=dict)
 
     def add(self, other: JudgeReport) -> None:
         self.watches += other.watches
@@ -77,6 +80,12 @@ class JudgeReport:
         self.conflicts += other.conflicts
         for reason, count in other.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + count
+        for target, quiet in other.quiet.items():
+            self.quiet[target] = _both(self.quiet[target], quiet) if target in self.quiet else quiet
+
+
+def _both(a: rules.Quiet | None, b: rules.Quiet | None) -> rules.Quiet | None:
+    return None if a is None or b is None else a & b
 
 
 class Judge:
@@ -183,7 +192,8 @@ class Judge:
                 .where(Watch.id.in_(list(samples)), Watch.deleted_at.is_(None))
                 .options(selectinload(Watch.state))
             ).all()
-            decided = [(w, self._decide(session, w, samples[w.id], now)) for w in watches]
+            judged = [(w, *self._decide(session, w, samples[w.id], now)) for w in watches]
+            decided = [(w, decision) for w, decision, _ in judged]
             unnamed = {
                 w.group_id
                 for w, decision in decided
@@ -206,11 +216,20 @@ class Judge:
                         done.notifications += self._record(session, watch, decision, now)
             if quiet:
                 _write_states(session, quiet)
+            for watch, _, watch_quiet in judged:
+                target = Target(watch.group_id, watch.mark)
+                # a mark's count cannot be estimated from callbacks (they carry no marks)
+                mine = watch_quiet if watch.mark is None else None
+                done.quiet[target] = (
+                    _both(done.quiet[target], mine) if target in done.quiet else mine
+                )
         report.add(done)
 
     def _decide(
         self, session: Session, watch: Watch, sample: rules.Sample, now: float
-    ) -> rules.Decision:
+    ) -> tuple[rules.Decision, rules.Quiet | None]:
+        """The rule engine's decision for ``watch`` on ``sample``, and where the watch is
+        quiet afterwards."""
         rule = rule_of(watch)
         history: list[rules.Sample] = []
         if rule.kind == "drop":
@@ -223,7 +242,7 @@ class Judge:
                 )
             ).all()
             history = [rules.Sample(at=to_ts(at) or 0.0, value=value) for at, value in rows]
-        return rules.evaluate(
+        decision = rules.evaluate(
             rule,
             state_of(watch.state),
             sample,
@@ -232,6 +251,8 @@ class Judge:
             muted_until=to_ts(watch.muted_until),
             error_after=self.error_after,
         )
+        value = None if sample.failed else sample.value
+        return decision, rules.quiet_range(rule, decision.state, value=value, history=history)
 
     def _record(
         self,

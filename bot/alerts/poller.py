@@ -69,6 +69,7 @@ class Poller:
         names: GroupNames,
         clock: Callable[[], float] = time.time,
         interval: float = 60.0,
+        resync: float = 600.0,
         owner: str = "local",
         batch: int = 250,
         lease_seconds: float = LeasePolicy().targets,
@@ -78,6 +79,7 @@ class Poller:
     ) -> None:
         self.sessions = sessions
         self.interval = interval
+        self.resync = max(resync, interval)
         self.owner = owner
         self.batch = batch
         self.lease_seconds = lease_seconds
@@ -138,8 +140,9 @@ class Poller:
             claiming = claiming and self._top_up(upcoming, started)
             report.targets += len(claimed)
             report.failed_checks += sum(1 for o in observations if o.error)
-            report.add(self.judge.judge(observations, now, recorded=True))
-            self.complete([target_id for target_id, _ in claimed], now)
+            judged = self.judge.judge(observations, now, recorded=True)
+            report.add(judged)
+            self.complete(claimed, observations, judged, now)
         if report.targets:
             self._warn_if_budget_unshared()
         report.duration = time.monotonic() - started
@@ -203,13 +206,26 @@ class Poller:
             self.sessions, now=now, owner=self.owner, lease=self.lease_seconds, limit=self.batch
         )
 
-    def complete(self, target_ids: list[int], claimed_at: float) -> None:
-        """Release the leases; each target is next due one interval after this check."""
+    def complete(
+        self,
+        claimed: Sequence[tuple[int, Target]],
+        observations: Sequence[Observation],
+        judged: JudgeReport,
+        claimed_at: float,
+    ) -> None:
+        """Release the leases; each target is next due one interval after this check (or
+        one resync interval, while push keeps watch; see ``targets.complete``)."""
+        values = {o.target: o.value for o in observations}
         targets.complete(
             self.sessions,
-            target_ids,
+            [
+                targets.Checked(target_id, values.get(target), judged.quiet.get(target))
+                for target_id, target in claimed
+            ],
             owner=self.owner,
-            next_due=claimed_at + self.interval,
+            claimed_at=claimed_at,
+            interval=self.interval,
+            resync=self.resync,
             checked_at=self.clock(),
         )
 

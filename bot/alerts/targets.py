@@ -9,20 +9,45 @@ takes those targets over.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, func, literal, select, text, update
+from sqlalchemy import (
+    Boolean,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.checks import Target
 from bot.alerts.mapping import to_dt
+from bot.alerts.rules import Quiet
 from bot.store.db import is_postgresql
 from bot.store.leases import claim_due
 from bot.store.models import NO_MARK, TargetRow, Watch
 
-__all__ = ["SYNC_LOCK", "claim", "complete", "held_by_others", "sync"]
+__all__ = [
+    "SYNC_LOCK",
+    "Checked",
+    "Moves",
+    "claim",
+    "complete",
+    "held_by_others",
+    "record_push",
+    "sync",
+]
 
 #: pg_advisory_xact_lock key serialising ``sync`` across replicas.
 SYNC_LOCK = 0x6F6E6C74  # "onlt"
@@ -74,12 +99,15 @@ def claim(
         rows = claim_due(
             session,
             TargetRow,
-            due=[TargetRow.next_due_at <= to_dt(now)],
+            due=[or_(TargetRow.next_due_at <= to_dt(now), TargetRow.push_due_at <= to_dt(now))],
             now=to_dt(now),
             lease=lease,
             owner=owner,
             limit=limit,
             order_by=[TargetRow.next_due_at, TargetRow.id],
+            # The check answers the callbacks so far: they ask for nothing more, and the
+            # estimate starts again from the count this check gets.
+            also={"push_due_at": None, "push_delta": 0},
             returning=[TargetRow.id, TargetRow.group_id, TargetRow.mark_key],
         )
     return [
@@ -88,26 +116,140 @@ def claim(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A target after its check: the count (None if it failed), and where its watches
+    are quiet (None: any move may matter; see ``rules.quiet_range``)."""
+
+    target_id: int
+    value: int | None
+    quiet: Quiet | None
+
+
 def complete(
     sessions: sessionmaker[Session],
-    target_ids: Sequence[int],
+    checked: Sequence[Checked],
     *,
     owner: str,
-    next_due: float,
+    claimed_at: float,
+    interval: float,
+    resync: float,
     checked_at: float,
 ) -> None:
-    """Release ``owner``'s leases on these targets; each is next due at ``next_due``."""
+    """Release ``owner``'s leases on these targets. Each is next due ``interval`` after
+    ``claimed_at``; or ``resync`` after, when its watches are settled and its group
+    sent a callback in the last ``resync`` seconds (push keeps watch in between, and a
+    group silent for longer is polled again). A check a callback asked for meanwhile
+    (``push_due_at``) comes first."""
+    if not checked:
+        return
+    table = TargetRow.__table__.c
+    push_fed = table.last_push_at >= to_dt(claimed_at - resync)
+    regular = case(
+        (
+            and_(bindparam("settled", type_=Boolean), push_fed),
+            literal(to_dt(claimed_at + resync), TargetRow.next_due_at.type),
+        ),
+        else_=literal(to_dt(claimed_at + interval), TargetRow.next_due_at.type),
+    )
+    next_due = case(
+        (
+            and_(table.push_due_at.is_not(None), table.push_due_at < regular),
+            table.push_due_at,
+        ),
+        else_=regular,
+    )
     with sessions.begin() as session:
         session.execute(
-            update(TargetRow)
-            .where(TargetRow.id.in_(target_ids), TargetRow.lease_owner == owner)
+            update(TargetRow.__table__)
+            .where(table.id == bindparam("target_id"), table.lease_owner == owner)
             .values(
-                next_due_at=to_dt(next_due),
+                next_due_at=next_due,
                 lease_owner=None,
                 lease_until=None,
                 last_checked_at=to_dt(checked_at),
-            )
+                last_value=bindparam("value"),
+                quiet_low=bindparam("low"),
+                quiet_high=bindparam("high"),
+            ),
+            [
+                {
+                    "target_id": c.target_id,
+                    "value": c.value,
+                    "low": _stored(c.quiet, "low"),
+                    "high": _stored(c.quiet, "high"),
+                    "settled": c.quiet is not None and c.quiet.settled,
+                }
+                for c in checked
+            ],
         )
+
+
+#: A bound the quiet range has not got, as stored (both NULL means: no range at all).
+UNBOUNDED = {"low": -(2**62), "high": 2**62}
+
+
+def _stored(quiet: Quiet | None, side: str) -> int | None:
+    if quiet is None:
+        return None
+    bound = getattr(quiet, side)
+    return UNBOUNDED[side] if bound is None else bound
+
+
+@dataclass(frozen=True, slots=True)
+class Moves:
+    """What the callbacks of one group said, since the last flush: the net move of its
+    audience, when the first came, and when the last came."""
+
+    delta: int
+    first_at: float
+    last_at: float
+
+
+def record_push(session: Session, moves: Mapping[str, Moves], *, debounce: float) -> int:
+    """Add callbacks to the targets of their groups (unwatched groups: nothing), in the
+    caller's transaction; returns how many targets they touched.
+
+    Each target's estimate (``last_value + push_delta``) moves; the group counts as
+    push-fed (``last_push_at``). A check is asked for, ``debounce`` seconds after the
+    first callback (Tencent's own count catches up by then), when the estimate leaves
+    the target's quiet range, or the target has none (a failed or pending check, a
+    mark the callbacks cannot tell). One is asked at most once until it runs: a storm
+    of callbacks costs one check per debounce.
+    """
+    if not moves:
+        return 0
+    table = TargetRow.__table__.c
+    estimate = table.last_value + table.push_delta + bindparam("delta")
+    outside = or_(
+        and_(table.quiet_low.is_(None), table.quiet_high.is_(None)),
+        table.last_value.is_(None),
+        estimate < table.quiet_low,
+        estimate > table.quiet_high,
+    )
+    result = session.execute(
+        update(TargetRow.__table__)
+        .where(table.group_id == bindparam("group"))
+        .values(
+            push_delta=table.push_delta + bindparam("delta"),
+            last_push_at=bindparam("last_at"),
+            push_due_at=case(
+                (table.push_due_at.is_not(None), table.push_due_at),
+                (outside, bindparam("due_at")),
+                else_=null(),
+            ),
+        ),
+        [
+            {
+                "group": group_id,
+                "delta": m.delta,
+                "last_at": to_dt(m.last_at),
+                "due_at": to_dt(m.first_at + debounce),
+            }
+            for group_id, m in moves.items()
+        ],
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def held_by_others(

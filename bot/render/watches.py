@@ -89,6 +89,8 @@ class WatchRow:
     last_change: str | None = None
     last_change_by: str | None = None
     last_change_at: float | None = None
+    last_push_at: float | None = None  # Tencent's last callback for the group
+    push_fed: bool = False  # that callback is recent: push keeps watch, polling resyncs
 
 
 class _Caps(NamedTuple):
@@ -182,9 +184,19 @@ def _row_state(row: WatchRow, now: float, caps: _Caps) -> str:
             why = f" ({escape_line(row.mute_reason, caps.reason)})" if row.mute_reason else ""
             state = f"🔇 muted until {date_token(row.muted_until)}{why} · {state}"
     if row.last_checked_at is None:
-        return f"{state} · not checked yet"
+        return f"{state} · not checked yet{_feed(row, now)}"
     last = f"{row.last_value:,} online" if row.last_value is not None else "no count"
-    return f"{state} · {last} {format_ago(now - row.last_checked_at)}"
+    return f"{state} · {last} {format_ago(now - row.last_checked_at)}{_feed(row, now)}"
+
+
+def _feed(row: WatchRow, now: float) -> str:
+    """How the watch learns of changes: push (Tencent's callbacks) or polling alone."""
+    if row.last_push_at is None:
+        return ""
+    ago = format_ago(now - row.last_push_at)
+    if row.push_fed:
+        return f" · 📡 push-fed, last callback {ago}"
+    return f" · polled (no callback since {ago})"
 
 
 def _row_text(row: WatchRow, now: float, caps: _Caps) -> str:

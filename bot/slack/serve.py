@@ -7,7 +7,7 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any
@@ -33,6 +33,7 @@ __all__ = [
     "build_app",
     "check_auth",
     "http_server",
+    "routes_app",
     "run_socket_mode",
     "stop_http_server",
     "usergroup_members",
@@ -158,8 +159,9 @@ MAX_BODY_BYTES = 1024 * 1024
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def wsgi_app(app: App, signing_secret: str) -> WsgiApp:
-    """Slack's requests on POST /slack/events, and GET /healthz for load balancers.
+def wsgi_app(app: App, signing_secret: str, routes: Mapping[str, WsgiApp] | None = None) -> WsgiApp:
+    """Slack's requests on POST /slack/events, GET /healthz for load balancers, and
+    ``routes`` (path: WSGI app), e.g. Tencent's callbacks.
 
     A request reaches bolt only once its signature matches (401 otherwise) and bolt can
     read its body (400 otherwise): junk costs one HMAC and one log line, never a traceback.
@@ -174,6 +176,8 @@ def wsgi_app(app: App, signing_secret: str) -> WsgiApp:
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
         if path == "/healthz":
             return _answer(start_response, 200, "text/plain", b"ok")
+        if routes and path in routes:
+            return routes[path](environ, start_response)
         if path != EVENTS_PATH or method != "POST":
             return _answer(start_response, 404, "text/plain", b"Not Found")
         # waitress has refused bodies over MAX_BODY_BYTES (413) and de-chunked the rest
@@ -220,15 +224,31 @@ def _answer(
     return [body]
 
 
-def http_server(app: App, signing_secret: str, host: str, port: int) -> Any:
-    """A waitress server (not started): ``.run()`` serves, ``.close()`` stops.
+def routes_app(routes: Mapping[str, WsgiApp]) -> WsgiApp:
+    """Only ``routes`` (path: WSGI app) and GET /healthz: what Socket Mode serves on PORT
+    when Tencent pushes callbacks."""
+
+    def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO")
+        if path == "/healthz":
+            return _answer(start_response, 200, "text/plain", b"ok")
+        if path in routes:
+            return routes[path](environ, start_response)
+        return _answer(start_response, 404, "text/plain", b"Not Found")
+
+    return dispatch
+
+
+def http_server(app: WsgiApp, host: str, port: int) -> Any:
+    """A waitress server for a WSGI app (``wsgi_app``, ``routes_app``), not started:
+    ``.run()`` serves, ``stop_http_server`` stops.
 
     A body of MAX_BODY_BYTES or more gets 413 before it is read: with Content-Length, as
     soon as the headers arrive; chunked, once that much has arrived (framing included). A
     port that cannot be bound raises SettingsError naming PORT.
     """
     return create_server(
-        wsgi_app(app, signing_secret),
+        app,
         sockets=[_listening_socket(host, port)],
         threads=16,
         ident="online-bot",

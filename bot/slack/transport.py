@@ -4,6 +4,8 @@ SLACK_APP_TOKEN) or by HTTP mode (waitress on PORT), and the alert poster."""
 from __future__ import annotations
 
 import gc
+import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -12,15 +14,26 @@ from slack_sdk import WebClient
 from bot.alerts.delivery import Poster
 from bot.settings import Settings, SettingsError
 from bot.slack.poster import SlackPoster, poster_client
-from bot.slack.serve import build_app, check_auth, http_server, run_socket_mode, web_client
+from bot.slack.serve import (
+    build_app,
+    check_auth,
+    http_server,
+    routes_app,
+    run_socket_mode,
+    web_client,
+    wsgi_app,
+)
 from bot.slack.serve import usergroup_members as _usergroup_members
 from bot.store.db import safe_url
+from bot.webhook import CALLBACK_PATH
 from bot.wiring import Plan
 
 if TYPE_CHECKING:
     from bot.wiring import Bot, Tencent
 
 __all__ = ["GC_YOUNG_THRESHOLD", "SlackTransport", "settle_memory"]
+
+log = logging.getLogger(__name__)
 
 #: New container objects between two collections of the youngest generation (CPython's
 #: default: 700). An /online answer keeps its list (a thousand members) for the 10 s
@@ -74,16 +87,34 @@ class SlackTransport:
         if tencent.simulator is not None:
             self.say("No TENCENT_IM_SDKAPPID set: answering from the built-in simulator.")
         self.say(f"Database: {safe_url(settings.database)}")
-        return Plan(settings.database, settings.poll_interval)
+        token = settings.tencent_im_callback_token
+        if token is None and settings.tencent_im_callback_insecure:
+            log.warning(
+                "TENCENT_IM_CALLBACK_INSECURE=1: Tencent's callbacks are taken WITHOUT a "
+                "signature, so anyone who can reach %s can make the bot check groups; set "
+                "TENCENT_IM_CALLBACK_TOKEN to the console's webhook token instead.",
+                CALLBACK_PATH,
+            )
+        return Plan(
+            settings.database,
+            settings.poll_interval,
+            push=settings.push_enabled,
+            push_token=None if token is None else token.get_secret_value(),
+        )
 
     def serve(self, bot: Bot) -> None:
         """Serve until interrupted (Ctrl-C, or SIGTERM turned into KeyboardInterrupt)."""
         settings = self.settings
         app = build_app(bot.handlers, self.client)
+        routes = bot.callback_routes()
         bot.start()
         settle_memory()
         try:
             if settings.slack_app_token is not None:
+                if routes:  # Tencent's callbacks still come over HTTP
+                    callbacks = http_server(routes_app(routes), "0.0.0.0", settings.port)
+                    threading.Thread(target=callbacks.run, name="callbacks", daemon=True).start()
+                    self.say(f"Push: POST {CALLBACK_PATH} on port {settings.port}.")
                 self.say("Socket Mode: connecting to Slack.")
                 run_socket_mode(
                     app, settings.slack_app_token.get_secret_value(), settings.slack_api_url
@@ -91,8 +122,9 @@ class SlackTransport:
             else:
                 assert settings.slack_signing_secret is not None
                 secret = settings.slack_signing_secret.get_secret_value()
-                server = http_server(app, secret, "0.0.0.0", settings.port)
-                self.say(f"HTTP mode on port {settings.port}: POST /slack/events, GET /healthz.")
+                server = http_server(wsgi_app(app, secret, routes), "0.0.0.0", settings.port)
+                paths = "POST /slack/events, " + "".join(f"POST {p}, " for p in routes)
+                self.say(f"HTTP mode on port {settings.port}: {paths}GET /healthz.")
                 server.run()
         except KeyboardInterrupt:
             pass

@@ -365,6 +365,13 @@ class TargetRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Push (Tencent's member-state callbacks; see bot.alerts.push):
+    last_value: Mapped[int | None] = mapped_column(Integer)  # the last check's count
+    push_delta: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    quiet_low: Mapped[int | None] = mapped_column(BigInteger)  # no watch changes state
+    quiet_high: Mapped[int | None] = mapped_column(BigInteger)  # ... within [low, high]
+    last_push_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    push_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def mark(self) -> int | None:

@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 
 from bot.handlers import OnlineHandlers
 from bot.simulator import Simulator
-from bot.slack.serve import build_app, http_server, stop_http_server
+from bot.slack.serve import build_app, http_server, stop_http_server, wsgi_app
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import RateLimits
 from bot.watches import Watches
@@ -119,7 +119,7 @@ def start_app(
     handlers = OnlineHandlers(tencent, watches)
     client = WebClient(token="xoxb-test", base_url=api_url, timeout=slack_timeout)
     app = build_app(handlers, client)
-    server = http_server(app, SIGNING_SECRET, "127.0.0.1", 0)
+    server = http_server(wsgi_app(app, SIGNING_SECRET), "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     # Waitress counts its threads busy until each first waits for a task; a request that

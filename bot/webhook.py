@@ -1,0 +1,98 @@
+"""POST /tencent/callback: where Tencent pushes its member-state callbacks (WSGI).
+
+Cheap for junk: a callback is authenticated from its query string (``Sign``,
+``RequestTime``, ``SdkAppid``; ``bot.tencent.callbacks``) before its body is read, and
+refused with 401 or 403 and one log line; a body over MAX_BODY_BYTES gets 413 from
+the server before it is read. A good one is answered Tencent's OK as soon as the
+inbox has written it (``bot.alerts.push``); other commands are answered OK and
+ignored. The token never reaches the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+from bot.alerts.push import Inbox, InboxUnavailable
+from bot.tencent.callbacks import OK_ANSWER, CallbackRefused, authenticate, parse
+
+__all__ = ["CALLBACK_PATH", "CallbackCounts", "callback_app"]
+
+log = logging.getLogger(__name__)
+
+#: Where Tencent is told to send callbacks (the console's callback URL ends with it).
+CALLBACK_PATH = "/tencent/callback"
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+@dataclass
+class CallbackCounts:
+    """Callbacks by outcome: accepted, ignored (another command), or the HTTP status
+    they were refused with."""
+
+    accepted: int = 0
+    ignored: int = 0
+    refused: dict[int, int] = field(default_factory=dict)
+
+
+def callback_app(
+    inbox: Inbox,
+    *,
+    sdkappid: int,
+    token: str | None,
+    clock: Callable[[], float] = time.time,
+    counts: CallbackCounts | None = None,
+) -> WsgiApp:
+    """The WSGI endpoint for POST CALLBACK_PATH (the caller routes the path to it).
+
+    ``token`` None accepts unsigned callbacks (TENCENT_IM_CALLBACK_INSECURE=1 only)."""
+    tally = counts if counts is not None else CallbackCounts()
+
+    def endpoint(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _answer(start_response, 405, b'{"error":"POST only"}')
+        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        try:
+            authenticate(query, sdkappid=sdkappid, token=token, now=clock())
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            command = query.get("CallbackCommand", "")
+            change = parse(command, body)
+        except (CallbackRefused, ValueError) as refused:
+            status = refused.status if isinstance(refused, CallbackRefused) else 400
+            tally.refused[status] = tally.refused.get(status, 0) + 1
+            level = logging.WARNING if status == 403 else logging.INFO
+            log.log(
+                level,
+                "refused a Tencent callback from %s (HTTP %d): %s",
+                environ.get("REMOTE_ADDR", "?"),
+                status,
+                refused,
+            )
+            return _answer(start_response, status, b'{"error":"refused"}')
+        if change is None:
+            tally.ignored += 1
+            return _answer(start_response, 200, OK_ANSWER)
+        try:
+            inbox.add(change)
+        except InboxUnavailable as error:
+            tally.refused[503] = tally.refused.get(503, 0) + 1
+            log.warning("could not take a Tencent callback for %s: %s", change.group_id, error)
+            failed = b'{"ActionStatus":"FAIL","ErrorCode":1,"ErrorInfo":"busy"}'
+            return _answer(start_response, 503, failed)
+        tally.accepted += 1
+        return _answer(start_response, 200, OK_ANSWER)
+
+    return endpoint
+
+
+def _answer(start_response: Callable[..., Any], status: int, body: bytes) -> list[bytes]:
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+    return [body]
