@@ -232,10 +232,10 @@ def record_push(session: Session, moves: Mapping[str, Moves], *, debounce: float
         .where(table.group_id == bindparam("group"))
         .values(
             push_delta=table.push_delta + bindparam("delta"),
-            last_push_at=bindparam("last_at"),
+            last_push_at=bindparam("last_at", type_=TargetRow.last_push_at.type),
             push_due_at=case(
                 (table.push_due_at.is_not(None), table.push_due_at),
-                (outside, bindparam("due_at")),
+                (outside, bindparam("due_at", type_=TargetRow.push_due_at.type)),
                 else_=null(),
             ),
         ),
