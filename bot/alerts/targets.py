@@ -104,7 +104,13 @@ def claim(
             lease=lease,
             owner=owner,
             limit=limit,
-            order_by=[TargetRow.next_due_at, TargetRow.id],
+            # checks callbacks asked for first (a fall may be under way), then the longest due
+            order_by=[
+                TargetRow.push_due_at.is_(None),
+                TargetRow.push_due_at,
+                TargetRow.next_due_at,
+                TargetRow.id,
+            ],
             # The check answers the callbacks so far: they ask for nothing more, and the
             # estimate starts again from the count this check gets.
             also={"push_due_at": None, "push_delta": 0},
