@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     tencent_im_callback_token: SecretStr | None = None
     tencent_im_callback_insecure: bool = False
     push_resync_interval: int = Field(default=600, ge=60, le=86_400)
+    #: Not for users: seconds from a callback to the check it asks for, instead of
+    #: ``bot.alerts.push.DEBOUNCE`` (Tencent's count refresh); the replica tests set it short.
+    push_debounce: float | None = Field(default=None, ge=0, le=60)
 
     @field_validator("tencent_im_base_url")
     @classmethod
@@ -357,6 +360,7 @@ _ALLOWED: dict[str, str] = {
     ),
     "tencent_im_callback_insecure": "1 or 0 (true or false)",
     "push_resync_interval": "whole seconds from 60 to 86400",
+    "push_debounce": "seconds from 0 to 60",
 }
 
 

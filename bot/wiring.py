@@ -189,7 +189,10 @@ def _alerting(
         owner=owner,
         lease_seconds=lease.targets,
     )
-    inbox = Inbox(sessions) if push else None
+    inbox = None
+    if push:
+        debounce = settings.push_debounce
+        inbox = Inbox(sessions) if debounce is None else Inbox(sessions, debounce=debounce)
     try:
         yield Alerting(
             sessions=sessions,

@@ -36,12 +36,14 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import requests
 from slack_sdk import WebClient
 from sqlalchemy import select, text
 from support.databases import MigratedTemplates, fresh_postgres_database
@@ -53,9 +55,11 @@ from bot.alerts.names import GroupNames
 from bot.commands.grammar import parse
 from bot.simulator import Faults, Scenario, Simulator
 from bot.store import Outbox, SampleRow, make_engine, session_factory, upgrade
+from bot.tencent.callbacks import MEMBER_STATE_CHANGE, signed_query
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import RateLimits
 from bot.watches import Actor, Watches
+from bot.webhook import CALLBACK_PATH
 
 INTERVAL = 1.0
 TICK = 1.0
@@ -119,8 +123,8 @@ class Cluster:
             ).all():
                 self.watch_of[channel] = watch_id
 
-    def start(self) -> float:
-        """Start the replicas; returns when all of them serve."""
+    def start(self, **more: str) -> float:
+        """Start the replicas (``more`` settings, if any); returns when all of them serve."""
         scenario = self.sim.scenario
         self.replicas = start_replicas(
             self.root,
@@ -133,8 +137,7 @@ class Cluster:
             TENCENT_IM_BASE_URL=self.sim.url,
             TENCENT_IM_SDKAPPID=str(scenario.sdkappid),
             TENCENT_IM_SECRET_KEY=scenario.secret_key,
-            POLL_INTERVAL=str(int(INTERVAL)),
-            LEASE_SECONDS=str(int(LEASE)),
+            **{"POLL_INTERVAL": str(int(INTERVAL)), "LEASE_SECONDS": str(int(LEASE)), **more},
         )
         return time.time()
 
@@ -468,5 +471,76 @@ def test_a_replica_killed_between_its_post_and_the_record(cluster: Cluster) -> N
     assert [r.status for r in cluster.outbox()] == ["delivered", "delivered"]
 
     cluster.assert_checked_every_interval(started, until, kills=[killed])
+    cluster.assert_never_rate_limited()
+    cluster.assert_no_tracebacks()
+
+
+# -- push: callbacks to any replica ---------------------------------------------------------
+
+PUSH_TOKEN = "replica-push-token"
+PUSH_POLL_INTERVAL = 120  # polling alone would take this long: push must do it
+PUSH_DEBOUNCE = 1.0
+
+
+def send_callbacks(cluster: Cluster, event: str, members: int, rng: random.Random) -> int:
+    """Tencent's callbacks for every group: ``members`` going ``event``, in callbacks of up
+    to 50, each to a replica picked at random, several at once. Returns how many."""
+    scenario = cluster.sim.scenario
+    posts = []
+    for group in GROUPS:
+        for start in range(0, members, 50):
+            chunk = min(50, members - start)
+            body = {
+                "CallbackCommand": MEMBER_STATE_CHANGE,
+                "GroupId": group,
+                "EventType": event,
+                "EventCause": "Quit" if event == "Offline" else "Join",
+                "MemberList": [{"Member_Account": f"m{start + i}"} for i in range(chunk)],
+            }
+            posts.append((rng.choice(cluster.replicas), body))
+
+    def send(item: tuple[Replica, dict[str, Any]]) -> int:
+        replica, body = item
+        query = signed_query(scenario.sdkappid, PUSH_TOKEN, time.time())
+        answer = requests.post(f"{replica.url}{CALLBACK_PATH}", params=query, json=body, timeout=10)
+        return answer.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(send, posts))
+    assert statuses == [200] * len(posts)
+    return len(posts)
+
+
+def test_callbacks_to_any_replica_alert_and_resolve_once_without_polling(
+    cluster: Cluster,
+) -> None:
+    rng = random.Random(7)
+    cluster.start(
+        POLL_INTERVAL=str(PUSH_POLL_INTERVAL),
+        TENCENT_IM_CALLBACK_TOKEN=PUSH_TOKEN,
+        PUSH_DEBOUNCE=str(PUSH_DEBOUNCE),
+    )
+    wait_until(  # the first check of every target (at start): the estimates' base
+        lambda: all(cluster.samples(0)[(group, None)] for group in GROUPS),
+        timeout=30,
+        what="every target checked once",
+    )
+    counts = cluster.sim.stats().get_online_member_num.calls
+
+    fell = cluster.set_audience(LOW)
+    send_callbacks(cluster, "Offline", HIGH - LOW, rng)
+    cluster.wait_alerts(1, timeout=PUSH_DEBOUNCE + 20)
+    assert time.time() - fell < PUSH_POLL_INTERVAL / 2  # push, not the next poll
+    cluster.assert_alerted_once(1)
+
+    cluster.set_audience(HIGH)
+    send_callbacks(cluster, "Online", HIGH - LOW, rng)
+    cluster.wait_resolves(1, timeout=PUSH_DEBOUNCE + 20)
+    cluster.assert_alerted_once(1)
+    cluster.assert_resolved_once(1)
+    assert all(r.status == "delivered" for r in cluster.outbox())
+    # Ten callbacks per group and direction, to three replicas: a check or two each
+    calls = cluster.sim.stats().get_online_member_num.calls - counts
+    assert len(GROUPS) * 2 <= calls <= len(GROUPS) * 4, calls
     cluster.assert_never_rate_limited()
     cluster.assert_no_tracebacks()

@@ -251,3 +251,30 @@ def test_a_refused_url_is_shown_without_its_password(env):
         load_settings(env)
     assert "hunter2" not in str(caught.value)
     assert ":***@" in str(caught.value)
+
+
+def test_push_is_off_unless_a_token_or_the_insecure_switch_says_so():
+    assert not load_settings({}).push_enabled
+    signed = load_settings({"TENCENT_IM_CALLBACK_TOKEN": "  tok3n\n"})
+    assert signed.push_enabled
+    assert signed.tencent_im_callback_token.get_secret_value() == "tok3n"  # as pasted, trimmed
+    assert "tok3n" not in repr(signed)
+    assert load_settings({"TENCENT_IM_CALLBACK_INSECURE": "1"}).push_enabled
+    assert not load_settings({"TENCENT_IM_CALLBACK_INSECURE": "0"}).push_enabled
+    assert not load_settings({"TENCENT_IM_CALLBACK_TOKEN": "   "}).push_enabled
+    assert load_settings({}).push_resync_interval == 600
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"TENCENT_IM_CALLBACK_TOKEN": "t" * 129}, "1 to 128 characters"),
+        ({"TENCENT_IM_CALLBACK_INSECURE": "maybe"}, "TENCENT_IM_CALLBACK_INSECURE is not valid"),
+        ({"PUSH_RESYNC_INTERVAL": "30"}, "whole seconds from 60 to 86400"),
+    ],
+)
+def test_wrong_push_settings_name_the_variable_and_hide_the_token(env, fragment):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert fragment in str(caught.value)
+    assert "t" * 129 not in str(caught.value)
