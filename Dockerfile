@@ -15,6 +15,6 @@ RUN pip install . \
     && useradd --system --uid 10001 --home-dir /app bot
 
 USER bot
-# HTTP mode listens on PORT; Socket Mode needs no port.
+# HTTP mode listens on PORT; Socket Mode needs no port, unless push is on (/tencent/callback).
 EXPOSE 3000
 CMD ["online-bot", "--log-level", "INFO", "run"]
