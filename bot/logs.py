@@ -1,8 +1,8 @@
 """Logging set-up: one format, and secrets scrubbed from every record.
 
 The Tencent client never logs its URL, but libraries might (urllib3 logs request
-lines at DEBUG): the filter below removes any ``usersig=`` query value and
-anything that looks like a Slack token from every record, whoever wrote it.
+lines at DEBUG): the filter below removes any ``usersig=`` or ``Sign=`` query value
+and anything that looks like a Slack token from every record, whoever wrote it.
 
 An unexpected failure is logged with its traceback under a short random reference
 (:func:`log_unexpected`), which the user is shown, so that what they quote can be
@@ -19,6 +19,7 @@ __all__ = ["RedactSecrets", "configure_logging", "log_unexpected", "redact"]
 
 _PATTERNS = [
     (re.compile(r"(usersig=)[^&\s\"']+", re.IGNORECASE), r"\1<redacted>"),
+    (re.compile(r"(\bSign=)[^&\s\"']+"), r"\1<redacted>"),  # a Tencent callback's
     (re.compile(r"xox[abposr]-[A-Za-z0-9-]+"), "xox?-<redacted>"),
     (re.compile(r"xapp-[A-Za-z0-9-]+"), "xapp-<redacted>"),
 ]
@@ -55,3 +56,5 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # "Running job ..." twice a tick (every second with push on); failures still show
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)

@@ -139,3 +139,12 @@ def test_malformed_member_state_changes_are_400(body):
 def test_an_empty_member_list_moves_nothing():
     change = parse(MEMBER_STATE_CHANGE, _body(MemberList=[]))
     assert change is not None and change.delta == 0
+
+
+def test_a_callbacks_sign_is_scrubbed_from_any_log_line():
+    from bot.logs import redact
+
+    query = "&".join(f"{k}={v}" for k, v in signed_query(APP, TOKEN, NOW).items())
+    line = redact(f"POST /tencent/callback?{query} HTTP/1.1")
+    assert "Sign=<redacted>" in line and sign(TOKEN, str(int(NOW))) not in line
+    assert "RequestTime=" in line  # the rest stays readable
