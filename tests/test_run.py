@@ -217,3 +217,81 @@ def test_app_token_selects_socket_mode(start_bot, fake_slack):
     assert "Socket Mode" in output
     assert "HTTP mode on port" not in output
     assert "xapp-1-test" not in output and "xoxb-test" not in output
+
+
+# -- Push: Tencent's callbacks ---------------------------------------------------------------
+
+CALLBACK_TOKEN = "run-test-callback-token"
+DEMO_APP = 1400000000  # the built-in simulator's SDKAppID
+
+
+def _callback(url: str, query: dict[str, str]) -> requests.Response:
+    body = {
+        "CallbackCommand": "Group.CallbackOnMemberStateChange",
+        "GroupId": "@TGS#demo-drop",
+        "EventType": "Offline",
+        "EventCause": "Quit",
+        "MemberList": [{"Member_Account": "jared"}],
+    }
+    return requests.post(url + "/tencent/callback", params=query, json=body, timeout=10)
+
+
+def test_http_mode_takes_signed_callbacks_beside_slack(start_bot, fake_slack):
+    from bot.tencent.callbacks import signed_query
+
+    port = free_port()
+    bot = start_bot(**_http_settings(fake_slack, port), TENCENT_IM_CALLBACK_TOKEN=CALLBACK_TOKEN)
+    url = f"http://127.0.0.1:{port}"
+    bot.wait_until_healthy(url)
+    good = _callback(url, signed_query(DEMO_APP, CALLBACK_TOKEN, time.time()))
+    assert good.status_code == 200
+    assert good.json() == {"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}
+    assert _callback(url, signed_query(DEMO_APP, "guessed", time.time())).status_code == 401
+    assert _callback(url, signed_query(DEMO_APP, None, time.time())).status_code == 401
+    output = bot.output()
+    assert "POST /tencent/callback" in output
+    assert CALLBACK_TOKEN not in output and "Traceback" not in output
+
+
+def test_unsigned_callbacks_only_when_explicitly_insecure_and_with_a_warning(
+    start_bot, fake_slack, tmp_path
+):
+    from bot.tencent.callbacks import signed_query
+
+    port = free_port()
+    bot = start_bot(**_http_settings(fake_slack, port), TENCENT_IM_CALLBACK_INSECURE="1")
+    url = f"http://127.0.0.1:{port}"
+    bot.wait_until_healthy(url)
+    assert _callback(url, signed_query(DEMO_APP, None, time.time())).status_code == 200
+    assert _callback(url, signed_query(DEMO_APP + 1, None, time.time())).status_code == 403
+    assert "TENCENT_IM_CALLBACK_INSECURE=1" in bot.output()
+
+    plain = free_port()
+    other = start_bot(
+        **_http_settings(fake_slack, plain), DATABASE_URL=f"sqlite:///{tmp_path}/b.db"
+    )
+    other.wait_until_healthy(f"http://127.0.0.1:{plain}")
+    refused = _callback(f"http://127.0.0.1:{plain}", signed_query(DEMO_APP, None, time.time()))
+    assert refused.status_code == 404  # no push configured: no endpoint
+
+
+def test_socket_mode_serves_callbacks_on_port_when_push_is_on(start_bot, fake_slack):
+    from bot.tencent.callbacks import signed_query
+
+    port = free_port()
+    bot = start_bot(
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_APP_TOKEN="xapp-1-test",
+        SLACK_API_URL=fake_slack.api_url,
+        PORT=str(port),
+        TENCENT_IM_CALLBACK_TOKEN=CALLBACK_TOKEN,
+    )
+    url = f"http://127.0.0.1:{port}"
+    bot.wait_until_healthy(url)
+    answer = _callback(url, signed_query(DEMO_APP, CALLBACK_TOKEN, time.time()))
+    assert answer.status_code == 200 and answer.json()["ActionStatus"] == "OK"
+    assert requests.post(url + "/slack/events", timeout=5).status_code == 404  # Slack: Socket Mode
+    fake_slack.wait_for("apps.connections.open", timeout=15)
+    output = bot.output()
+    assert f"Push: POST /tencent/callback on port {port}" in output
+    assert CALLBACK_TOKEN not in output
