@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from bot.alerts import rules
+from bot.alerts import rules, targets
 from bot.alerts.checks import Target, fetch_value
 from bot.alerts.mapping import rule_columns, rule_of, to_dt, to_ts
 from bot.alerts.messages import alert_view
@@ -173,6 +173,7 @@ class Watches:
                 )
             )
             session.add(_change(watch.id, actor, now, "created", rule.describe()))
+            targets.reconsider(session, command.group_id, command.mark, now=now)
             watch_id = watch.id
         return watch_render.render_watch_created(
             watch_id=watch_id,
@@ -302,6 +303,7 @@ class Watches:
             action = "resumed" if was_paused else "unmuted"
             session.add(_change(watch.id, actor, now, action, ""))
             group_id, mark = watch.group_id, watch.mark
+            targets.reconsider(session, group_id, mark, now=now)
         return watch_render.render_unmuted(
             actor=actor.user_id, group_id=group_id, mark=mark, watch_id=watch_id, resumed=was_paused
         )

@@ -303,3 +303,21 @@ def test_other_commands_are_answered_ok_and_ignored(env, endpoint):
 def test_only_post_is_taken(endpoint):
     url, _ = endpoint
     assert requests.get(url, timeout=10).status_code == 405
+
+
+def test_a_new_watch_on_a_resynced_target_is_judged_at_once_with_the_others(env, sim, inbox):
+    env.poller.resync = 600
+    env.watch(f"watch {GROUP} below 100")
+    env.poller.run_cycle()
+    inbox.add(online(1))
+    env.clock.advance(60)
+    env.poller.run_cycle()
+    assert to_ts(target_row(env).next_due_at) == pytest.approx(env.clock() + 600)
+    env.clock.advance(5)
+    env.watch(f"watch {GROUP} below 1000", channel="C2")  # 500 online: this one fires
+    row = target_row(env)
+    assert to_ts(row.next_due_at) == pytest.approx(env.clock())
+    assert row.quiet_low is None and row.quiet_high is None
+    report = env.poller.run_cycle()
+    assert report.targets == 1 and report.notifications == 1
+    assert to_ts(target_row(env).next_due_at) == pytest.approx(env.clock() + 60)  # firing

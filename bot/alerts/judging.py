@@ -172,9 +172,17 @@ class Judge:
             if len(items) == 1:
                 report.conflicts += 1
                 log.info("watch %s was judged by another writer first; skipped", items[0][0])
+                self._unsure(items[0][0], report)
                 return
             for item in items:
                 self.judge_batch([item], now, report)
+
+    def _unsure(self, watch_id: int, report: JudgeReport) -> None:
+        """A watch judged elsewhere: where its target is quiet is not known here."""
+        with self.sessions() as session:
+            watch = session.get(Watch, watch_id)
+        if watch is not None:
+            report.add(JudgeReport(quiet={Target(watch.group_id, watch.mark): None}))
 
     def _commit_batch(
         self,

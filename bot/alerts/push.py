@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.targets import Moves, record_push
@@ -48,6 +49,9 @@ DEBOUNCE = 10.0
 
 #: Seconds a request waits for its callback to be written before it is answered 503.
 WRITE_WAIT = 5.0
+
+#: Transactions tried for one write (deadlock, busy database), before it is given up.
+WRITE_TRIES = 3
 
 
 class InboxUnavailable(Exception):
@@ -137,8 +141,7 @@ class Inbox:
 
     def _write(self, batch: _Batch) -> None:
         try:
-            with self.sessions.begin() as session:
-                touched = record_push(session, batch.moves, debounce=self.debounce)
+            touched = self._record(batch)
         except Exception as error:
             batch.error = error
             self.stats.failed_writes += 1
@@ -155,3 +158,16 @@ class Inbox:
             self.stats.targets_touched += touched
         finally:
             batch.done.set()
+
+    def _record(self, batch: _Batch) -> int:
+        """One transaction; tried again (WRITE_TRIES in all) when the database says to:
+        a deadlock with another replica's inbox or poller, a busy SQLite file."""
+        for attempt in range(1, WRITE_TRIES + 1):
+            try:
+                with self.sessions.begin() as session:
+                    return record_push(session, batch.moves, debounce=self.debounce)
+            except OperationalError:
+                if attempt == WRITE_TRIES:
+                    raise
+                log.info("writing Tencent callbacks: the database asked to try again")
+        raise AssertionError("unreachable")

@@ -45,6 +45,7 @@ __all__ = [
     "claim",
     "complete",
     "held_by_others",
+    "reconsider",
     "record_push",
     "sync",
 ]
@@ -252,10 +253,27 @@ def record_push(session: Session, moves: Mapping[str, Moves], *, debounce: float
                 "last_at": to_dt(m.last_at),
                 "due_at": to_dt(m.first_at + debounce),
             }
-            for group_id, m in moves.items()
+            # in one order on every replica: two inboxes lock the same rows without deadlock
+            for group_id, m in sorted(moves.items())
         ],
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def reconsider(session: Session, group_id: str, mark: int | None, *, now: float) -> None:
+    """A watch of this (group, mark) came or came back: its target is due now, and has no
+    quiet range until then (the one it had did not count that watch), in the caller's
+    transaction. (A target not made yet is made, due, by the next ``sync``.)"""
+    mark_key = NO_MARK if mark is None else mark
+    session.execute(
+        update(TargetRow)
+        .where(
+            TargetRow.group_id == group_id,
+            TargetRow.mark_key == mark_key,
+            TargetRow.next_due_at > to_dt(now),
+        )
+        .values(next_due_at=to_dt(now), quiet_low=None, quiet_high=None)
+    )
 
 
 def held_by_others(
