@@ -17,8 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from click.testing import CliRunner
 from support.waiting import wait_until
 
+from bot.cli import main
 from bot.simulator import Drop, GroupSpec, Ramp, Scenario, Simulator, Steady, Walk
 from bot.simulator.push import (
     MAX_MEMBERS_PER_CALLBACK,
@@ -199,6 +201,16 @@ def clients(clock: FakeClock) -> Iterator[Callable[[Simulator], TencentClient]]:
     yield _make
     for client in made:
         client.close()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI configures the root logger for its own stderr; undo that after each test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def _accounts(client: TencentClient, group_id: str) -> set[str]:
@@ -473,3 +485,50 @@ def test_pusher_refuses_a_url_it_cannot_post_to(sim, url):
     with pytest.raises(ValueError):
         CallbackPusher(sim, url, TOKEN)
     CallbackPusher(sim, "https://bot.example/cb", TOKEN).stop()  # nothing kept the events
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("ftp://bot.example/cb", "must start with http:// or https://"),
+        ("bot.example:3000/cb", "must start with http:// or https://"),
+        ("http:///cb", "has no host"),
+        ("http://bot:port/cb", "is not a URL"),
+    ],
+)
+def test_cli_refuses_a_bad_callback_url(url, problem):
+    result = CliRunner().invoke(main, ["simulator", "--port", "0", "--callback-url", url])
+    assert result.exit_code == 2
+    assert "Invalid value for '--callback-url'" in result.stderr
+    assert problem in result.stderr
+    assert result.stdout == ""  # refused before anything started
+
+
+def test_cli_callback_token_needs_a_url():
+    result = CliRunner().invoke(main, ["simulator", "--port", "0", "--callback-token", TOKEN])
+    assert result.exit_code == 2
+    assert "give --callback-url too" in result.stderr
+
+
+@pytest.mark.parametrize("token", [TOKEN, None])
+def test_cli_says_where_it_pushes_without_the_token(monkeypatch, token):
+    made: list[CallbackPusher] = []
+
+    def serve_forever(self: Simulator, host: str, port: int) -> None:
+        made.extend(self._pushers)
+        raise KeyboardInterrupt  # Ctrl-C at once: no server started
+
+    monkeypatch.setattr(Simulator, "serve_forever", serve_forever)
+    args = ["simulator", "--callback-url", "http://user:pw@127.0.0.1:9/hook?key=k1"]
+    result = CliRunner().invoke(main, args + (["--callback-token", token] if token else []))
+
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("Pushing")]
+    assert "http://127.0.0.1:9/hook" in line
+    assert ("signed with the token" if token else "unsigned (no --callback-token)") in line
+    assert TOKEN not in result.output and "pw" not in line and "k1" not in line
+    (pusher,) = made
+    assert not pusher.running  # stopped on the way out
