@@ -43,9 +43,11 @@ if TYPE_CHECKING:
     from bot.simulator.server import Simulator
 
 __all__ = [
+    "DEFAULT_WORKERS",
     "HEARTBEAT_EVERY",
     "MAX_MEMBERS_PER_CALLBACK",
     "PUSH_TIMEOUT",
+    "WARN_EVERY",
     "CallbackPusher",
     "PushStats",
     "check_callback_url",
@@ -195,7 +197,7 @@ class CallbackPusher:
     def start(self) -> CallbackPusher:
         """Push every ``interval`` seconds in a daemon thread; returns self."""
         if self._thread is not None or self._stopping.is_set():
-            raise RuntimeError("the pusher was already started")
+            raise RuntimeError("the pusher was already started (or stopped)")
         self._thread = threading.Thread(target=self._run, name="callback-pusher", daemon=True)
         self._thread.start()
         return self
