@@ -192,6 +192,18 @@ def _attach_db() -> None:
 _attach_db()
 
 
+def _callback_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from bot.simulator.push import check_callback_url
+
+    try:
+        check_callback_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
@@ -201,10 +213,31 @@ _attach_db()
     type=click.Path(exists=True, dir_okay=False),
     help="A scenario YAML file (groups, audiences, faults); default: the demo.",
 )
-def simulator(host: str, port: int, scenario_file: str | None) -> None:
+@click.option(
+    "--callback-url",
+    metavar="URL",
+    callback=_callback_url,
+    help="POST Tencent's member-state callbacks (Group.CallbackOnMemberStateChange) "
+    "for the AVChatRoom groups to this http(s) URL, every second.",
+)
+@click.option(
+    "--callback-token",
+    metavar="TOKEN",
+    help="Sign the callbacks with this webhook token (the bot's TENCENT_IM_CALLBACK_TOKEN); "
+    "without it they are unsigned.",
+)
+def simulator(
+    host: str,
+    port: int,
+    scenario_file: str | None,
+    callback_url: str | None,
+    callback_token: str | None,
+) -> None:
     """Run the local Tencent Cloud Chat simulator."""
     from bot.simulator import ScenarioError, Simulator, demo_scenario, load_scenario
 
+    if callback_token is not None and callback_url is None:
+        raise click.UsageError("--callback-token signs callbacks: give --callback-url too.")
     try:
         scenario = load_scenario(scenario_file) if scenario_file else demo_scenario()
     except ScenarioError as exc:
@@ -218,6 +251,17 @@ def simulator(host: str, port: int, scenario_file: str | None) -> None:
         f"TENCENT_IM_SDKAPPID={scenario.sdkappid} TENCENT_IM_SECRET_KEY={scenario.secret_key}\n"
         "Groups: " + ", ".join(f"{g.group_id} ({g.type})" for g in scenario.groups)
     )
+    if callback_url is not None:
+        pusher = sim.push_callbacks(callback_url, callback_token)
+        signing = (
+            "signed with the token (Sign = sha256(token + RequestTime))"
+            if callback_token
+            else "unsigned (no --callback-token)"
+        )
+        click.echo(
+            f"Pushing member-state callbacks of the AVChatRoom groups to {pusher.where} "
+            f"every {pusher.interval:g} s, at most 50 members each, {signing}"
+        )
     try:
         sim.serve_forever(host, port)
     except KeyboardInterrupt:
@@ -225,3 +269,5 @@ def simulator(host: str, port: int, scenario_file: str | None) -> None:
     except OSError as exc:
         click.echo(f"Cannot listen on {host}:{port}: {exc.strerror}; try another --port.", err=True)
         sys.exit(EXIT_USAGE)
+    finally:
+        sim.stop()

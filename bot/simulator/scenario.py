@@ -79,6 +79,7 @@ __all__ = [
     "Audience",
     "Curve",
     "Drop",
+    "EventRun",
     "Faults",
     "GroupSpec",
     "Ramp",
@@ -495,6 +496,10 @@ def wire_member(member: Member) -> WireMember:
     return WireMember(member.account, member.join_time, text.encode())
 
 
+#: Accounts that went ``"Online"`` or ``"Offline"`` together, in the order they moved.
+EventRun = tuple[str, list[str]]
+
+
 class Audience:
     """The live online list of one group, replayed from its curve in time order.
 
@@ -503,9 +508,13 @@ class Audience:
     (encoded once). When the audience shrinks, randomly chosen members leave
     (seeded); when it grows, new accounts join with the change point's time as
     JoinTime. Initial members joined over the hour before ``origin``.
+
+    With ``record`` (or after ``record_events(True)``) every join and leave is
+    also kept, in order, until ``take_events`` (the member-state callbacks): the
+    events since recording started add up to the change of ``len(members)``.
     """
 
-    def __init__(self, spec: GroupSpec, index: int, origin: float) -> None:
+    def __init__(self, spec: GroupSpec, index: int, origin: float, *, record: bool = False) -> None:
         self.spec = spec
         self.index = index
         self.origin = origin
@@ -519,6 +528,7 @@ class Audience:
         self._pending: tuple[float, int] | None = None
         self._snapshot: tuple[WireMember, ...] | None = None
         self._snapshot_key: object = None
+        self._events: list[EventRun] | None = [] if record else None
         self._start_curve(spec.curve)
 
     def _start_curve(self, curve: Curve) -> None:
@@ -557,8 +567,13 @@ class Audience:
         if len(set(accounts)) != len(accounts):
             raise ValueError("set_members: an account appears twice")
         self._changes, self._pending = iter(()), None
-        self.members = [wire_member(member) for member in ordered]
         online = set(accounts)
+        if self._events is not None:
+            before = {entry.account for entry in self.members}
+            left = [entry.account for entry in self.members if entry.account not in online]
+            self._note("Offline", left)
+            self._note("Online", [account for account in accounts if account not in before])
+        self.members = [wire_member(member) for member in ordered]
         self.marks = {acc: set(values) for acc, values in marks.items() if acc in online}
         self.invalidate()
 
@@ -566,11 +581,39 @@ class Audience:
         self.version += 1
         self._snapshot = None
 
+    def record_events(self, enabled: bool) -> None:
+        """Keep joins and leaves from now on (already recording: unchanged), or stop and
+        forget those kept."""
+        if not enabled:
+            self._events = None
+        elif self._events is None:
+            self._events = []
+
+    def take_events(self) -> list[EventRun]:
+        """The joins and leaves kept since the last call, oldest first; consecutive moves
+        the same way share one run. Empty when not recording."""
+        events = self._events
+        if not events:
+            return []
+        self._events = []
+        return events
+
+    def _note(self, event: str, accounts: list[str]) -> None:
+        events = self._events
+        if events is None or not accounts:
+            return
+        if events and events[-1][0] == event:
+            events[-1][1].extend(accounts)
+        else:
+            events.append((event, accounts))
+
     def _join(self, join_time: int) -> None:
         seq = self._next_seq
         self._next_seq += 1
         member = make_member(self.index, seq, join_time)
         self.members.append(wire_member(member))
+        if self._events is not None:
+            self._note("Online", [member.account])
         carried = {
             mark
             for mark, share in self.spec.marks.items()
@@ -581,9 +624,13 @@ class Audience:
         self.version += 1
 
     def _leave(self, count: int) -> None:
+        left = []
         for index in sorted(self._rng.sample(range(len(self.members)), count), reverse=True):
-            self.marks.pop(self.members[index].account, None)
+            account = self.members[index].account
+            self.marks.pop(account, None)
             del self.members[index]
+            left.append(account)
+        self._note("Offline", left)
         self.version += 1
 
     def snapshot(self, key: object) -> tuple[WireMember, ...]:

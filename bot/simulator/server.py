@@ -65,12 +65,13 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from bot.simulator.scenario import (
     Audience,
     Curve,
+    EventRun,
     Faults,
     GroupSpec,
     Scenario,
@@ -79,6 +80,9 @@ from bot.simulator.scenario import (
 )
 from bot.tencent.models import LOWER_EDITION_CAP, MEMBER_LIST_CAP, SUPPORTED_GROUP_TYPES, Member
 from bot.tencent.usersig import UserSigError, verify
+
+if TYPE_CHECKING:
+    from bot.simulator.push import CallbackPusher
 
 __all__ = [
     "COMMANDS",
@@ -351,6 +355,8 @@ class Simulator:
         self._groups: dict[str, Audience] = {}
         self._next_index = 0
         self._community_counts: dict[str, tuple[int, int]] = {}  # group -> (bin, count)
+        self._recording = False  # member events kept for a pusher (start_member_events)
+        self._pushers: list[CallbackPusher] = []
         for spec in scenario.groups:
             self._install(spec, self._started_at)
         self._faults = scenario.faults
@@ -398,7 +404,9 @@ class Simulator:
             self._server = None
 
     def stop(self) -> None:
-        """Stop serving and close every connection; safe to call twice."""
+        """Stop pushing callbacks and serving, and close every connection; safe to call twice."""
+        while self._pushers:
+            self._pushers.pop().stop()
         server, thread = self._server, self._thread
         if server is None:
             return
@@ -531,8 +539,56 @@ class Simulator:
             audience.advance(self._clock())
             return len(audience.members)
 
+    def push_callbacks(
+        self, url: str, token: str | None, *, interval: float = 1.0
+    ) -> CallbackPusher:
+        """POST Group.CallbackOnMemberStateChange to ``url`` every ``interval`` seconds
+        (bot.simulator.push), from now until ``stop()``; returns the started pusher."""
+        from bot.simulator.push import CallbackPusher  # here: requests only when pushing
+
+        pusher = CallbackPusher(self, url, token, interval=interval)
+        self._pushers.append(pusher)
+        return pusher.start()
+
+    def start_member_events(self) -> None:
+        """Keep every join and leave of every group from now on, for
+        ``take_member_events`` (curves are replayed up to now first, so what is kept is
+        what changes from now on; a group added later counts from empty). One taker at a
+        time: RuntimeError if they are already kept."""
+        with self._lock:
+            if self._recording:
+                raise RuntimeError("member events are already kept for another pusher")
+            now = self._clock()
+            for audience in self._groups.values():
+                audience.advance(now)
+                audience.record_events(True)
+            self._recording = True
+
+    def stop_member_events(self) -> None:
+        """Stop keeping joins and leaves, and forget those not taken."""
+        with self._lock:
+            self._recording = False
+            for audience in self._groups.values():
+                audience.record_events(False)
+
+    def take_member_events(self) -> tuple[float, list[tuple[GroupSpec, list[EventRun]]]]:
+        """Replay every group's curve up to now and take the joins and leaves kept since
+        the last call: ``(now, [(group, runs), ...])``, groups in creation order, only
+        those that moved. A group removed meanwhile takes its events with it."""
+        with self._lock:
+            now = self._clock()
+            moved = []
+            for audience in self._groups.values():
+                audience.advance(now)
+                runs = audience.take_events()
+                if runs:
+                    moved.append((audience.spec, runs))
+            return now, moved
+
     def _install(self, spec: GroupSpec, origin: float) -> None:
-        self._groups[spec.group_id] = Audience(spec, self._next_index, origin)
+        self._groups[spec.group_id] = Audience(
+            spec, self._next_index, origin, record=self._recording
+        )
         self._next_index += 1
 
     def _audience(self, group_id: str) -> Audience:
