@@ -14,11 +14,11 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
 from bot.alerts.push import Inbox, InboxUnavailable
+from bot.httpserver import WsgiApp, answer
 from bot.tencent.callbacks import OK_ANSWER, CallbackRefused, authenticate, parse
 
 __all__ = ["CALLBACK_PATH", "CallbackCounts", "callback_app"]
@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 
 #: Where Tencent is told to send callbacks (the console's callback URL ends with it).
 CALLBACK_PATH = "/tencent/callback"
-
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 @dataclass
@@ -56,7 +54,7 @@ def callback_app(
 
     def endpoint(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
-            return _answer(start_response, 405, b'{"error":"POST only"}')
+            return _json(start_response, 405, b'{"error":"POST only"}')
         query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         try:
             authenticate(query, sdkappid=sdkappid, token=token, now=clock())
@@ -75,24 +73,22 @@ def callback_app(
                 status,
                 refused,
             )
-            return _answer(start_response, status, b'{"error":"refused"}')
+            return _json(start_response, status, b'{"error":"refused"}')
         if change is None:
             tally.ignored += 1
-            return _answer(start_response, 200, OK_ANSWER)
+            return _json(start_response, 200, OK_ANSWER)
         try:
             inbox.add(change)
         except InboxUnavailable as error:
             tally.refused[503] = tally.refused.get(503, 0) + 1
             log.warning("could not take a Tencent callback for %s: %s", change.group_id, error)
             failed = b'{"ActionStatus":"FAIL","ErrorCode":1,"ErrorInfo":"busy"}'
-            return _answer(start_response, 503, failed)
+            return _json(start_response, 503, failed)
         tally.accepted += 1
-        return _answer(start_response, 200, OK_ANSWER)
+        return _json(start_response, 200, OK_ANSWER)
 
     return endpoint
 
 
-def _answer(start_response: Callable[..., Any], status: int, body: bytes) -> list[bytes]:
-    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-    start_response(f"{status} {HTTPStatus(status).phrase}", headers)
-    return [body]
+def _json(start_response: Callable[..., Any], status: int, body: bytes) -> list[bytes]:
+    return answer(start_response, status, "application/json", body)

@@ -37,6 +37,7 @@ from bot.alerts.names import GroupNames
 from bot.alerts.poller import Poller
 from bot.alerts.push import Inbox
 from bot.handlers import OnlineHandlers
+from bot.httpserver import WsgiApp
 from bot.scheduler import start_scheduler
 from bot.settings import Settings
 from bot.simulator import Scenario, Simulator, demo_scenario
@@ -45,7 +46,7 @@ from bot.store.leases import LeasePolicy
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import shared_rate_limits
 from bot.watches import Watches
-from bot.webhook import CALLBACK_PATH, WsgiApp, callback_app
+from bot.webhook import CALLBACK_PATH, callback_app
 
 __all__ = [
     "Alerting",
@@ -311,12 +312,13 @@ class Bot:
         self._closing.__exit__(exc_type, exc, tb)
 
 
-def build(settings: Settings, transport: Transport) -> Bot:
-    """The whole bot for ``transport``. Whatever was opened before a failure (a database
-    that cannot be opened: DatabaseUnusable; a refused choice: SettingsError) is closed
-    again before the error propagates."""
+def build(settings: Settings, transport: Transport, scenario: Scenario | None = None) -> Bot:
+    """The whole bot for ``transport`` (on the simulator: ``scenario``, by default the
+    demo). Whatever was opened before a failure (a database that cannot be opened:
+    DatabaseUnusable; a refused choice: SettingsError) is closed again before the error
+    propagates."""
     with ExitStack() as opened:
-        tencent = opened.enter_context(open_tencent(settings))
+        tencent = opened.enter_context(open_tencent(settings, scenario))
         plan = transport.plan(settings, tencent)
         alerting = opened.enter_context(
             open_alerting(

@@ -20,7 +20,7 @@ from bot.alerts.mapping import to_ts
 from bot.alerts.push import DEBOUNCE, Inbox, InboxUnavailable
 from bot.alerts.rules import Quiet
 from bot.alerts.targets import Checked, Moves
-from bot.slack.serve import MAX_BODY_BYTES, http_server, routes_app, stop_http_server
+from bot.httpserver import MAX_BODY_BYTES, http_server, routes_app, stop_http_server
 from bot.store.models import TargetRow
 from bot.tencent.callbacks import MEMBER_STATE_CHANGE, MemberStateChange, sign, signed_query
 from bot.watches import Actor

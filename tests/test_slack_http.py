@@ -12,8 +12,8 @@ import pytest
 import requests
 from support.slackapp import start_app
 
+from bot.httpserver import MAX_BODY_BYTES
 from bot.simulator import Faults, Scenario, Simulator
-from bot.slack.serve import MAX_BODY_BYTES
 from bot.tencent.models import Member
 
 HOSTILE = ["<!channel>", "<https://evil.example|click me>", "Tom & Jerry", "*bold*"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
+from dataclasses import replace
 
 import pytest
 import requests
@@ -13,7 +16,7 @@ from bot.alerts.delivery import Poster
 from bot.handlers import Deferred, Reply
 from bot.settings import SettingsError, load_settings
 from bot.shell import SHELL_CALLER, ShellPoster, ShellTransport
-from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY
+from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY, Drop, demo_scenario
 from bot.store.db import DatabaseInUse, single_process
 from bot.store.leases import LeasePolicy
 from bot.wiring import Bot, Plan, Tencent, build, credentials, replica_owner
@@ -67,7 +70,8 @@ def test_build_for_the_shell_serves_then_close_shuts_everything_down(tmp_path, c
     with bot:
         assert bot.tencent.simulator is not None  # no TENCENT_IM_SDKAPPID: the simulator
         simulator_url = bot.tencent.simulator.url
-        assert bot.plan.poll_interval == 10  # the shell's demo
+        assert bot.plan.poll_interval == 60  # as the bot's: push brings the demo drop
+        assert bot.plan.push and bot.plan.push_token  # the simulator pushes, signed
         assert bot.scheduler is None  # not before the transport takes input
         bot.serve()
         assert bot.scheduler is not None and bot.scheduler.running
@@ -159,3 +163,41 @@ def test_credentials_are_the_simulators_without_an_app_else_the_apps():
         )
     )
     assert (app.sdkappid, app.secret_key, app.admin) == (1400000001, "key", "ops")
+
+
+def test_the_shell_demo_drop_alerts_and_resolves_by_push_not_by_polling(tmp_path):
+    """The shell's demo watch on @TGS#demo-drop, its drop moved to 3 s after start and
+    its recovery to 9 s: both come through the simulator's callbacks (polling is every
+    60 s), each about a debounce (here 1 s) after the first callback that counts."""
+    scenario = demo_scenario()
+    groups = [
+        replace(g, curve=Drop(start=400, end=40, at=3, recover_at=9))
+        if g.group_id == "@TGS#demo-drop"
+        else g
+        for g in scenario.groups
+    ]
+    lines: list[str] = []
+    resolved = threading.Event()
+
+    def write(line: str) -> None:
+        lines.append(line)
+        if "Resolved" in line:
+            resolved.set()
+
+    def read(prompt: str) -> str:
+        assert resolved.wait(timeout=30), "\n".join(lines)
+        return "quit"
+
+    transport = ShellTransport(write, files=tmp_path, read=read)
+    settings = load_settings({"PUSH_DEBOUNCE": "1"})
+    started = time.monotonic()
+    with build(settings, transport, replace(scenario, groups=groups)) as bot:
+        bot.serve()
+        took = time.monotonic() - started
+        pusher_stats = [p.stats for p in bot.tencent.simulator._pushers]
+    text = "\n".join(lines)
+    assert "Audience 40 is below 100" in text
+    assert text.index("Audience alert") < text.index("Resolved: 400 online")
+    assert took < 30  # far from the 60 s poll: the callbacks did it
+    assert pusher_stats and pusher_stats[0].callbacks >= 2 * 8  # 360 out, 360 back, 50 a call
+    assert pusher_stats[0].failures == 0

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from http import HTTPStatus
 from typing import Any
 
 from slack_bolt import App
@@ -19,23 +17,18 @@ from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from waitress import wasyncore
-from waitress.server import create_server
 
 from bot.handlers import OnlineHandlers
+from bot.httpserver import WsgiApp, answer
 from bot.settings import Settings, SettingsError
 from bot.slack.gate import Refused, Unsigned, bolt_request, verify
 from bot.slack.listeners import register, retry_handlers
 
 __all__ = [
     "EVENTS_PATH",
-    "MAX_BODY_BYTES",
     "build_app",
     "check_auth",
-    "http_server",
-    "routes_app",
     "run_socket_mode",
-    "stop_http_server",
     "usergroup_members",
     "web_client",
     "wsgi_app",
@@ -153,11 +146,6 @@ def build_app(
 #: Where Slack sends slash commands and button presses.
 EVENTS_PATH = "/slack/events"
 
-#: Slack's requests are a few KB; a body this large gets 413 before it is read.
-MAX_BODY_BYTES = 1024 * 1024
-
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
 
 def wsgi_app(app: App, signing_secret: str, routes: Mapping[str, WsgiApp] | None = None) -> WsgiApp:
     """Slack's requests on POST /slack/events, GET /healthz for load balancers, and
@@ -175,11 +163,11 @@ def wsgi_app(app: App, signing_secret: str, routes: Mapping[str, WsgiApp] | None
     def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
         if path == "/healthz":
-            return _answer(start_response, 200, "text/plain", b"ok")
+            return answer(start_response, 200, "text/plain", b"ok")
         if routes and path in routes:
             return routes[path](environ, start_response)
         if path != EVENTS_PATH or method != "POST":
-            return _answer(start_response, 404, "text/plain", b"Not Found")
+            return answer(start_response, 404, "text/plain", b"Not Found")
         # waitress has refused bodies over MAX_BODY_BYTES (413) and de-chunked the rest
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         try:
@@ -204,7 +192,7 @@ def wsgi_app(app: App, signing_secret: str, routes: Mapping[str, WsgiApp] | None
                 refused,
             )
             error = json.dumps({"error": "invalid request"}).encode()
-            return _answer(start_response, refused.status, "application/json", error)
+            return answer(start_response, refused.status, "application/json", error)
         response = app.dispatch(request)
         http = WsgiHttpResponse(
             status=response.status, headers=response.headers, body=response.body
@@ -213,78 +201,6 @@ def wsgi_app(app: App, signing_secret: str, routes: Mapping[str, WsgiApp] | None
         return http.get_body()
 
     return dispatch
-
-
-def _answer(
-    start_response: Callable[..., Any], status: int, content_type: str, body: bytes
-) -> list[bytes]:
-    reason = HTTPStatus(status).phrase
-    headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
-    start_response(f"{status} {reason}", headers)
-    return [body]
-
-
-def routes_app(routes: Mapping[str, WsgiApp]) -> WsgiApp:
-    """Only ``routes`` (path: WSGI app) and GET /healthz: what Socket Mode serves on PORT
-    when Tencent pushes callbacks."""
-
-    def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO")
-        if path == "/healthz":
-            return _answer(start_response, 200, "text/plain", b"ok")
-        if path in routes:
-            return routes[path](environ, start_response)
-        return _answer(start_response, 404, "text/plain", b"Not Found")
-
-    return dispatch
-
-
-def http_server(app: WsgiApp, host: str, port: int) -> Any:
-    """A waitress server for a WSGI app (``wsgi_app``, ``routes_app``), not started:
-    ``.run()`` serves, ``stop_http_server`` stops.
-
-    A body of MAX_BODY_BYTES or more gets 413 before it is read: with Content-Length, as
-    soon as the headers arrive; chunked, once that much has arrived (framing included). A
-    port that cannot be bound raises SettingsError naming PORT.
-    """
-    return create_server(
-        app,
-        sockets=[_listening_socket(host, port)],
-        threads=16,
-        ident="online-bot",
-        max_request_body_size=MAX_BODY_BYTES,
-    )
-
-
-def _listening_socket(host: str, port: int) -> socket.socket:
-    """Bound here rather than by waitress, which on failure leaves its socket and threads."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress: TIME_WAIT
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
-        raise SettingsError(
-            f"Cannot listen on port {port} (PORT): {error.strerror or error}. Stop what uses "
-            "it, or set PORT to a free port."
-        ) from None
-    return sock
-
-
-def stop_http_server(server: Any, timeout: float = 5.0) -> None:
-    """Stop a waitress server running in another thread, from its own loop thread.
-
-    Closing its sockets from outside races the loop's ``select`` (EBADF); the
-    trigger runs the close inside the loop, which then ends for want of sockets.
-    """
-    server.task_dispatcher.shutdown(timeout=timeout)
-    try:
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-    except OSError:
-        # The trigger's pipe is gone already (seen once in CI: EBADF on its write end), so
-        # the loop cannot be woken: close the sockets from here; the loop's next select
-        # finds none of them (or EBADF) and ends.
-        wasyncore.close_all(server._map)
 
 
 def run_socket_mode(app: App, app_token: str, api_url: str) -> None:

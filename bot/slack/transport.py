@@ -12,17 +12,10 @@ from typing import TYPE_CHECKING
 from slack_sdk import WebClient
 
 from bot.alerts.delivery import Poster
+from bot.httpserver import http_server, routes_app
 from bot.settings import Settings, SettingsError
 from bot.slack.poster import SlackPoster, poster_client
-from bot.slack.serve import (
-    build_app,
-    check_auth,
-    http_server,
-    routes_app,
-    run_socket_mode,
-    web_client,
-    wsgi_app,
-)
+from bot.slack.serve import build_app, check_auth, run_socket_mode, web_client, wsgi_app
 from bot.slack.serve import usergroup_members as _usergroup_members
 from bot.store.db import safe_url
 from bot.webhook import CALLBACK_PATH

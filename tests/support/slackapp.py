@@ -15,8 +15,9 @@ import requests
 from slack_sdk import WebClient
 
 from bot.handlers import OnlineHandlers
+from bot.httpserver import http_server, stop_http_server
 from bot.simulator import Simulator
-from bot.slack.serve import build_app, http_server, stop_http_server, wsgi_app
+from bot.slack.serve import build_app, wsgi_app
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import RateLimits
 from bot.watches import Watches
