@@ -131,8 +131,8 @@ def online(group_id: str, mark: int | None, accounts: str | None, as_json: bool)
     "--poll-interval",
     type=click.IntRange(5, 86_400),
     default=None,
-    help="Seconds between checks of watched groups (default: 10 on the simulator, "
-    "else POLL_INTERVAL).",
+    help="Seconds between checks of watched groups (default: POLL_INTERVAL; on the "
+    "simulator, its pushed callbacks bring changes sooner).",
 )
 def shell(poll_interval: int | None) -> None:
     """Try the bot in the terminal: the Slack command handlers, without Slack."""
