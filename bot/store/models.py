@@ -354,6 +354,7 @@ class TargetRow(Base):
     __table_args__ = (
         UniqueConstraint("group_id", "mark_key"),
         Index("ix_targets_next_due_at", "next_due_at"),
+        Index("ix_targets_push_due_at", "push_due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

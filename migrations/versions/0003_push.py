@@ -30,10 +30,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("quiet_high", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("last_push_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("push_due_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_index("ix_targets_push_due_at", ["push_due_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("targets", schema=None) as batch_op:
+        batch_op.drop_index("ix_targets_push_due_at")
         batch_op.drop_column("push_due_at")
         batch_op.drop_column("last_push_at")
         batch_op.drop_column("quiet_high")
