@@ -13,8 +13,8 @@ from bot.alerts import rules
 from bot.alerts.mapping import rule_of, to_dt, to_ts
 from bot.alerts.names import GroupNames
 from bot.render import alerts as render
-from bot.store.models import OPENING_KINDS, AlertStateRow, Outbox, OutboxKind, SampleRow, Watch
-from bot.store.samples import of_target
+from bot.store import samples
+from bot.store.models import OPENING_KINDS, AlertStateRow, Outbox, OutboxKind, Watch
 
 __all__ = ["SPARK_SAMPLES", "alert_view", "outbox_row"]
 
@@ -34,12 +34,7 @@ def alert_view(
     since: float | None = None,
 ) -> render.AlertView:
     """Everything an alert message shows, read from the store."""
-    recent = session.scalars(
-        select(SampleRow.value)
-        .where(of_target(watch.group_id, watch.mark))
-        .order_by(SampleRow.taken_at.desc())
-        .limit(SPARK_SAMPLES)
-    ).all()
+    recent = samples.recent(session, watch.group_id, watch.mark, limit=SPARK_SAMPLES)
     if since is None:
         since = to_ts(state.firing_since) or to_ts(state.since)
     return render.AlertView(

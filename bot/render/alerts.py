@@ -67,6 +67,7 @@ __all__ = [
     "render_resolved_original",
     "render_resolved_reply",
     "sparkline",
+    "trend",
 ]
 
 #: action_ids of the alert buttons; each button's value is alert_button_value(...).
@@ -215,7 +216,9 @@ def _actions(view: AlertView, *, ack: bool, mute: bool) -> list[Block]:
 # --------------------------------------------------------------------------- alert facts
 
 
-def _trend(samples: Sequence[int | None]) -> str | None:
+def trend(samples: Sequence[int | None]) -> str | None:
+    """The last SPARKLINE_WIDTH counts as a sparkline with their min and max; None if
+    none is known."""
     shown = list(samples)[-SPARKLINE_WIDTH:]
     known = [v for v in shown if v is not None]
     if not known:
@@ -240,9 +243,9 @@ def _facts(
     if view.since is not None:
         lasted = f" (for {format_span(view.now - view.since)})" if ongoing else ""
         fields.append(f"*{since_label}*\n{date_token(view.since)}{lasted}")
-    trend = _trend(view.samples)
-    if trend:
-        fields.append(f"*Recent counts*\n{trend}")
+    trend_text = trend(view.samples)
+    if trend_text:
+        fields.append(f"*Recent counts*\n{trend_text}")
     if view.mark is not None:
         fields.append(f"*Mark*\n{view.mark}")
     fields.append(f"*Watch*\n#{view.watch_id}")

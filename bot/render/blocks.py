@@ -15,6 +15,13 @@ a renderer says *what* a message holds and cannot get a size wrong:
     actions(block_id, elements)                      at most 25 elements
     image(source, alt_text, title=)                  a URL (3,000) or a SlackFile; alt 2,000
 
+Views (the App Home tab, modals) hold up to 100 blocks:
+
+    home_view(blocks, private_metadata=)             a Home tab; metadata 3,000 (else ValueError)
+    modal_view(title, blocks, callback_id=, submit=, close=)   title and labels 24
+    input_block(block_id, label, element, optional=, hint=)    label and hint 2,000
+    text_input(action_id, placeholder=, max_length=)           placeholder 150
+
 Mentions are built only from IDs of Slack's shape: :func:`user_mention` (``<@U…>``),
 :func:`usergroup_mention` (``<!subteam^S…>``) and :func:`channel_mention` (``<#C…>``)
 raise ValueError for anything else, so a bug never becomes a ping. Where a stored
@@ -49,11 +56,13 @@ __all__ = [
     "MAX_IMAGE_URL_CHARS",
     "MAX_SECTION_CHARS",
     "MAX_TEXT_CHARS",
+    "MAX_VIEW_BLOCKS",
     "MESSAGE_TEXT_CHARS",
     "TEXT_BUDGET",
     "Block",
     "Message",
     "SlackFile",
+    "View",
     "actions",
     "button",
     "channel_mention",
@@ -63,17 +72,21 @@ __all__ = [
     "context",
     "divider",
     "header",
+    "home_view",
     "image",
+    "input_block",
     "is_channel_id",
     "is_user_id",
     "is_usergroup_id",
     "mention_or_text",
     "message",
+    "modal_view",
     "mrkdwn",
     "pack",
     "plain_text",
     "section",
     "text_chars",
+    "text_input",
     "user_mention",
     "user_or_text",
     "usergroup_mention",
@@ -110,6 +123,14 @@ MESSAGE_TEXT_CHARS = 12_000
 TEXT_BUDGET = 10_000
 #: The fallback (notification) text: Slack truncates past 40,000 and advises 4,000.
 MAX_FALLBACK_CHARS = 4000
+#: Blocks in a view (the App Home tab, a modal).
+MAX_VIEW_BLOCKS = 100
+#: A modal's title, and its submit and close labels.
+MODAL_TITLE_CHARS = 24
+#: A view's private_metadata, and its callback_id.
+MAX_PRIVATE_METADATA, MAX_CALLBACK_ID = 3000, 255
+#: An input block's label and hint, and a text input's placeholder.
+MAX_LABEL_CHARS, MAX_HINT_CHARS, MAX_PLACEHOLDER_CHARS = 2000, 2000, 150
 
 _USER_ID_RE = re.compile(r"[UW][A-Z0-9]{2,20}", re.ASCII)
 _USERGROUP_ID_RE = re.compile(r"S[A-Z0-9]{2,20}", re.ASCII)
@@ -257,6 +278,77 @@ def image(source: str | SlackFile, alt_text: str, *, title: str | None = None) -
     if title is not None:
         block["title"] = plain_text(title, MAX_ALT_TEXT_CHARS)
     return block
+
+
+# --------------------------------------------------------------------------- views
+
+#: A view object (views.publish, views.open), JSON-ready.
+View = dict[str, Any]
+
+
+def home_view(blocks: Sequence[Block], *, private_metadata: str = "") -> View:
+    """The App Home tab: the blocks past MAX_VIEW_BLOCKS left out; ``private_metadata``
+    comes back with every button pressed in it (ValueError past 3,000 characters)."""
+    if len(private_metadata) > MAX_PRIVATE_METADATA:
+        raise ValueError(f"private_metadata is at most {MAX_PRIVATE_METADATA} characters")
+    view: View = {"type": "home", "blocks": list(blocks[:MAX_VIEW_BLOCKS])}
+    if private_metadata:
+        view["private_metadata"] = private_metadata
+    return view
+
+
+def modal_view(
+    title: str,
+    blocks: Sequence[Block],
+    *,
+    callback_id: str,
+    submit: str | None = None,
+    close: str | None = None,
+) -> View:
+    """A modal (views.open): title and button labels cut to 24, the blocks past
+    MAX_VIEW_BLOCKS left out. Slack requires ``submit`` when it holds an input."""
+    if not callback_id or len(callback_id) > MAX_CALLBACK_ID:
+        raise ValueError(f"A callback_id has 1 to {MAX_CALLBACK_ID} characters")
+    view: View = {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": plain_text(title, MODAL_TITLE_CHARS),
+        "blocks": list(blocks[:MAX_VIEW_BLOCKS]),
+    }
+    if submit is not None:
+        view["submit"] = plain_text(submit, MODAL_TITLE_CHARS)
+    if close is not None:
+        view["close"] = plain_text(close, MODAL_TITLE_CHARS)
+    return view
+
+
+def input_block(
+    block_id: str, label: str, element: Block, *, optional: bool = False, hint: str | None = None
+) -> Block:
+    """An input block (in a modal): its value comes back under ``block_id`` in the view's
+    state; label and hint plain, cut to 2,000."""
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain_text(label, MAX_LABEL_CHARS),
+        "element": element,
+        "optional": optional,
+    }
+    if hint is not None:
+        block["hint"] = plain_text(hint, MAX_HINT_CHARS)
+    return block
+
+
+def text_input(
+    action_id: str, *, placeholder: str | None = None, max_length: int | None = None
+) -> Block:
+    """A one-line plain_text_input; placeholder cut to 150."""
+    element: Block = {"type": "plain_text_input", "action_id": action_id}
+    if placeholder is not None:
+        element["placeholder"] = plain_text(placeholder, MAX_PLACEHOLDER_CHARS)
+    if max_length is not None:
+        element["max_length"] = max_length
+    return element
 
 
 # --------------------------------------------------------------------------- mentions

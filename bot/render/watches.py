@@ -44,6 +44,7 @@ from bot.render.words import display_name, group_ref
 
 __all__ = [
     "MAX_LISTED_WATCHES",
+    "RowCaps",
     "WatchRow",
     "render_admins_only",
     "render_muted",
@@ -51,6 +52,7 @@ __all__ = [
     "render_unwatched",
     "render_watch_created",
     "render_watch_list",
+    "row_text",
 ]
 
 #: At most this many watches in one list (one section each, within 50 blocks).
@@ -91,10 +93,12 @@ class WatchRow:
     last_change_at: float | None = None
     last_push_at: float | None = None  # Tencent's last callback for the group
     push_fed: bool = False  # that callback is recent: push keeps watch, polling resyncs
+    channel_id: str = ""  # the channel it alerts (the App Home groups by it)
+    samples: tuple[int | None, ...] = ()  # recent counts, oldest first (the App Home's sparkline)
 
 
-class _Caps(NamedTuple):
-    """How long each text of a watch list row may be; 0 leaves the line out.
+class RowCaps(NamedTuple):
+    """How long each text of a watch's lines (:func:`row_text`) may be; 0 leaves the line out.
 
     ``compact``: a mute shows as "muted for 59m more", without its date or reason.
     """
@@ -110,10 +114,10 @@ class _Caps(NamedTuple):
 #: Watch list caps tried in turn until the list fits: every watch shown matters more
 #: than long errors, so the last step keeps only the name, the state and the rule.
 _LIST_CAPS = (
-    _Caps(name=100, rule=300, error=300, change=200, reason=200),
-    _Caps(name=40, rule=120, error=120, change=80, reason=80),
-    _Caps(name=24, rule=60, error=60, change=0, reason=40),
-    _Caps(name=24, rule=48, error=0, change=0, reason=24, compact=True),
+    RowCaps(name=100, rule=300, error=300, change=200, reason=200),
+    RowCaps(name=40, rule=120, error=120, change=80, reason=80),
+    RowCaps(name=24, rule=60, error=60, change=0, reason=40),
+    RowCaps(name=24, rule=48, error=0, change=0, reason=24, compact=True),
 )
 #: Text kept free in a watch list for the "and N more" and hint lines.
 _LIST_RESERVE = 400
@@ -171,7 +175,7 @@ _LIST_HINT = escape_mrkdwn(
 )
 
 
-def _row_state(row: WatchRow, now: float, caps: _Caps) -> str:
+def _row_state(row: WatchRow, now: float, caps: RowCaps) -> str:
     status = single_line(row.status).lower()
     emoji = _STATUS_EMOJI.get(status, "❔")
     state = f"{emoji} {escape_line(status, 40) or 'unknown'}"
@@ -199,7 +203,9 @@ def _feed(row: WatchRow, now: float) -> str:
     return f" · polled (no callback since {ago})"
 
 
-def _row_text(row: WatchRow, now: float, caps: _Caps) -> str:
+def row_text(row: WatchRow, now: float, caps: RowCaps) -> str:
+    """A watch's lines: ID and group, state (muted, last count, push), rule, last error,
+    last change; each text cut to ``caps``."""
     title = f"*#{row.watch_id}* {group_ref(row.group_id, row.group_name, caps.name)}"
     if row.mark is not None:
         title += f" · mark {row.mark}"
@@ -225,7 +231,7 @@ def render_watch_list(rows: Sequence[WatchRow], *, now: float) -> Message:
     budget = TEXT_BUDGET - len(title) - len(_LIST_HINT) - _LIST_RESERVE
     texts: list[str] = []
     for caps in _LIST_CAPS:
-        texts = [_row_text(row, now, caps) for row in candidates]
+        texts = [row_text(row, now, caps) for row in candidates]
         if sum(map(len, texts)) <= budget:
             break
     kept: list[str] = []

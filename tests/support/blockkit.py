@@ -1,4 +1,5 @@
-"""Checks of Block Kit messages shared by the render tests: Slack's limits, live markup."""
+"""Checks of Block Kit messages and views shared by the render tests: Slack's limits,
+live markup."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from typing import Any
 
 from bot.render.blocks import Message
 
-__all__ = ["assert_within_limits", "buttons", "mrkdwn", "no_live_markup", "text_objects"]
+__all__ = [
+    "assert_view_within_limits",
+    "assert_within_limits",
+    "buttons",
+    "mrkdwn",
+    "no_live_markup",
+    "text_objects",
+]
 
 
 def text_objects(node: Any) -> list[dict[str, Any]]:
@@ -43,6 +51,27 @@ def no_live_markup(text: str) -> None:
 def assert_within_limits(message: Message) -> None:
     blocks = message.blocks
     assert 1 <= len(blocks) <= 50
+    _assert_blocks_within_limits(blocks)
+    assert sum(len(o["text"]) for o in text_objects(blocks)) <= 10_000
+    assert 1 <= len(message.text) <= 4000
+    no_live_markup(mrkdwn(message))
+    no_live_markup(message.text)
+
+
+def assert_view_within_limits(view: dict[str, Any]) -> None:
+    """A Home tab or a modal: at most 100 blocks, each within its limits; no live markup
+    but dates, user mentions and channel links."""
+    blocks = view["blocks"]
+    assert view["type"] in ("home", "modal")
+    assert 1 <= len(blocks) <= 100
+    assert len(view.get("private_metadata", "")) <= 3000
+    _assert_blocks_within_limits(blocks)
+    ids = [block["block_id"] for block in blocks if "block_id" in block]
+    assert len(ids) == len(set(ids)), "block_ids are unique in a view"
+    no_live_markup("\n".join(o["text"] for o in text_objects(blocks) if o["type"] == "mrkdwn"))
+
+
+def _assert_blocks_within_limits(blocks: list[dict[str, Any]]) -> None:
     for block in blocks:
         if block["type"] == "section":
             assert "text" in block or "fields" in block
@@ -68,11 +97,13 @@ def assert_within_limits(message: Message) -> None:
                     assert confirm["text"]["type"] == "plain_text"
                     assert len(confirm["confirm"]["text"]) <= 30
                     assert len(confirm["deny"]["text"]) <= 30
-    assert sum(len(o["text"]) for o in text_objects(blocks)) <= 10_000
-    assert 1 <= len(message.text) <= 4000
+            ids = [button["action_id"] for button in block["elements"]]
+            assert len(ids) == len(set(ids)), "action_ids are unique in a block"
+        if block["type"] == "input":
+            assert 1 <= len(block["label"]["text"]) <= 2000
+            assert len(block.get("hint", {}).get("text", "")) <= 2000
+            assert len(block["element"].get("placeholder", {}).get("text", "")) <= 150
     assert json.loads(json.dumps(blocks)) == blocks
     for node in text_objects(blocks):
         if node["type"] == "mrkdwn":
             assert node.get("verbatim") is True
-    no_live_markup(mrkdwn(message))
-    no_live_markup(message.text)
