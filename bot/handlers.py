@@ -179,11 +179,7 @@ class OnlineHandlers:
         if isinstance(command, Help):
             return Reply(render_help(WATCH_USAGE if command.topic == "watch" else USAGE))
         if isinstance(command, Query):
-            query = command
-            return Deferred(
-                ack=render_looking_up(query.group_id, query.mark),
-                work=lambda: self._guarded(lambda: self._query(query)),
-            )
+            return self.query(command)
         if isinstance(command, CheckMembers):
             check = command
             return Deferred(
@@ -191,6 +187,13 @@ class OnlineHandlers:
                 work=lambda: self._guarded(lambda: self._check_members(check)),
             )
         return self._watch_command(command, caller)
+
+    def query(self, query: Query) -> Deferred:
+        """``/online <groupId> [mark]``: who is online (also the App Home's lookup)."""
+        return Deferred(
+            ack=render_looking_up(query.group_id, query.mark),
+            work=lambda: self._guarded(lambda: self._query(query)),
+        )
 
     def _watch_command(self, command: object, caller: Caller) -> Reply | Deferred:
         watches = self.watches

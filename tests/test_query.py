@@ -12,9 +12,11 @@ from bot.commands.grammar import (
     MAX_MARK,
     CheckMembers,
     Command,
+    FormError,
     Query,
     UsageError,
     parse,
+    parse_lookup,
 )
 
 G = "@TGS#a6I4ZUUGO"
@@ -139,3 +141,44 @@ def test_any_printable_ascii_group_id_is_a_query(group_id: str) -> None:
     if lowered in keywords or quoted or markup or looks_like_option:
         return
     assert parse(group_id) == Query(group_id)
+
+
+# -- the App Home's lookup form: the same query, a field at a time ------------------------
+
+
+@pytest.mark.parametrize(
+    ("group_id", "mark", "expected"),
+    [
+        (G, None, Query(G)),
+        (G, "", Query(G)),
+        (f"  {G}\n", "  ", Query(G)),
+        (f"`{G}`", "'1000'", Query(G, 1000)),
+        (G, "1,000", Query(G, 1000)),
+        (G, str(MAX_MARK), Query(G, MAX_MARK)),
+    ],
+)
+def test_the_lookup_form_asks_a_query(group_id, mark, expected):
+    assert parse_lookup(group_id, mark) == expected
+    if expected.mark is None:  # the same as the command
+        assert parse(group_id.strip().strip("`")) == expected
+
+
+@pytest.mark.parametrize(
+    ("group_id", "mark", "problems"),
+    [
+        ("", None, {"group_id": "The group ID is empty"}),
+        ("   ", "1000", {"group_id": "The group ID is empty"}),
+        ("@TGS#é", None, {"group_id": "Group IDs are printable ASCII"}),
+        ("@TGS#" + "a" * 44, None, {"group_id": "Group IDs have at most 48 characters"}),
+        (G, "x", {"mark": "The mark must be a whole number from 0 to 4,294,967,295"}),
+        (G, str(MAX_MARK + 1), {"mark": "The mark must be a whole number"}),
+        ("", "-1", {"group_id": "The group ID is empty", "mark": 'not "-1"'}),
+    ],
+)
+def test_the_lookup_form_names_each_wrong_field(group_id, mark, problems):
+    with pytest.raises(FormError) as refused:
+        parse_lookup(group_id, mark)
+    assert set(refused.value.problems) == set(problems)
+    for field, part in problems.items():
+        assert part in refused.value.problems[field]
+        assert "Usage:" not in refused.value.problems[field]  # the field says it all

@@ -16,6 +16,9 @@
     mute <id> <duration> [reason...]            Mute
     unmute <id>                                 Unmute
 
+The App Home's lookup form asks the query in two fields: :func:`parse_lookup`
+(FormError names each field that is wrong).
+
 Keywords are case-insensitive, group IDs are not. Options after the group ID may
 come in any order and as ``mark 1000``, ``mark=1000`` or ``mark:1000``. Anything
 else raises :class:`UsageError`, whose ``str()`` says what was wrong and shows
@@ -30,7 +33,7 @@ the values every form shares), ``query`` and ``watch`` (the forms), ``durations`
 from __future__ import annotations
 
 from bot.commands.durations import format_duration, parse_duration
-from bot.commands.query import PUBLIC_WORDS, parse_query, split_accounts
+from bot.commands.query import PUBLIC_WORDS, FormError, parse_lookup, parse_query, split_accounts
 from bot.commands.usage import (
     MUTE_FORM,
     QUERY_FORM,
@@ -74,6 +77,7 @@ __all__ = [
     "WATCH_USAGE",
     "CheckMembers",
     "Command",
+    "FormError",
     "Help",
     "ListWatches",
     "Mute",
@@ -86,6 +90,7 @@ __all__ = [
     "format_duration",
     "parse",
     "parse_duration",
+    "parse_lookup",
     "split_accounts",
 ]
 

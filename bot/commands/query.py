@@ -1,5 +1,6 @@
 """The query forms of ``/online``: ``<groupId> [mark] [public]`` and
-``<groupId> [public] is <account>[,<account>...]``. Pure code."""
+``<groupId> [public] is <account>[,<account>...]``; and the App Home's lookup form
+(a group ID and an optional mark, each in a field of its own). Pure code."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from bot.commands.words import (
 from bot.tencent.errors import InvalidInput
 from bot.tencent.validation import quote, validate_accounts
 
-__all__ = ["PUBLIC_WORDS", "parse_query", "split_accounts"]
+__all__ = ["PUBLIC_WORDS", "FormError", "parse_lookup", "parse_query", "split_accounts"]
 
 PUBLIC_WORDS = ("public", "share")
 
@@ -59,6 +60,37 @@ def parse_query(first: Word, words: Words) -> Query | CheckMembers:
             raise UsageError("Give one mark only.")
         mark = parse_mark(text, QUERY_FORM)
     return Query(group_id, mark, public)
+
+
+class FormError(ValueError):
+    """The lookup form does not hold a query: ``problems`` says, for each field that is
+    wrong (``group_id``, ``mark``), what is wrong with it."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__(" ".join(problems.values()))
+        self.problems = problems
+
+
+def parse_lookup(group_id: str, mark: str | None) -> Query:
+    """The query the lookup form asks (``/online <group_id> [mark]``), its fields read
+    as the command's words are (spaces around and quotes removed); FormError naming
+    every field that is wrong."""
+    problems: dict[str, str] = {}
+    group = unquote(group_id.strip())
+    try:
+        parse_group_id(group)
+    except UsageError as error:
+        problems["group_id"] = error.problem
+    value = None
+    mark_text = unquote((mark or "").strip())
+    if mark_text:
+        try:
+            value = parse_mark(mark_text, QUERY_FORM)
+        except UsageError as error:
+            problems["mark"] = error.problem
+    if problems:
+        raise FormError(problems)
+    return Query(group, value)
 
 
 def split_accounts(text: str) -> tuple[str, ...]:
