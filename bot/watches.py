@@ -5,6 +5,10 @@ user-group IDs whose members count too); every change is recorded (who, when,
 what) and the latest shows in ``/online watches``. A watch belongs to its
 channel: it is changed (its alert's buttons too) only from there; anywhere else
 it is not found, and nothing of it is shown, not even which channel has it.
+
+The App Home is the exception (an ``Actor`` without a channel): it lists every watch
+of the workspace (:meth:`Watches.listing`, :meth:`Watches.shown`) and changes any of
+them, WATCH_ADMINS permitting; such changes are recorded as made from the App Home.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -21,13 +25,15 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from bot.alerts import rules, targets
 from bot.alerts.checks import Target, fetch_value
 from bot.alerts.mapping import rule_columns, rule_of, to_dt, to_ts
-from bot.alerts.messages import alert_view
+from bot.alerts.messages import SPARK_SAMPLES, alert_view
 from bot.alerts.names import GroupNames
 from bot.commands.durations import format_duration
 from bot.commands.values import WatchDrop, WatchThreshold
 from bot.render import alerts as render
+from bot.render import home as home_render
 from bot.render import watches as watch_render
 from bot.render.blocks import Message
+from bot.store import samples
 from bot.store.models import AlertStateRow, SampleRow, TargetRow, Watch, WatchChange
 from bot.tencent.client import TencentClient
 from bot.tencent.errors import GroupError, TencentError
@@ -53,8 +59,15 @@ class WatchError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Actor:
+    """Who changes a watch, and from where: the channel of the command or alert, or
+    None for the App Home, which reaches every channel's watches (WATCH_ADMINS permitting)."""
+
     user_id: str
-    channel_id: str
+    channel_id: str | None
+
+    @classmethod
+    def home(cls, user_id: str) -> Actor:
+        return cls(user_id, None)
 
 
 class Watches:
@@ -117,6 +130,8 @@ class Watches:
     # -- commands ----------------------------------------------------------------
 
     def create(self, command: WatchThreshold | WatchDrop, actor: Actor) -> Message:
+        if actor.channel_id is None:
+            raise WatchError("Watches are made in the channel they alert: type the command there.")
         self._require(actor.user_id, "create watches")
         rule = rules.Rule.from_command(command)
         group_name = None
@@ -229,14 +244,93 @@ class Watches:
                     .group_by(TargetRow.group_id)
                 ).all()
             )
-            rows = [self._row(watch, now, to_ts(pushed.get(watch.group_id))) for watch in watches]
+            rows = [
+                self._row(
+                    watch,
+                    now,
+                    to_ts(pushed.get(watch.group_id)),
+                    watch.changes[-1] if watch.changes else None,
+                )
+                for watch in watches
+            ]
         return watch_render.render_watch_list(rows, now=now)
 
-    def _row(self, watch: Watch, now: float, last_push_at: float | None) -> watch_render.WatchRow:
+    def listing(self) -> list[home_render.Listed]:
+        """Every watch of the workspace, as far as the App Home pages and counts them (its
+        channel and state): one narrow query, cheap for thousands of watches. What a page
+        shows of them is read by :meth:`shown`."""
+        now = self.clock()
+        with self.sessions() as session:
+            listed = session.execute(
+                select(
+                    Watch.id,
+                    Watch.channel_id,
+                    Watch.muted_until,
+                    Watch.paused_reason,
+                    AlertStateRow.status,
+                )
+                .outerjoin(AlertStateRow, AlertStateRow.watch_id == Watch.id)
+                .where(Watch.deleted_at.is_(None))
+            ).all()
+        return [
+            home_render.Listed(
+                watch_id=watch_id,
+                channel_id=channel_id,
+                status=status or "ok",
+                muted=muted_until is not None and muted_until.timestamp() > now,
+                paused=bool(paused_reason),
+            )
+            for watch_id, channel_id, muted_until, paused_reason, status in listed
+        ]
+
+    def shown(self, watch_ids: Collection[int]) -> list[watch_render.WatchRow]:
+        """The watches ``watch_ids`` (those still there) as the App Home shows them: as
+        ``/online watches`` lists them, without their last change, with their groups'
+        names (asked of Tencent if not known, 50 a call) and their recent counts
+        (SPARK_SAMPLES, oldest first) for a sparkline."""
+        now = self.clock()
+        with self.sessions() as session:
+            groups = set(
+                session.scalars(select(Watch.group_id).where(Watch.id.in_(watch_ids))).all()
+            )
+        self.names.prefetch(groups)  # (never while a transaction is open)
+        with self.sessions() as session:
+            watches = session.scalars(
+                select(Watch)
+                .where(Watch.id.in_(watch_ids), Watch.deleted_at.is_(None))
+                .options(selectinload(Watch.state))
+            ).all()
+            pushed = dict(
+                session.execute(
+                    select(TargetRow.group_id, func.max(TargetRow.last_push_at))
+                    .where(TargetRow.group_id.in_(groups))
+                    .group_by(TargetRow.group_id)
+                ).all()
+            )
+            recent = {
+                target: tuple(reversed(samples.recent(session, *target, limit=SPARK_SAMPLES)))
+                for target in {(watch.group_id, watch.mark) for watch in watches}
+            }
+            return [
+                replace(
+                    self._row(watch, now, to_ts(pushed.get(watch.group_id)), None),
+                    samples=recent[(watch.group_id, watch.mark)],
+                )
+                for watch in watches
+            ]
+
+    def channel_of(self, watch_id: int) -> str | None:
+        """The channel a watch alerts (removed or not); None if there is no such watch."""
+        with self.sessions() as session:
+            return session.scalar(select(Watch.channel_id).where(Watch.id == watch_id))
+
+    def _row(
+        self, watch: Watch, now: float, last_push_at: float | None, last: WatchChange | None
+    ) -> watch_render.WatchRow:
         state = watch.state
-        last = watch.changes[-1] if watch.changes else None
         return watch_render.WatchRow(
             watch_id=watch.id,
+            channel_id=watch.channel_id,
             group_id=watch.group_id,
             group_name=self.names.peek(watch.group_id),
             mark=watch.mark,
@@ -339,6 +433,13 @@ class Watches:
 
     def _own(self, session: Session, watch_id: int, actor: Actor) -> Watch:
         watch = session.get(Watch, watch_id)
+        if actor.channel_id is None:  # the App Home: any channel's
+            if watch is None or watch.deleted_at is not None:
+                raise WatchError(
+                    f"There is no watch #{watch_id} any more (it was removed); the list "
+                    "below is up to date."
+                )
+            return watch
         if watch is None or watch.deleted_at is not None or watch.channel_id != actor.channel_id:
             # Another channel's watch is not named: its channel may be private.
             raise WatchError(
@@ -349,6 +450,8 @@ class Watches:
 
 
 def _change(watch_id: int, actor: Actor, now: float, action: str, detail: str) -> WatchChange:
+    if actor.channel_id is None and not detail:  # (the Home's mute says so in its reason)
+        detail = "from the App Home"
     return WatchChange(
         watch_id=watch_id, actor=actor.user_id, at=to_dt(now), action=action, detail=detail[:500]
     )

@@ -11,6 +11,8 @@ from sqlalchemy import select
 from support.alerting import GROUP, Clock, Env, posts
 from support.slackapp import start_app
 
+from bot.commands.grammar import parse
+from bot.render.home import Listed
 from bot.store import Watch, WatchChange
 from bot.store.models import AlertStateRow
 from bot.watches import Actor, WatchError
@@ -210,3 +212,44 @@ def test_an_unexpected_failure_answers_with_a_reference_that_is_in_the_log(
     ref = answer["text"].split("(ref ")[1][:6]
     (logged,) = [r for r in caplog.records if f"(ref {ref})" in r.getMessage()]
     assert logged.levelno == logging.ERROR and logged.exc_info is not None
+
+
+# -- the App Home: every channel's watches, and changes from no channel -------------------
+
+
+def test_the_home_lists_every_live_watch_and_reads_those_it_shows(env, sim):
+    env.watch(f"watch {GROUP} below 100", channel="C0002")
+    env.watch(f"watch {GROUP} above 900", channel="C0001")
+    env.watch(f"watch {GROUP} drop 30%", channel="C0002")
+    env.watches.unwatch(3, Actor("U1", "C0002"))
+    env.watches.mute(2, 30, None, Actor("U1", "C0001"))
+    listed = sorted(env.watches.listing(), key=lambda item: item.watch_id)
+    assert listed == [Listed(1, "C0002", "ok"), Listed(2, "C0001", "ok", muted=True)]
+    env.clock.advance(60)
+    sim.set_audience(GROUP, 450)
+    env.cycle()
+    rows = sorted(env.watches.shown([1, 2, 3]), key=lambda row: row.watch_id)
+    assert [(r.watch_id, r.channel_id, r.last_value) for r in rows] == [
+        (1, "C0002", 450),
+        (2, "C0001", 450),
+    ]
+    # each new watch's check, then the poll's; the group's name, learnt
+    assert [r.samples for r in rows] == [(500, 500, 500, 450)] * 2
+    assert {r.group_name for r in rows} == {"Evening <Stream>"}
+    assert rows[0].rule_text == "fewer than 100 online" and rows[1].muted_until is None  # ran out
+
+
+def test_watches_are_made_in_their_channel_not_from_the_home(env):
+    with pytest.raises(WatchError, match="made in the channel they alert"):
+        env.watches.create(parse(f"watch {GROUP} below 100"), Actor.home("U1"))
+
+
+def test_the_home_changes_a_watch_of_any_channel_and_says_so(env):
+    env.watch(f"watch {GROUP} below 100", channel="C0009")
+    env.watches.unmute(1, Actor.home("U0BOB"))
+    with pytest.raises(WatchError, match="no watch #7 any more"):
+        env.watches.mute(7, 60, None, Actor.home("U0BOB"))
+    assert env.watches.channel_of(1) == "C0009" and env.watches.channel_of(7) is None
+    with env.sessions() as session:
+        change = session.scalars(select(WatchChange).order_by(WatchChange.id.desc())).first()
+    assert (change.actor, change.action, change.detail) == ("U0BOB", "unmuted", "from the App Home")
