@@ -2,8 +2,9 @@
 
 Type ``/online <groupId>`` (the ``/online`` is optional); ``next`` and ``prev``
 press the paging buttons of the last answer; ``press ack|mute|unwatch [N]`` presses
-a button of alert N (default: the latest alert that has it); files Slack would
-receive are written to a local folder instead.
+a button of alert N (default: the latest alert that has it); ``home [page]`` shows
+the App Home (every watch, by channel); files Slack would receive are written to a
+local folder instead.
 
 ``Shell`` is the console over the handlers, ``ShellPoster`` prints alerts, and
 ``ShellTransport`` is the terminal as the bot's transport for ``bot.wiring.build``.
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.handlers import Answer, Caller, Deferred, OnlineHandlers, Reply
+from bot.home import AppHome
 from bot.httpserver import http_server, routes_app, stop_http_server
 from bot.render.alerts import ACK_ACTION, MUTE_ACTION, UNWATCH_ACTION
 from bot.render.blocks import Message
@@ -43,6 +45,7 @@ ALERT_BUTTONS = {
     "unwatch": (UNWATCH_ACTION, "Unwatch"),
 }
 PRESS_USAGE = "(press ack|mute|unwatch [alert number], e.g. press ack 1)"
+HOME_USAGE = "(home [page number], e.g. home 2)"
 
 
 class ShellPoster:
@@ -144,6 +147,8 @@ class Shell:
             return self._show(self._render(self.handlers.page(value)))
         if text == "press" or text.startswith("press "):
             return self._press(text.split()[1:])
+        if text == "home" or text.startswith("home "):
+            return self._home(text.split()[1:])
         if text.startswith("/online"):
             text = text.removeprefix("/online")
         outcome = self.handlers.command(text, SHELL_CALLER)
@@ -171,6 +176,13 @@ class Shell:
             message = outcome.message
             return self.alerts.replace(number, {"text": message.text, "blocks": message.blocks})
         return self._show(outcome.message)
+
+    def _home(self, words: list[str]) -> str:
+        """The App Home as Slack would show it: ``home 2`` for its second page."""
+        if len(words) > 1 or (words and not (words[0].isdigit() and int(words[0]) >= 1)):
+            return HOME_USAGE
+        page = int(words[0]) - 1 if words else 0
+        return blocks_to_text(AppHome(self.handlers).view(page)["blocks"])
 
     def loop(
         self, read: Callable[[str], str] = input, write: Callable[[str], None] = print
@@ -271,7 +283,7 @@ class ShellTransport:
             "Type /online <groupId> [mark] [public], /online <groupId> is <a,b>, "
             "/online watches, /online help, "
             "next / prev to page, press ack|mute|unwatch [N] for an alert's buttons, "
-            "quit to leave."
+            "home [page] for the App Home, quit to leave."
         )
         bot.start()
         with _pushed(bot):

@@ -369,3 +369,77 @@ def test_stop_is_idempotent_and_context_manager_starts() -> None:
     with FakeSlack() as fake:
         assert WebClient(token="xoxb-t", base_url=fake.api_url).auth_test()["ok"]
     fake.stop()
+
+
+# -- views: the App Home tab and modals ----------------------------------------------------
+
+SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "x"}}
+MODAL = {
+    "type": "modal",
+    "callback_id": "c",
+    "title": {"type": "plain_text", "text": "Look up a group"},
+    "submit": {"type": "plain_text", "text": "Look up"},
+    "blocks": [
+        {
+            "type": "input",
+            "block_id": "g",
+            "label": {"type": "plain_text", "text": "Group ID"},
+            "element": {"type": "plain_text_input", "action_id": "g"},
+        }
+    ],
+}
+
+
+def test_views_publish_keeps_each_users_home(fake_slack: FakeSlack, client: WebClient) -> None:
+    first = client.views_publish(user_id="U1", view={"type": "home", "blocks": [SECTION]})
+    client.views_publish(user_id="U2", view={"type": "home", "blocks": [SECTION] * 2})
+    client.views_publish(user_id="U1", view={"type": "home", "blocks": [SECTION] * 3})
+
+    assert first["view"]["id"].startswith("V") and first["view"]["hash"]
+    assert len(fake_slack.home_view("U1")["blocks"]) == 3
+    assert len(fake_slack.home_view("U2")["blocks"]) == 2
+    assert fake_slack.home_view("U3") is None
+    assert [c.params["user_id"] for c in fake_slack.calls("views.publish")] == ["U1", "U2", "U1"]
+
+
+@pytest.mark.parametrize(
+    ("view", "why"),
+    [
+        ({"type": "home", "blocks": [SECTION] * 101}, "at most 100"),
+        ({"type": "modal", "blocks": [SECTION]}, "a home view"),
+        ({"type": "home", "blocks": [SECTION], "private_metadata": "x" * 3001}, "3000"),
+    ],
+)
+def test_views_publish_refuses_what_slack_would(
+    fake_slack: FakeSlack, client: WebClient, view: dict, why: str
+) -> None:
+    with pytest.raises(SlackApiError) as refused:
+        client.views_publish(user_id="U1", view=view)
+    assert refused.value.response["error"] == "invalid_arguments"
+    assert why in refused.value.response["response_metadata"]["messages"][0]
+    assert fake_slack.home_view("U1") is None
+
+
+def test_views_open_needs_a_trigger_and_a_modal_slack_takes(
+    fake_slack: FakeSlack, client: WebClient
+) -> None:
+    assert client.views_open(trigger_id="1.2.3", view=MODAL)["view"]["callback_id"] == "c"
+    with pytest.raises(SlackApiError) as refused:
+        client.views_open(trigger_id="", view=MODAL)
+    assert refused.value.response["error"] == "invalid_trigger_id"
+    for wrong in (
+        {**MODAL, "title": {"type": "plain_text", "text": "x" * 25}},
+        {key: value for key, value in MODAL.items() if key != "submit"},  # an input needs it
+        {**MODAL, "blocks": [SECTION] * 101},
+    ):
+        with pytest.raises(SlackApiError) as refused:
+            client.views_open(trigger_id="1.2.3", view=wrong)
+        assert refused.value.response["error"] == "invalid_arguments"
+    assert len(fake_slack.calls("views.open")) == 5
+
+
+def test_views_update_needs_the_view(fake_slack: FakeSlack, client: WebClient) -> None:
+    assert client.views_update(view_id="V1", view=MODAL)["ok"] is True
+    with pytest.raises(SlackApiError) as refused:
+        client.api_call("views.update", json={"view": MODAL})
+    assert refused.value.response["error"] == "invalid_arguments"

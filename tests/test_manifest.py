@@ -132,8 +132,19 @@ def test_the_http_mode_variant_in_the_comments_is_valid_too(
     http = json.loads(json.dumps(manifest))
     http["settings"]["socket_mode_enabled"] = False
     http["settings"]["interactivity"]["request_url"] = "https://YOUR-HOST/slack/events"
+    http["settings"]["event_subscriptions"]["request_url"] = "https://YOUR-HOST/slack/events"
     for command in http["features"]["slash_commands"]:
         command["url"] = "https://YOUR-HOST/slack/events"
 
     jsonschema.Draft7Validator(schema).validate(http)
     assert "url: https://YOUR-HOST/slack/events" in MANIFEST_PATH.read_text(encoding="utf-8")
+
+
+def test_the_app_home_is_enabled_and_opened_events_subscribed(manifest: dict[str, Any]) -> None:
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    events = manifest["settings"]["event_subscriptions"]
+    assert events["bot_events"] == ["app_home_opened"]
+    # In Socket Mode events come over the socket; HTTP mode's URL is in the comments.
+    assert "request_url" not in events
+    header = MANIFEST_PATH.read_text(encoding="utf-8").split("display_information:")[0]
+    assert "settings.event_subscriptions" in header and "app_home_opened" in header

@@ -4,7 +4,7 @@ import pytest
 
 from bot.handlers import OnlineHandlers
 from bot.settings import load_settings
-from bot.shell import PRESS_USAGE, Shell, ShellPoster
+from bot.shell import HOME_USAGE, PRESS_USAGE, Shell, ShellPoster
 from bot.simulator import Faults, Scenario, Simulator
 from bot.store import Watch
 from bot.tencent.client import RetryPolicy, TencentClient
@@ -183,4 +183,27 @@ def test_alert_buttons_are_pressed_in_the_shell(sim, tmp_path):
             assert watch.state.acknowledged_by == "USHELL"
             assert watch.muted_until is not None
             assert watch.deleted_at is not None
+    client.close()
+
+
+def test_home_shows_every_watch_as_the_app_home_does(sim, tmp_path):
+    client = _client(sim)
+    database = f"sqlite:///{tmp_path / 'shell.db'}"
+    with open_alerting(
+        load_settings({}), client, database, ShellPoster(lambda _: None), poll_interval=60
+    ) as alerting:
+        handlers = OnlineHandlers(client, alerting.watches)
+        shell = Shell(handlers, tmp_path)
+        try:
+            assert "No watches yet" in shell.execute("home")
+            shell.execute("/online watch @TGS#small below 5")
+            alerting.poller.run_cycle()
+            home = shell.execute("home")
+            assert "*1 watch* in 1 channel · 🔴 1 firing" in home
+            assert "#CSHELL* · 1 watch" in home and "*#1* *Office Hours* (`@TGS#small`)" in home
+            assert "Recent counts: `▄▄`" in home and "[Mute 1h]  [Unwatch]" in home
+            assert "*#1* *Office Hours*" in shell.execute("home 9")  # past the end: the last
+            assert shell.execute("home 0") == shell.execute("home x") == HOME_USAGE
+        finally:
+            handlers.close()
     client.close()

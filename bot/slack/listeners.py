@@ -35,7 +35,7 @@ from bot.render.blocks import Message
 from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION, render_error
 from bot.slack.errors import UnreadableAnswer, error_code
 
-__all__ = ["register", "retry_handlers"]
+__all__ = ["deliver_csv", "open_dm", "register", "retry_handlers"]
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +120,16 @@ def _finish(response_url: str, deferred: Deferred, caller: Caller, client: WebCl
     note = None
     csv = outcome.csv()
     if csv is not None:
-        note = _deliver_csv(client, csv, caller, outcome.public)
+        note = deliver_csv(client, csv, caller, outcome.public)
     payload = _payload(outcome.message(file_note=note), outcome.public)
     _post(response_url, payload)
 
 
-def _deliver_csv(client: WebClient, csv: CsvFile, caller: Caller, public: bool) -> str:
+def deliver_csv(client: WebClient, csv: CsvFile, caller: Caller, public: bool) -> str:
     """Upload the CSV; the note the answer shows, saying where it went or why it did not."""
     where = "in this channel" if public else "in your direct messages with the bot"
     try:
-        channel = caller.channel_id if public else _open_dm(client, caller.user_id)
+        channel = caller.channel_id if public else open_dm(client, caller.user_id)
         client.files_upload_v2(
             channel=channel, content=csv.content, filename=csv.filename, title=csv.title
         )
@@ -159,7 +159,7 @@ def _deliver_csv(client: WebClient, csv: CsvFile, caller: Caller, public: bool) 
     return f"Full list attached {where} as `{csv.filename}`."
 
 
-def _open_dm(client: WebClient, user_id: str) -> str:
+def open_dm(client: WebClient, user_id: str) -> str:
     """The ID of the bot's DM with ``user_id`` (conversations.open)."""
     channel = client.conversations_open(users=user_id).get("channel")
     channel_id = channel.get("id") if isinstance(channel, dict) else None

@@ -19,9 +19,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.handlers import OnlineHandlers
+from bot.home import AppHome
 from bot.httpserver import WsgiApp, answer
 from bot.settings import Settings, SettingsError
 from bot.slack.gate import Refused, Unsigned, bolt_request, verify
+from bot.slack.home import register as register_home
 from bot.slack.listeners import register, retry_handlers
 
 __all__ = [
@@ -140,6 +142,7 @@ def build_app(
     if answers is None:
         answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="answer")
     register(app, handlers, answers)
+    register_home(app, AppHome(handlers), answers)
     return app
 
 

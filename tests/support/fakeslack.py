@@ -12,7 +12,11 @@ What it serves (all paths on ``http://127.0.0.1:<port>``):
 
 Web API methods with behaviour: auth.test, chat.postMessage, chat.postEphemeral, chat.update,
 conversations.open, conversations.history, conversations.replies, files.getUploadURLExternal,
-files.completeUploadExternal, usergroups.users.list. Any other method answers {"ok": true}.
+files.completeUploadExternal, usergroups.users.list, views.publish, views.open, views.update.
+Any other method answers {"ok": true}. The views methods refuse, as Slack does, a view over
+its limits (invalid_arguments: more than 100 blocks, a modal title over 24 characters,
+private_metadata over 3,000) and views.open without a trigger_id (invalid_trigger_id);
+`home_view()` is the Home tab last published for a user.
 Tokens in `invalid_tokens` get invalid_auth; a request without a token gets not_authed.
 
 Failures are queued per method with `fail_next()` (the idea of opsdroid's ``add_response``):
@@ -58,10 +62,15 @@ BOT_ID = "B0001"
 BOT_NAME = "online-bot"
 
 # Parameters that slack_sdk (or a caller) may send as JSON-encoded strings inside form data.
-JSON_STRING_PARAMS = ("blocks", "metadata", "files", "attachments", "user_auth_blocks")
+JSON_STRING_PARAMS = ("blocks", "metadata", "files", "attachments", "user_auth_blocks", "view")
 
 # response_url errors Slack answers with 404 rather than 400.
 RESPONSE_URL_404_ERRORS = frozenset({"expired_url", "no_service", "used_url"})
+
+#: Slack's limits on a view (views.publish, views.open, views.update).
+MAX_VIEW_BLOCKS = 100
+MAX_MODAL_TITLE = 24
+MAX_PRIVATE_METADATA = 3000
 
 FIRST_TS_MICROS = 1_700_000_000_000_100
 TS_STEP_MICROS = 100
@@ -185,6 +194,8 @@ class FakeSlack:
         self._shared: list[UploadedFile] = []
         self._ts_micros = FIRST_TS_MICROS - TS_STEP_MICROS
         self._file_seq = 0
+        self._home_views: dict[str, dict[str, Any]] = {}
+        self._view_seq = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -279,6 +290,12 @@ class FakeSlack:
         with self._cond:
             channels = [channel] if channel is not None else list(self._messages)
             return [dict(m) for ch in channels for m in self._messages.get(ch, [])]
+
+    def home_view(self, user_id: str) -> dict[str, Any] | None:
+        """The Home tab last published for ``user_id`` (views.publish), as Slack keeps it."""
+        with self._cond:
+            view = self._home_views.get(user_id)
+            return dict(view) if view is not None else None
 
     def reset(self) -> None:
         """Forget calls, messages, files, queued failures and holds (releasing held
@@ -609,6 +626,68 @@ class FakeSlack:
             return _error("no_such_subteam")
         return _ok(users=list(self.usergroups[group]))
 
+    def _views_publish(self, params: dict[str, Any]) -> _Reply:
+        user_id = params.get("user_id")
+        if not isinstance(user_id, str) or not user_id:
+            return _error("invalid_arguments")
+        view = params.get("view")
+        problem = _view_problem(view, "home")
+        if problem is not None:
+            return _invalid_view(problem)
+        assert isinstance(view, dict)
+        stored = self._stored_view(view)
+        self._home_views[user_id] = stored
+        return _ok(view=stored)
+
+    def _views_open(self, params: dict[str, Any]) -> _Reply:
+        if not params.get("trigger_id"):
+            return _error("invalid_trigger_id")
+        view = params.get("view")
+        problem = _view_problem(view, "modal")
+        if problem is not None:
+            return _invalid_view(problem)
+        assert isinstance(view, dict)
+        return _ok(view=self._stored_view(view))
+
+    def _views_update(self, params: dict[str, Any]) -> _Reply:
+        if not (params.get("view_id") or params.get("external_id")):
+            return _error("invalid_arguments")
+        view = params.get("view")
+        problem = _view_problem(view, view.get("type") if isinstance(view, dict) else "")
+        if problem is not None:
+            return _invalid_view(problem)
+        assert isinstance(view, dict)
+        return _ok(view=self._stored_view(view))
+
+    def _stored_view(self, view: dict[str, Any]) -> dict[str, Any]:
+        self._view_seq += 1
+        return {**view, "id": f"V{self._view_seq:08d}", "hash": f"{self._view_seq}.hash"}
+
+
+def _view_problem(view: Any, kind: Any) -> str | None:
+    """Why Slack would refuse ``view`` as a view of type ``kind`` ("home", "modal")."""
+    if not isinstance(view, dict) or view.get("type") != kind or kind not in ("home", "modal"):
+        return f"a {kind} view is needed"
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list) or len(blocks) > MAX_VIEW_BLOCKS:
+        return f"blocks must be a list of at most {MAX_VIEW_BLOCKS}"
+    if len(str(view.get("private_metadata", ""))) > MAX_PRIVATE_METADATA:
+        return f"private_metadata is at most {MAX_PRIVATE_METADATA} characters"
+    if kind == "modal":
+        title = (view.get("title") or {}).get("text")
+        if not isinstance(title, str) or not 0 < len(title) <= MAX_MODAL_TITLE:
+            return f"a modal's title has 1 to {MAX_MODAL_TITLE} characters"
+        has_input = any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
+        if has_input and not view.get("submit"):
+            return "a modal with an input needs a submit button"
+    return None
+
+
+def _invalid_view(problem: str) -> _Reply:
+    return _Reply.json(
+        {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": [problem]}}
+    )
+
 
 _API_METHODS = {
     "auth.test": FakeSlack._auth_test,
@@ -621,6 +700,9 @@ _API_METHODS = {
     "files.getUploadURLExternal": FakeSlack._files_get_upload_url,
     "files.completeUploadExternal": FakeSlack._files_complete_upload,
     "usergroups.users.list": FakeSlack._usergroups_users_list,
+    "views.publish": FakeSlack._views_publish,
+    "views.open": FakeSlack._views_open,
+    "views.update": FakeSlack._views_update,
 }
 
 

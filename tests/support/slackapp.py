@@ -105,6 +105,77 @@ class RunningApp:
         }
         return self.post("/slack/events", urlencode({"payload": json.dumps(payload)}))
 
+    def event(self, event: dict[str, Any]) -> requests.Response:
+        """An Events API callback (JSON), as Slack sends ``app_home_opened``."""
+        body = {
+            "token": "legacy",
+            "team_id": "T0001",
+            "api_app_id": "A1",
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{time.monotonic_ns()}",
+            "event_time": int(time.time()),
+        }
+        return self.post("/slack/events", json.dumps(body), content_type="application/json")
+
+    def open_home(self, user: str = "U1") -> requests.Response:
+        """The user opens the bot's Home tab."""
+        return self.event(
+            {
+                "type": "app_home_opened",
+                "user": user,
+                "channel": f"D{user}",
+                "tab": "home",
+                "event_ts": f"{time.time():.6f}",
+            }
+        )
+
+    def press_in_view(
+        self, action_id: str, value: str, view: dict[str, Any], *, user: str = "U1"
+    ) -> requests.Response:
+        """A button pressed in a view (the Home tab, as published): no channel, no
+        response_url; the view, its private_metadata included, comes with it."""
+        payload = {
+            "type": "block_actions",
+            "team": {"id": "T0001"},
+            "user": {"id": user},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "trigger_id": f"trigger-{time.monotonic_ns()}",
+            "container": {"type": "view", "view_id": view.get("id", "V1")},
+            "view": view,
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "value": value,
+                    "action_ts": "1",
+                }
+            ],
+        }
+        return self.post("/slack/events", urlencode({"payload": json.dumps(payload)}))
+
+    def submit_view(
+        self, view: dict[str, Any], values: dict[str, str | None], *, user: str = "U1"
+    ) -> requests.Response:
+        """A modal submitted with ``values`` typed in its inputs (block_id = action_id, as the
+        bot's modals have them; None: left empty)."""
+        state = {
+            name: {name: {"type": "plain_text_input", "value": value}}
+            for name, value in values.items()
+        }
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T0001"},
+            "user": {"id": user},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "trigger_id": f"trigger-{time.monotonic_ns()}",
+            "view": {**view, "state": {"values": state}},
+        }
+        return self.post("/slack/events", urlencode({"payload": json.dumps(payload)}))
+
 
 def start_app(
     sim: Simulator, api_url: str, watches: Watches | None = None, *, slack_timeout: int = 30
