@@ -96,7 +96,6 @@ def test_opening_the_home_shows_every_watch_by_channel(env, app, sim, fake_slack
     assert app.open_home(user="U1").status_code == 200
     view = published(fake_slack)
     text = text_of(view)
-    print(text)
 
     # grouped by channel (C0A before C0B), each with its count of watches
     listed = text.split("────")[-1]
