@@ -12,7 +12,8 @@ What it serves (all paths on ``http://127.0.0.1:<port>``):
 
 Web API methods with behaviour: auth.test, chat.postMessage, chat.postEphemeral, chat.update,
 conversations.open, conversations.history, conversations.replies, files.getUploadURLExternal,
-files.completeUploadExternal, usergroups.users.list. Any other method answers {"ok": true}.
+files.completeUploadExternal, usergroups.users.list, users.info. Any other method answers
+{"ok": true}.
 Tokens in `invalid_tokens` get invalid_auth; a request without a token gets not_authed.
 
 Failures are queued per method with `fail_next()` (the idea of opsdroid's ``add_response``):
@@ -164,11 +165,14 @@ class FakeSlack:
     Configuration, set before or between calls:
 
     - ``usergroups``: user-group ID -> member user IDs, for usergroups.users.list.
+    - ``users``: user ID -> fields of its user object (``{"tz": "Europe/Paris"}``), for
+      users.info; any other user is ``user_not_found``.
     - ``invalid_tokens``: tokens answered with invalid_auth (``{"xoxb-bad"}`` to start with).
     """
 
     def __init__(self) -> None:
         self.usergroups: dict[str, list[str]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
         self.invalid_tokens: set[str] = {"xoxb-bad"}
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
@@ -609,6 +613,12 @@ class FakeSlack:
             return _error("no_such_subteam")
         return _ok(users=list(self.usergroups[group]))
 
+    def _users_info(self, params: dict[str, Any]) -> _Reply:
+        user = str(params.get("user") or "")
+        if user not in self.users:
+            return _error("user_not_found")
+        return _ok(user={"id": user, "team_id": TEAM_ID, **self.users[user]})
+
 
 _API_METHODS = {
     "auth.test": FakeSlack._auth_test,
@@ -621,6 +631,7 @@ _API_METHODS = {
     "files.getUploadURLExternal": FakeSlack._files_get_upload_url,
     "files.completeUploadExternal": FakeSlack._files_complete_upload,
     "usergroups.users.list": FakeSlack._usergroups_users_list,
+    "users.info": FakeSlack._users_info,
 }
 
 
