@@ -224,44 +224,49 @@ def with_gaps(points: Sequence[Point], min_gap: float = MIN_GAP_SECONDS) -> list
 def downsample(points: Sequence[Point], start: float, end: float, buckets: int) -> list[Point]:
     """At most about 4 points per bucket of time: the first, lowest, highest and last
     good ones of each (M4: the line drawn through them is the one all the points draw at
-    that width), and a None where a bucket had a failed check, so gaps stay gaps.
-    ``points`` are in time order; fewer than 4 per bucket come back as they are."""
+    that width), and a None where a bucket had a failed check, so gaps stay gaps (the
+    good points after it are a run of their own). ``points`` are in time order; fewer
+    than 4 per bucket come back as they are. One pass, no list per bucket: 10,080
+    points take a few milliseconds."""
     if buckets <= 0 or len(points) <= 4 * buckets:
         return list(points)
     width = (end - start) / buckets
     out: list[Point] = []
-    bucket: list[Point] = []
-    current = None
-    for point in points:
+    bucket = -1
+    failed = False  # the bucket had a failure already
+    first = low = high = last = None  # of the current run, with their indexes
+    first_i = low_i = high_i = last_i = 0
+
+    def flush() -> None:
+        if first is not None:
+            kept = {first_i: first, low_i: low, high_i: high, last_i: last}
+            out.extend(kept[i] for i in sorted(kept))  # type: ignore[misc]
+
+    for i, point in enumerate(points):
         index = min(buckets - 1, max(0, int((point.at - start) // width)))
-        if index != current and bucket:
-            out.extend(_m4(bucket))
-            bucket = []
-        current = index
-        bucket.append(point)
-    if bucket:
-        out.extend(_m4(bucket))
+        if index != bucket:
+            flush()
+            bucket, failed = index, False
+            first = low = high = last = None
+        value = point.value
+        if value is None:
+            if not failed:
+                flush()
+                first = low = high = last = None
+                out.append(point)
+                failed = True
+            continue
+        if first is None:
+            first = low = high = last = point
+            first_i = low_i = high_i = last_i = i
+            continue
+        if value < low.value:  # type: ignore[union-attr,operator]
+            low, low_i = point, i
+        elif value > high.value:  # type: ignore[union-attr,operator]
+            high, high_i = point, i
+        last, last_i = point, i
+    flush()
     return out
-
-
-def _m4(bucket: list[Point]) -> list[Point]:
-    """First, min, max, last of the good points in time order; a failure in the bucket
-    becomes one None at its place."""
-    failure = next((i for i, p in enumerate(bucket) if p.value is None), None)
-    if failure is None:
-        return _extremes(bucket)
-    before = [p for p in bucket[:failure] if p.value is not None]
-    after = [p for p in bucket[failure:] if p.value is not None]
-    return [*_extremes(before), bucket[failure], *_extremes(after)]
-
-
-def _extremes(points: list[Point]) -> list[Point]:
-    if len(points) <= 4:
-        return points
-    low = min(points, key=lambda p: p.value)  # type: ignore[arg-type,return-value]
-    high = max(points, key=lambda p: p.value)  # type: ignore[arg-type,return-value]
-    keep = {0, len(points) - 1, points.index(low), points.index(high)}
-    return [points[i] for i in sorted(keep)]
 
 
 def _failures(points: Sequence[Point], start: float, end: float, buckets: int) -> list[float]:
@@ -300,20 +305,23 @@ def render_png(chart: Chart) -> bytes:
             figure = _reused["figure"] = _new_figure(chart.size)
         draw(chart, figure)
         figure.canvas.draw()
-        width, height = figure.canvas.get_width_height()
-        pixels = bytes(figure.canvas.buffer_rgba())
-        figure.clear()  # the artists go now, not at the next collection
-    return _png(pixels, width, height)
+        try:
+            width, height = figure.canvas.get_width_height()
+            return _png(figure.canvas.buffer_rgba(), width, height)
+        finally:
+            figure.clear()  # the artists go now, not at the next collection
 
 
-def _png(rgba: bytes, width: int, height: int) -> bytes:
+def _png(rgba: memoryview, width: int, height: int) -> bytes:
     """RGBA pixels as a PNG of PALETTE_COLOURS colours: a chart has a few flat colours
     and their anti-aliased edges, so it looks the same at a third of the bytes, and
     is encoded in half the time of a full-colour one (the encoder releases the GIL)."""
     from PIL import Image
 
     image = Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1)
-    paletted = image.convert("RGB").quantize(PALETTE_COLOURS, method=Image.Quantize.FASTOCTREE)
+    paletted = image.quantize(PALETTE_COLOURS, method=Image.Quantize.FASTOCTREE)
+    # the chart is opaque: an RGB palette, so that the PNG carries no transparency chunk
+    paletted.putpalette(paletted.getpalette("RGB") or [], "RGB")
     buffer = io.BytesIO()
     paletted.save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
