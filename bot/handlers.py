@@ -169,8 +169,6 @@ class HistoryAnswer:
     view: HistoryView
     public: bool
     draw: Callable[[Chart], bytes]  # the chart as PNG (drawn once for many askers)
-    #: Whose watches are drawn: the asking channel's (True), or every channel's.
-    channel: bool = True
 
     def chart(self, zone: ZoneInfo) -> ChartFile:
         """The PNG, times in ``zone``; whatever goes wrong drawing it propagates."""
@@ -183,11 +181,7 @@ class HistoryAnswer:
 
     def message(self, *, chart_note: str, zone_note: str, attached: bool) -> Message:
         return render_history(
-            self.view,
-            chart_note=chart_note,
-            zone_note=zone_note,
-            attached=attached,
-            channel=self.channel,
+            self.view, chart_note=chart_note, zone_note=zone_note, attached=attached
         )
 
 

@@ -96,14 +96,14 @@ def test_no_watch_of_this_channel_says_why_no_line():
     assert "Shaded" not in text
 
 
-def test_every_channel_s_watches_on_the_command_line():
+def test_paused_watches_and_drop_rules_are_said_so():
     rules = (
         WatchedRule(1, "fewer than 150 online"),
         WatchedRule(4, "audience falls by 30% or more within 5m", paused=True),
     )
-    text = mrkdwn(answer(view(rules=rules), channel=False))
+    text = mrkdwn(answer(view(rules=rules)))
 
-    assert "Drawn: every 2 watches: #1 fewer than 150 online; #4 audience falls" in text
+    assert "Drawn: this channel's 2 watches: #1 fewer than 150 online; #4 audience falls" in text
     assert "(paused)" in text and "A drop rule has no fixed line." in text
 
 

@@ -303,8 +303,9 @@ def render_png(chart: Chart) -> bytes:
         figure = _reused.get("figure")
         if figure is None:
             figure = _reused["figure"] = _new_figure(chart.size)
-        draw(chart, figure)
-        figure.canvas.draw()
+        with _matplotlib().rc_context(_rc()):  # what is read when drawn, not when made
+            draw(chart, figure)
+            figure.canvas.draw()
         try:
             width, height = figure.canvas.get_width_height()
             return _png(figure.canvas.buffer_rgba(), width, height)

@@ -176,18 +176,15 @@ def _firing_total(view: HistoryView) -> float:
     )
 
 
-def _watch_lines(view: HistoryView, *, channel: bool) -> list[str]:
-    whose = "this channel's" if channel else "every"
+def _watch_lines(view: HistoryView) -> list[str]:
     if not view.rules:
-        if channel:
-            return ["No watch of this channel is on it: no thresholds to draw."]
-        return ["No watch is on it: no thresholds to draw."]
+        return ["No watch of this channel is on it: no thresholds to draw."]
     lines = []
     for rule in view.rules:
         paused = " (paused)" if rule.paused else ""
         lines.append(f"#{rule.watch_id} {escape_line(rule.text, _RULE_CAP)}{paused}")
     watches = "watch" if len(view.rules) == 1 else "watches"
-    text = f"Drawn: {whose} {len(view.rules):,} {watches}: "
+    text = f"Drawn: this channel's {len(view.rules):,} {watches}: "
     text += "; ".join(lines) + "."
     if view.spans:
         ongoing = any(s.end is None for s in view.spans)
@@ -206,7 +203,6 @@ def render_history(
     chart_note: str,
     zone_note: str,
     attached: bool,
-    channel: bool = True,
 ) -> Message:
     """The answer: what the chart shows and where it went (``chart_note``), or, when it
     could not be ``attached``, a sparkline standing in for it; ``zone_note`` says which
@@ -232,7 +228,7 @@ def render_history(
     notes = [escape_line(chart_note, _NOTE_CAP)]
     if attached:
         notes.append(escape_line(zone_note, _NOTE_CAP))
-    notes += _watch_lines(view, channel=channel)
+    notes += _watch_lines(view)
     if view.seconds > view.kept_days * DAY:
         notes.append(
             f"Samples are kept {plural(view.kept_days, 'day')} (HISTORY_DAYS): older ones are gone."
