@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import click
 
@@ -26,6 +25,8 @@ from bot.tencent import usersig
 from bot.tencent.errors import InvalidInput, TencentError
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from bot.render.history import HistoryView
 
 EXIT_API_ERROR = 1

@@ -19,9 +19,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
-from bot.alerts.history import HistoryReader
 from bot.commands.grammar import (
     USAGE,
     WATCH_USAGE,
@@ -64,6 +63,11 @@ from bot.tencent.client import TencentClient
 from bot.tencent.errors import ApiError, FeatureNotEnabled, GroupError, TencentError
 from bot.tencent.models import GroupInfo, OnlineMembers, is_community
 from bot.watches import Actor, WatchError, Watches
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from bot.alerts.history import HistoryReader
 
 __all__ = [
     "PAGE_SIZE",
