@@ -108,12 +108,12 @@ def test_small_multiples_are_two_columns_of_panels_with_one_legend():
 
     visible = [ax for ax in figure.axes if ax.get_visible()]
     assert len(visible) == 5 and len(figure.axes) == 6  # 3 rows of 2, the last cell empty
-    assert [ax.get_title(loc="left") for ax in visible] == [f"@TGS#g{i}" for i in range(5)]
+    assert [texts(ax, "title")[0] for ax in visible] == [f"@TGS#g{i}" for i in range(5)]
     assert all(ax.get_legend() is None for ax in visible)
     (legend,) = figure.legends
     assert [t.get_text() for t in legend.get_texts()] == ["audience"]
     assert figure.texts[0].get_text() == "5 groups"  # the suptitle
-    assert Image.open(io.BytesIO(png)).size == (1200, MULTIPLE_HEIGHT * 3 + 90)
+    assert Image.open(io.BytesIO(png)).size == (1200, MULTIPLE_HEIGHT * 3 + 120)
 
 
 def test_a_chart_needs_panels_and_time():
@@ -267,7 +267,7 @@ def test_a_hostile_name_is_drawn_as_text():
     # mathtext would read $...$; a newline would break the title; neither may happen
     (ax,) = draw(one_panel(minutes(30), end=T0 + HOUR, name="$\\frac{1}{0}$ <b>\nLive")).axes
 
-    title = ax.get_title(loc="left")
+    (title,) = texts(ax, "title")
     assert title == "$\\frac{1}{0}$ <b> Live · @TGS#live"
     render_png(one_panel(minutes(30), end=T0 + HOUR, name="$\\frac{1}{0}$ <b>\nLive"))
 
@@ -279,7 +279,7 @@ def test_a_name_the_fonts_cannot_show_is_left_out():
     (ax,) = draw(chart).axes
     render_png(chart)
 
-    assert ax.get_title(loc="left") == "@TGS#live"
+    assert texts(ax, "title") == ["@TGS#live"]
 
 
 def test_a_long_series_is_drawn_downsampled_keeping_its_extremes():

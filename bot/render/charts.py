@@ -173,7 +173,7 @@ class Chart:
         if len(self.panels) == 1:
             return CHART_WIDTH, CHART_HEIGHT
         rows = math.ceil(len(self.panels) / 2)
-        return CHART_WIDTH, max(CHART_HEIGHT, MULTIPLE_HEIGHT * rows + 90)
+        return CHART_WIDTH, max(CHART_HEIGHT, MULTIPLE_HEIGHT * rows + 120)
 
 
 # --------------------------------------------------------------------------- pure parts
@@ -345,7 +345,7 @@ def draw(chart: Chart, figure: Figure | None = None) -> Figure:
             rows = math.ceil(len(chart.panels) / 2)
             grid = figure.subplots(rows, 2, squeeze=False)
             axes = list(grid.flat)
-            top = 1 - 70 / height
+            top = 1 - 100 / height  # room for the title, the legend and a panel title
             figure.subplots_adjust(
                 left=0.07, right=0.98, top=top, bottom=70 / height, hspace=0.55, wspace=0.15
             )
@@ -544,12 +544,20 @@ def _draw_panel(ax: Axes, panel: Panel, chart: Chart, *, small: bool) -> None:
     ax.set_xlabel(f"time ({chart.zone.key})", fontsize=_FONT["label"] * scale)
     if not small:
         ax.set_ylabel("online", fontsize=_FONT["label"])
-    ax.set_title(
+    # a text above the axes rather than set_title, whose placement measures every tick
+    # label on each draw (a tenth of a chart's time)
+    ax.annotate(
         _title(panel),
+        xy=(0, 1),
+        xycoords="axes fraction",
+        xytext=(0, 12),
+        textcoords="offset points",
+        ha="left",
+        va="bottom",
         fontsize=(_FONT["title"] - 2) * scale if small else _FONT["title"],
-        loc="left",
         parse_math=False,
-        pad=12,
+        annotation_clip=False,
+        gid="title",
     )
     ax.xaxis.get_offset_text().set_fontsize(_FONT["tick"] * scale)
     if not small:  # small multiples share one legend, under the figure's title
