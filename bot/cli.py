@@ -12,6 +12,9 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +23,11 @@ from bot.render.cli_text import check_json, check_text, online_json, online_text
 from bot.settings import Settings, SettingsError, load_settings
 from bot.tencent import usersig
 from bot.tencent.errors import InvalidInput, TencentError
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from bot.render.history import HistoryView
 
 EXIT_API_ERROR = 1
 EXIT_USAGE = 2
@@ -124,6 +132,137 @@ def online(group_id: str, mark: int | None, accounts: str | None, as_json: bool)
         click.echo(json.dumps(online_json(result, count), ensure_ascii=False))
     else:
         click.echo(online_text(result, count))
+
+
+@main.command()
+@click.argument("group_id")
+@click.option(
+    "--mark",
+    type=click.IntRange(0, 2**32 - 1),
+    default=None,
+    help="The samples of watches on this mark (e.g. 1000).",
+)
+@click.option(
+    "--range",
+    "range_text",
+    default="24h",
+    show_default=True,
+    metavar="DURATION",
+    help="How far back: 1h, 6h, 24h, 7d, or any duration from 5m to 31d.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Where to write the PNG [default: history-GROUP-RANGE.png here].",
+)
+@click.option(
+    "--tz",
+    "zone_name",
+    default=None,
+    metavar="ZONE",
+    help="The chart's time zone, e.g. Europe/Paris [default: this machine's].",
+)
+def history(
+    group_id: str, mark: int | None, range_text: str, out: str | None, zone_name: str | None
+) -> None:
+    """Chart GROUP_ID's stored audience as a PNG, from the bot's database (DATABASE_URL).
+
+    The bot stores a sample at every check of a watched group: this draws them, with
+    every watch's thresholds and alert periods. Exit 1 when there is nothing to draw.
+    """
+    from bot.commands.grammar import UsageError, parse_duration
+    from bot.commands.history import check_range
+    from bot.tencent.validation import validate_group_id
+    from bot.zones import local_zone, parse_zone
+
+    try:
+        validate_group_id(group_id)
+        seconds = check_range(parse_duration(range_text))
+    except InvalidInput as error:
+        click.echo(f"Usage error: {error.user_message}", err=True)
+        sys.exit(EXIT_USAGE)
+    except UsageError as error:
+        click.echo(f"Usage error: --range {range_text}: {error.problem}", err=True)
+        sys.exit(EXIT_USAGE)
+    zone = local_zone() if zone_name is None else parse_zone(zone_name)
+    if zone is None:
+        click.echo(
+            f"Usage error: --tz {zone_name} is not a time zone: give an IANA name such as "
+            "Europe/Paris, America/New_York or UTC.",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
+    settings = _settings()
+    with _exit_on_unusable_setting():
+        view = _read_history(settings.database, group_id, mark, seconds, settings.history_days)
+    if not view.points:
+        what = group_id if mark is None else f"{group_id} mark {mark}"
+        if view.latest_before is None:
+            click.echo(
+                f"No samples of {what} in the database: the bot records an audience only "
+                f"while a channel watches it (/online watch {group_id} below <N>).",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"No samples of {what} in the last {range_text}; the latest is from "
+                f"{_local_time(view.latest_before, zone)}: try a longer --range.",
+                err=True,
+            )
+        sys.exit(EXIT_API_ERROR)
+    from bot.render.charts import render_png
+    from bot.render.history import render_history_text
+
+    path = Path(out) if out is not None else Path(view.filename)
+    try:
+        path.write_bytes(render_png(view.chart(zone)))
+    except OSError as error:
+        click.echo(f"Error: cannot write {path}: {error.strerror or error}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(str(path))
+    click.echo(render_history_text(view, zone))
+
+
+def _read_history(
+    url: str, group_id: str, mark: int | None, seconds: int, kept_days: int
+) -> HistoryView:
+    """The history in the database at ``url``, every watch's; read only (no migration,
+    and a SQLite file that is not there is not created)."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.alerts.history import HistoryReader
+    from bot.store.db import make_engine, safe_url, session_factory
+
+    parsed = make_url(url)
+    sqlite_file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if sqlite_file and not Path(sqlite_file).is_file():
+        click.echo(
+            f"No database at {sqlite_file} yet: the bot has recorded nothing there (it "
+            "records samples of watched groups while it runs). Set DATABASE_URL to the "
+            "bot's database.",
+            err=True,
+        )
+        sys.exit(EXIT_API_ERROR)
+    engine = make_engine(url)
+    try:
+        reader = HistoryReader(session_factory(engine), kept_days=kept_days)
+        return reader.read(group_id, mark, seconds, channel_id=None)
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        click.echo(
+            f"Error: cannot read the samples in {safe_url(url)} ({reason}): is it the bot's "
+            "database, migrated (online-bot db upgrade)?",
+            err=True,
+        )
+        sys.exit(EXIT_API_ERROR)
+    finally:
+        engine.dispose()
+
+
+def _local_time(unix: float, zone: ZoneInfo) -> str:
+    return datetime.fromtimestamp(unix, zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 @main.command()

@@ -4,7 +4,9 @@ A command either answers at once (``Reply``: help, usage errors) or is
 acknowledged at once and answered later (``Deferred``: its ``work`` calls
 Tencent and returns a ``Reply`` or an ``Answer``). An ``Answer`` is an online
 list that the transport renders, after it has tried to deliver the complete list
-as a CSV file, so the message can say where the file went.
+as a CSV file, so the message can say where the file went. A ``HistoryAnswer``
+is a history that the transport draws once it knows the reader's time zone, and
+renders once it has tried to deliver the chart (a PNG).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.commands.grammar import (
     USAGE,
@@ -26,6 +29,7 @@ from bot.commands.grammar import (
     ListWatches,
     Mute,
     Query,
+    ShowHistory,
     Unmute,
     Unwatch,
     UsageError,
@@ -42,6 +46,8 @@ from bot.render.alerts import (
     parse_alert_button_value,
 )
 from bot.render.blocks import Message
+from bot.render.charts import Chart, render_png
+from bot.render.history import HistoryView, render_drawing, render_history, render_no_history
 from bot.render.members import (
     PAGE_SIZE,
     members_csv,
@@ -52,17 +58,25 @@ from bot.render.members import (
     render_member_check,
     render_online,
 )
+from bot.reuse import Reused
 from bot.tencent.client import TencentClient
 from bot.tencent.errors import ApiError, FeatureNotEnabled, GroupError, TencentError
 from bot.tencent.models import GroupInfo, OnlineMembers, is_community
 from bot.watches import Actor, WatchError, Watches
 
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from bot.alerts.history import HistoryReader
+
 __all__ = [
     "PAGE_SIZE",
     "Answer",
     "Caller",
+    "ChartFile",
     "CsvFile",
     "Deferred",
+    "HistoryAnswer",
     "OnlineHandlers",
     "Reply",
     "unexpected",
@@ -144,9 +158,41 @@ def _csv_content(result: OnlineMembers) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ChartFile:
+    filename: str
+    title: str
+    alt_text: str
+    content: bytes  # PNG
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryAnswer:
+    """A history, drawn once the transport knows the reader's time zone, and rendered
+    once it knows where the chart went (or why it did not)."""
+
+    view: HistoryView
+    public: bool
+    draw: Callable[[Chart], bytes]  # the chart as PNG (drawn once for many askers)
+
+    def chart(self, zone: ZoneInfo) -> ChartFile:
+        """The PNG, times in ``zone``; whatever goes wrong drawing it propagates."""
+        return ChartFile(
+            filename=self.view.filename,
+            title=self.view.title,
+            alt_text=self.view.alt_text(zone),
+            content=self.draw(self.view.chart(zone)),
+        )
+
+    def message(self, *, chart_note: str, zone_note: str, attached: bool) -> Message:
+        return render_history(
+            self.view, chart_note=chart_note, zone_note=zone_note, attached=attached
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Deferred:
     ack: Message
-    work: Callable[[], Reply | Answer]
+    work: Callable[[], Reply | Answer | HistoryAnswer]
 
 
 class OnlineHandlers:
@@ -157,13 +203,21 @@ class OnlineHandlers:
         tencent: TencentClient,
         watches: Watches | None = None,
         *,
+        history: HistoryReader | None = None,
         reuse_seconds: float = SNAPSHOT_REUSE,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tencent = tencent
         self.watches = watches
+        self.history = history
         self.reuse_seconds = reuse_seconds
         self._monotonic = monotonic
+        # The same history asked within reuse_seconds (a team after an alert) is read,
+        # and drawn in each time zone, once.
+        self._histories: Reused[tuple[str, int | None, int, str], HistoryView] = Reused(
+            reuse_seconds, monotonic=monotonic
+        )
+        self._charts: Reused[Chart, bytes] = Reused(reuse_seconds, monotonic=monotonic)
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="tencent")
         self._snapshots_lock = threading.Lock()
         self._snapshots: dict[tuple[str, int | None], tuple[float, Future[_Snapshot]]] = {}
@@ -186,6 +240,8 @@ class OnlineHandlers:
                 ack=render_looking_up(check.group_id, None, accounts=len(check.accounts)),
                 work=lambda: self._guarded(lambda: self._check_members(check)),
             )
+        if isinstance(command, ShowHistory):
+            return self._history_command(command, caller)
         return self._watch_command(command, caller)
 
     def query(self, query: Query) -> Deferred:
@@ -194,6 +250,43 @@ class OnlineHandlers:
             ack=render_looking_up(query.group_id, query.mark),
             work=lambda: self._guarded(lambda: self._query(query)),
         )
+
+    def _history_command(self, show: ShowHistory, caller: Caller) -> Reply | Deferred:
+        history = self.history
+        if history is None:
+            return Reply(
+                render_error(
+                    "History needs the bot's database: it works in `online-bot run` and "
+                    "`online-bot shell`."
+                )
+            )
+
+        def work() -> Reply | HistoryAnswer:
+            key = (show.group_id, show.mark, show.seconds, caller.channel_id)
+            view = self._histories.get(
+                key,
+                lambda: history.read(show.group_id, show.mark, show.seconds, caller.channel_id),
+            )
+            if not view.points:
+                return Reply(
+                    render_no_history(
+                        show.group_id,
+                        show.mark,
+                        seconds=show.seconds,
+                        latest_before=view.latest_before,
+                        now=view.end,
+                    )
+                )
+            return HistoryAnswer(view, show.public, self.chart_png)
+
+        return Deferred(
+            ack=render_drawing(show.group_id, show.mark, show.seconds),
+            work=lambda: self._guarded(work),
+        )
+
+    def chart_png(self, chart: Chart) -> bytes:
+        """``chart`` as PNG; the same chart asked again within reuse_seconds is drawn once."""
+        return self._charts.get(chart, lambda: render_png(chart))
 
     def _watch_command(self, command: object, caller: Caller) -> Reply | Deferred:
         watches = self.watches
@@ -247,7 +340,9 @@ class OnlineHandlers:
             page = max(0, int(data["p"]))
         except (ValueError, KeyError, TypeError):
             return Reply(render_error("That button is out of date; run the command again."))
-        return self._guarded(lambda: self._query(query, page=page))
+        outcome = self._guarded(lambda: self._query(query, page=page))
+        assert not isinstance(outcome, HistoryAnswer)
+        return outcome
 
     def alert_button(self, action_id: str, value: str, caller: Caller) -> Reply | None:
         """Acknowledge, Mute 1h or Unwatch on an alert; None when the alert is over.
@@ -283,7 +378,9 @@ class OnlineHandlers:
             return self._guarded_reply(lambda: Reply(watches.unwatch(watch_id, actor), public=True))
         return None
 
-    def _guarded(self, work: Callable[[], Reply | Answer]) -> Reply | Answer:
+    def _guarded(
+        self, work: Callable[[], Reply | Answer | HistoryAnswer]
+    ) -> Reply | Answer | HistoryAnswer:
         try:
             return work()
         except WatchError as error:

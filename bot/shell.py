@@ -3,8 +3,9 @@
 Type ``/online <groupId>`` (the ``/online`` is optional); ``next`` and ``prev``
 press the paging buttons of the last answer; ``press ack|mute|unwatch [N]`` presses
 a button of alert N (default: the latest alert that has it); ``home [page]`` shows
-the App Home (every watch, by channel); files Slack would receive are written to a
-local folder instead.
+the App Home (every watch, by channel); files Slack would receive (a member list's
+CSV, a history's chart as PNG) are written to a local folder instead, and their
+paths printed. Charts show times in this machine's time zone.
 
 ``Shell`` is the console over the handlers, ``ShellPoster`` prints alerts, and
 ``ShellTransport`` is the terminal as the bot's transport for ``bot.wiring.build``.
@@ -12,6 +13,7 @@ local folder instead.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import tempfile
 import threading
@@ -19,21 +21,26 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from bot.handlers import Answer, Caller, Deferred, OnlineHandlers, Reply
+from bot.handlers import Answer, Caller, Deferred, HistoryAnswer, OnlineHandlers, Reply
 from bot.home import AppHome
 from bot.httpserver import http_server, routes_app, stop_http_server
+from bot.logs import log_unexpected
 from bot.render.alerts import ACK_ACTION, MUTE_ACTION, UNWATCH_ACTION
 from bot.render.blocks import Message
 from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION
 from bot.render.text import blocks_to_text
 from bot.settings import MIN_POLL_INTERVAL, Settings, SettingsError
 from bot.wiring import Plan
+from bot.zones import local_zone
 
 if TYPE_CHECKING:
     from bot.wiring import Bot, Tencent
 
 __all__ = ["Shell", "ShellPoster", "ShellTransport"]
+
+log = logging.getLogger(__name__)
 
 PROMPT = "online> "
 SHELL_CALLER = Caller(user_id="USHELL", channel_id="CSHELL")
@@ -130,11 +137,17 @@ class Shell:
     """A console backend: ``execute(line)`` returns what the terminal shows."""
 
     def __init__(
-        self, handlers: OnlineHandlers, files_dir: Path, alerts: ShellPoster | None = None
+        self,
+        handlers: OnlineHandlers,
+        files_dir: Path,
+        alerts: ShellPoster | None = None,
+        *,
+        zone: ZoneInfo | None = None,
     ) -> None:
         self.handlers = handlers
         self.files_dir = files_dir
         self.alerts = alerts
+        self.zone = zone or local_zone()  # a chart's times
         self._buttons: dict[str, str] = {}  # action_id -> value, from the last answer
 
     def execute(self, line: str) -> str:
@@ -198,9 +211,11 @@ class Shell:
             if line.strip():
                 write(self.execute(line))
 
-    def _render(self, outcome: Reply | Answer) -> Message:
+    def _render(self, outcome: Reply | Answer | HistoryAnswer) -> Message:
         if isinstance(outcome, Reply):
             return outcome.message
+        if isinstance(outcome, HistoryAnswer):
+            return self._chart(outcome)
         csv = outcome.csv()
         note = None
         if csv is not None:
@@ -209,6 +224,31 @@ class Shell:
             path.write_text(csv.content, encoding="utf-8")
             note = f"Full list written to {path}"
         return outcome.message(file_note=note)
+
+    def _chart(self, answer: HistoryAnswer) -> Message:
+        """Draw the chart into the files folder; the answer names the file."""
+        zone_note = f"Times on the chart are in {self.zone.key}, this machine's time zone."
+        try:
+            chart = answer.chart(self.zone)
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            path = self.files_dir / chart.filename
+            path.write_bytes(chart.content)
+        except OSError as error:
+            note = (
+                f"The chart could not be written to {self.files_dir} ({error.strerror or error}); "
+                "the counts below stand in for it."
+            )
+            return answer.message(chart_note=note, zone_note=zone_note, attached=False)
+        except Exception:
+            ref = log_unexpected(log, "unexpected failure drawing a chart")
+            note = (
+                f"The chart could not be drawn (something went wrong inside the bot, ref {ref}); "
+                "the counts below stand in for it."
+            )
+            return answer.message(chart_note=note, zone_note=zone_note, attached=False)
+        return answer.message(
+            chart_note=f"Chart written to {path}", zone_note=zone_note, attached=True
+        )
 
     def _show(self, message: Message) -> str:
         self._buttons = _buttons(message.blocks)
@@ -281,7 +321,7 @@ class ShellTransport:
             )
         self.write(
             "Type /online <groupId> [mark] [public], /online <groupId> is <a,b>, "
-            "/online watches, /online help, "
+            "/online history <groupId> [24h], /online watches, /online help, "
             "next / prev to page, press ack|mute|unwatch [N] for an alert's buttons, "
             "home [page] for the App Home, quit to leave."
         )

@@ -33,6 +33,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.delivery import Deliverer, Poster
+from bot.alerts.history import HistoryReader
 from bot.alerts.names import GroupNames
 from bot.alerts.poller import Poller
 from bot.alerts.push import Inbox
@@ -331,7 +332,10 @@ def build(settings: Settings, transport: Transport, scenario: Scenario | None = 
                 push=plan.push,
             )
         )
-        handlers = OnlineHandlers(tencent.client, alerting.watches)
+        history = HistoryReader(
+            alerting.sessions, alerting.watches.names, kept_days=settings.history_days
+        )
+        handlers = OnlineHandlers(tencent.client, alerting.watches, history=history)
         opened.callback(handlers.close)
         bot = Bot(settings, transport, tencent, alerting, handlers, plan)
         opened.callback(bot._stop_polling)

@@ -116,6 +116,7 @@ def test_multipart_bodies_are_parsed(fake_slack: FakeSlack, client: WebClient) -
 
 
 def test_query_string_and_form_params_are_parsed(fake_slack: FakeSlack, client: WebClient) -> None:
+    fake_slack.users["U1"] = {}
     client.api_call("reactions.add", params={"channel": "C1", "name": "eyes", "timestamp": "1.2"})
     client.api_call("users.info?user=U1")
 
@@ -125,6 +126,22 @@ def test_query_string_and_form_params_are_parsed(fake_slack: FakeSlack, client: 
         "timestamp": "1.2",
     }
     assert fake_slack.calls("users.info")[0].params == {"user": "U1"}
+
+
+def test_users_info_answers_the_configured_users(fake_slack: FakeSlack, client: WebClient) -> None:
+    fake_slack.users["U1"] = {"tz": "Europe/Paris", "tz_offset": 3600}
+
+    answer = client.users_info(user="U1")
+    with pytest.raises(SlackApiError) as unknown:
+        client.users_info(user="U2")
+
+    assert answer["user"] == {
+        "id": "U1",
+        "team_id": "T0001",
+        "tz": "Europe/Paris",
+        "tz_offset": 3600,
+    }
+    assert unknown.value.response["error"] == "user_not_found"
 
 
 def test_post_ephemeral_and_update(fake_slack: FakeSlack, client: WebClient) -> None:

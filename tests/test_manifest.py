@@ -29,6 +29,7 @@ EXPECTED_BOT_SCOPES = {
     "groups:history",
     "im:history",
     "mpim:history",
+    "users:read",
 }
 
 
@@ -124,6 +125,17 @@ def test_every_scope_says_why_it_is_needed() -> None:
     }
 
     assert EXPECTED_BOT_SCOPES - explained == set()
+
+
+def test_a_history_chart_can_be_drawn_in_the_reader_s_time_zone(
+    manifest: dict[str, Any],
+) -> None:
+    # users.info, for the tz a chart's times are shown in, needs users:read; the chart
+    # itself is a file like the member list's CSV.
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+
+    assert {"users:read", "files:write", "im:write"} <= scopes
+    assert "history" in manifest["features"]["slash_commands"][0]["usage_hint"]
 
 
 def test_the_http_mode_variant_in_the_comments_is_valid_too(

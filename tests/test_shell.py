@@ -207,3 +207,49 @@ def test_home_shows_every_watch_as_the_app_home_does(sim, tmp_path):
         finally:
             handlers.close()
     client.close()
+
+
+def test_history_writes_the_chart_to_a_file_and_prints_its_path(sim, tmp_path):
+    from zoneinfo import ZoneInfo
+
+    from PIL import Image
+
+    from bot.alerts.history import HistoryReader
+
+    client = _client(sim)
+    database = f"sqlite:///{tmp_path / 'shell.db'}"
+    with open_alerting(
+        load_settings({}), client, database, ShellPoster(), poll_interval=60
+    ) as alerting:
+        history = HistoryReader(alerting.sessions, alerting.watches.names)
+        handlers = OnlineHandlers(client, alerting.watches, history=history)
+        shell = Shell(handlers, tmp_path / "files", zone=ZoneInfo("Asia/Tokyo"))
+        try:
+            shell.execute("/online watch @TGS#small below 5 recover 8")  # checks at once: 2
+            alerting.poller.run_cycle()
+            out = shell.execute("/online history @TGS#small 1h")
+            nothing = shell.execute("/online history @TGS#big")
+            (tmp_path / "blocked").write_text("a file where the folder would go")
+            shell.files_dir = tmp_path / "blocked"
+            unwritable = shell.execute("/online history @TGS#small 1h")
+        finally:
+            handlers.close()
+    client.close()
+
+    assert out.splitlines()[0] == "⏳ Drawing the audience of `@TGS#small` over the last 1h…"
+    chart = tmp_path / "files" / "history-TGS-small-1h.png"
+    assert f"Chart written to {chart}" in out
+    with Image.open(chart) as image:
+        assert image.size == (1200, 600)
+    assert "Times on the chart are in Asia/Tokyo, this machine's time zone." in out
+    assert "Drawn: this channel's 1 watch: #1 fewer than 5 online (resolves at 8 or more)." in out
+    assert "Min*\n2" in out and "Checks*\n2" in out
+    assert "No samples exist for `@TGS#big`" in nothing
+    assert "`/online watch @TGS#big below <N>` starts them" in nothing
+    assert f"The chart could not be written to {tmp_path / 'blocked'}" in unwritable
+    assert "one character for each 1m 30s" in unwritable  # the text stands in for it
+
+
+def test_history_needs_the_database(shell):
+    out = shell.execute("/online history @TGS#small")
+    assert "History needs the bot's database" in out

@@ -88,6 +88,17 @@ def test_build_for_the_shell_serves_then_close_shuts_everything_down(tmp_path, c
     bot.close()  # twice is harmless
 
 
+def test_the_shell_draws_the_history_of_its_demo_watch(tmp_path):
+    lines: list[str] = []
+    commands = iter(["/online history @TGS#demo-drop 1h", "quit"])
+    transport = ShellTransport(lines.append, files=tmp_path, read=lambda prompt: next(commands))
+    with build(load_settings({"history_days": 3}), transport) as bot:
+        assert bot.handlers.history is not None
+        assert bot.handlers.history.kept_days == 3
+        bot.serve()
+    assert (tmp_path / "history-TGS-demo-drop-1h.png").stat().st_size > 5000
+
+
 def test_the_owner_named_once_reaches_the_poster_and_the_leases(tmp_path):
     lines: list[str] = []
     transport = ConversationTransport(Plan(f"sqlite:///{tmp_path / 'bot.db'}", 60), lines)

@@ -11,6 +11,8 @@
                                                 WatchThreshold
     watch <groupId> drop <P>% [within <d>] [mark <K>] [repeat <d>]
                                                 WatchDrop
+    history <groupId> [mark <K>] [<range>] [public]
+                                                ShowHistory
     watches                                     ListWatches
     unwatch <id>                                Unwatch
     mute <id> <duration> [reason...]            Mute
@@ -27,14 +29,16 @@ the right form. Pure code: no I/O, nothing read from the environment.
 This module is the one entry point, :func:`parse`, and it names the public words
 of the grammar. The parts live beside it: ``words`` (Slack's text into words, and
 the values every form shares), ``query`` and ``watch`` (the forms), ``durations``,
-``values`` (the command types) and ``usage`` (the forms and help texts).
+``history``, ``values`` (the command types) and ``usage`` (the forms and help texts).
 """
 
 from __future__ import annotations
 
 from bot.commands.durations import format_duration, parse_duration
+from bot.commands.history import parse_history
 from bot.commands.query import PUBLIC_WORDS, FormError, parse_lookup, parse_query, split_accounts
 from bot.commands.usage import (
+    HISTORY_FORM,
     MUTE_FORM,
     QUERY_FORM,
     UNMUTE_FORM,
@@ -56,6 +60,7 @@ from bot.commands.values import (
     ListWatches,
     Mute,
     Query,
+    ShowHistory,
     Unmute,
     Unwatch,
     WatchDrop,
@@ -82,6 +87,7 @@ __all__ = [
     "ListWatches",
     "Mute",
     "Query",
+    "ShowHistory",
     "Unmute",
     "Unwatch",
     "UsageError",
@@ -96,7 +102,9 @@ __all__ = [
 
 _HELP_WORDS = ("help", "?", "-h", "--help")
 _WATCH_TOPICS = ("watch", "watches", "unwatch", "mute", "unmute", "alert", "alerts", "drop")
-_KEYWORDS = ("help", "watch", "watches", "unwatch", "mute", "unmute")
+_KEYWORDS = ("help", "watch", "watches", "unwatch", "mute", "unmute", "history")
+#: Each keyword's parser, given the words after the keyword.
+_PARSERS = {**KEYWORD_PARSERS, "history": parse_history}
 
 
 def parse(text: str) -> Command:
@@ -110,9 +118,9 @@ def parse(text: str) -> Command:
         words.next()
         topic = words.next()
         return Help("watch" if topic is not None and topic.key in _WATCH_TOPICS else None)
-    if key in KEYWORD_PARSERS:
+    if key in _PARSERS:
         words.next()
-        return KEYWORD_PARSERS[key](words)
+        return _PARSERS[key](words)
     return _query(words)
 
 
@@ -137,4 +145,5 @@ def _usage_of(keyword: str) -> str:
         "unwatch": UNWATCH_FORM,
         "mute": MUTE_FORM,
         "unmute": UNMUTE_FORM,
+        "history": HISTORY_FORM,
     }.get(keyword, QUERY_FORM)

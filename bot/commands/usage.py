@@ -5,6 +5,7 @@ from __future__ import annotations
 
 __all__ = [
     "DROP_FORM",
+    "HISTORY_FORM",
     "IS_FORM",
     "MUTE_FORM",
     "QUERY_FORM",
@@ -30,6 +31,7 @@ UNWATCH_FORM = "/online unwatch <id>"
 MUTE_FORM = "/online mute <id> <duration> [reason]"
 UNMUTE_FORM = "/online unmute <id>"
 WATCHES_FORM = "/online watches"
+HISTORY_FORM = "/online history <groupId> [mark <K>] [1h|6h|24h|7d|<duration>] [public]"
 
 USAGE = """\
 /online <groupId> [mark] [public]    who is online in an audio-video group
@@ -37,6 +39,8 @@ USAGE = """\
   /online @TGS#a6I4ZUUGO 1000 public   only mark 1000; answer in the channel
 /online <groupId> is <account>[,...]  are these accounts in the group now (past the 1,000 cap)
   /online @TGS#a6I4ZUUGO is alice,bob
+/online history <groupId> [24h]       a chart of a watched group's audience (1h, 6h, 7d...)
+  /online history @TGS#a6I4ZUUGO 7d mark 1000 public
 /online watches                       this channel's watches
 /online help watch                    alerts: below, above, drop, mute"""
 

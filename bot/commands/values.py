@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from bot.commands.durations import MINUTE
+from bot.commands.durations import DAY, MINUTE
 
 __all__ = [
+    "DEFAULT_HISTORY_SECONDS",
     "DEFAULT_WITHIN_SECONDS",
     "MAX_REASON_CHARS",
     "MAX_THRESHOLD",
@@ -19,6 +20,7 @@ __all__ = [
     "ListWatches",
     "Mute",
     "Query",
+    "ShowHistory",
     "Unmute",
     "Unwatch",
     "WatchDrop",
@@ -33,6 +35,8 @@ MAX_WATCH_ID = 2**31 - 1
 MAX_REASON_CHARS = 300
 #: ``drop`` compares with the count this long ago unless ``within`` says otherwise.
 DEFAULT_WITHIN_SECONDS = 5 * MINUTE
+#: ``history`` charts this long a time unless told otherwise.
+DEFAULT_HISTORY_SECONDS = DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,16 @@ class CheckMembers:
 
     group_id: str
     accounts: tuple[str, ...]
+    public: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ShowHistory:
+    """``history <groupId>``: a chart of the group's stored samples over the last ``seconds``."""
+
+    group_id: str
+    mark: int | None = None
+    seconds: int = DEFAULT_HISTORY_SECONDS
     public: bool = False
 
 
@@ -99,5 +113,14 @@ class Unmute:
 
 
 Command: TypeAlias = (
-    Help | Query | CheckMembers | WatchThreshold | WatchDrop | ListWatches | Unwatch | Mute | Unmute
+    Help
+    | Query
+    | CheckMembers
+    | WatchThreshold
+    | WatchDrop
+    | ListWatches
+    | Unwatch
+    | Mute
+    | Unmute
+    | ShowHistory
 )

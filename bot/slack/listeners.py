@@ -6,8 +6,10 @@ The complete member list goes out as a CSV file (files_upload_v2): in the
 channel for a public answer, in a DM with the caller for an ephemeral one.
 Whatever stops the file (a Slack error, no answer in time, an answer that cannot
 be read, anything unexpected), the answer still goes out, saying why the file is
-missing. An unexpected failure anywhere after the ack is answered with one
-sentence and the reference it is logged under.
+missing. A history's chart goes the same way, as a PNG drawn in the caller's time
+zone (users.info); when it cannot be drawn or attached, the answer's text stands in
+for it (a sparkline, min, max, last) and says why. An unexpected failure anywhere
+after the ack is answered with one sentence and the reference it is logged under.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -28,12 +31,21 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bot.handlers import Caller, CsvFile, Deferred, OnlineHandlers, Reply, unexpected
+from bot.handlers import (
+    Caller,
+    CsvFile,
+    Deferred,
+    HistoryAnswer,
+    OnlineHandlers,
+    Reply,
+    unexpected,
+)
 from bot.logs import log_unexpected
 from bot.render.alerts import ACK_ACTION, MUTE_ACTION, UNWATCH_ACTION
 from bot.render.blocks import Message
 from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION, render_error
 from bot.slack.errors import UnreadableAnswer, error_code
+from bot.slack.userzones import UserZones
 
 __all__ = ["deliver_csv", "open_dm", "register", "retry_handlers"]
 
@@ -55,6 +67,8 @@ def register(app: App, handlers: OnlineHandlers, answers: Executor) -> None:
     """Listeners only ack; whatever takes longer runs on ``answers``, so that a slow
     Tencent or Slack never holds up the acknowledgement of the next request."""
 
+    zones = UserZones()
+
     def later(work: Callable[..., None], response_url: str, *args: Any) -> None:
         answers.submit(_logged, work, response_url, *args)
 
@@ -66,7 +80,7 @@ def register(app: App, handlers: OnlineHandlers, answers: Executor) -> None:
             ack(**_payload(outcome.message, outcome.public))
             return
         ack(**_payload(outcome.ack, public=False))
-        later(_finish, body.get("response_url", ""), outcome, caller, client)
+        later(_finish, body.get("response_url", ""), outcome, caller, client, zones)
 
     @app.action(ACK_ACTION)
     @app.action(MUTE_ACTION)
@@ -112,10 +126,16 @@ def _page(response_url: str, handlers: OnlineHandlers, value: str) -> None:
     _post(response_url, {**_payload(message), "replace_original": True})
 
 
-def _finish(response_url: str, deferred: Deferred, caller: Caller, client: WebClient) -> None:
+def _finish(
+    response_url: str, deferred: Deferred, caller: Caller, client: WebClient, zones: UserZones
+) -> None:
     outcome = deferred.work()
     if isinstance(outcome, Reply):
         _post(response_url, _payload(outcome.message, outcome.public))
+        return
+    if isinstance(outcome, HistoryAnswer):
+        message = _chart_answer(outcome, caller, client, zones)
+        _post(response_url, _payload(message, outcome.public))
         return
     note = None
     csv = outcome.csv()
@@ -125,38 +145,99 @@ def _finish(response_url: str, deferred: Deferred, caller: Caller, client: WebCl
     _post(response_url, payload)
 
 
+def _chart_answer(
+    answer: HistoryAnswer, caller: Caller, client: WebClient, zones: UserZones
+) -> Message:
+    """Draw the chart in the caller's zone and upload it; the answer says where it went,
+    or stands in for it and says why not."""
+    zone, zone_note = zones.zone(client, caller.user_id)
+    try:
+        chart = answer.chart(zone)
+    except Exception:
+        ref = log_unexpected(log, "unexpected failure drawing a chart")
+        why = f"something went wrong inside the bot, ref {ref}"
+        note = f"The chart could not be drawn ({why}); the counts below stand in for it."
+        return answer.message(chart_note=note, zone_note=zone_note, attached=False)
+    where = "in this channel" if answer.public else "in your direct messages with the bot"
+    failed = _upload(
+        client,
+        caller,
+        answer.public,
+        filename=chart.filename,
+        title=chart.title,
+        content=chart.content,
+        alt_text=chart.alt_text,
+    )
+    if failed is None:
+        note = f"Chart attached {where} as `{chart.filename}`."
+    elif failed.cannot_post:
+        note = (
+            f"The chart could not be attached {where} ({failed.why}): invite the bot to the "
+            "channel; meanwhile the counts below stand in for it."
+        )
+    else:
+        note = f"The chart could not be attached ({failed.why}); the counts below stand in for it."
+    return answer.message(chart_note=note, zone_note=zone_note, attached=failed is None)
+
+
 def deliver_csv(client: WebClient, csv: CsvFile, caller: Caller, public: bool) -> str:
     """Upload the CSV; the note the answer shows, saying where it went or why it did not."""
     where = "in this channel" if public else "in your direct messages with the bot"
+    failed = _upload(
+        client, caller, public, filename=csv.filename, title=csv.title, content=csv.content
+    )
+    if failed is None:
+        return f"Full list attached {where} as `{csv.filename}`."
+    if failed.cannot_post:
+        return (
+            f"The full list could not be attached {where} ({failed.why}): "
+            "invite the bot to the channel, or page through with the buttons below."
+        )
+    return _not_attached(failed.why)
+
+
+@dataclass(frozen=True, slots=True)
+class _NotUploaded:
+    why: str  # "Slack says `not_in_channel`", "Slack did not answer in time"...
+    cannot_post: bool  # Slack will not let the bot post there (CANNOT_POST)
+
+
+def _upload(
+    client: WebClient,
+    caller: Caller,
+    public: bool,
+    *,
+    filename: str,
+    title: str,
+    content: str | bytes,
+    alt_text: str | None = None,
+) -> _NotUploaded | None:
+    """Upload a file (files_upload_v2) to the channel, or to the caller's DM with the bot;
+    None when it went, else why not."""
     try:
         channel = caller.channel_id if public else open_dm(client, caller.user_id)
         client.files_upload_v2(
-            channel=channel, content=csv.content, filename=csv.filename, title=csv.title
+            channel=channel, content=content, filename=filename, title=title, alt_txt=alt_text
         )
     except SlackApiError as error:
         reason = error_code(error)
-        log.warning("could not upload %s: %s", csv.filename, reason or "unreadable answer")
-        if reason in CANNOT_POST:
-            return (
-                f"The full list could not be attached {where} (Slack says `{reason}`): "
-                "invite the bot to the channel, or page through with the buttons below."
-            )
+        log.warning("could not upload %s: %s", filename, reason or "unreadable answer")
         if reason is None:
-            return _not_attached("Slack's answer could not be read")
-        return _not_attached(f"Slack says `{reason}`")
+            return _NotUploaded("Slack's answer could not be read", cannot_post=False)
+        return _NotUploaded(f"Slack says `{reason}`", cannot_post=reason in CANNOT_POST)
     except TimeoutError:
-        log.warning("could not upload %s: Slack did not answer in time", csv.filename)
-        return _not_attached("Slack did not answer in time")
+        log.warning("could not upload %s: Slack did not answer in time", filename)
+        return _NotUploaded("Slack did not answer in time", cannot_post=False)
     except (SlackClientError, OSError) as error:
-        log.warning("could not upload %s: %s", csv.filename, type(error).__name__)
-        return _not_attached("Slack could not be reached")
+        log.warning("could not upload %s: %s", filename, type(error).__name__)
+        return _NotUploaded("Slack could not be reached", cannot_post=False)
     except ValueError as error:  # malformed JSON, an answer without what we asked for
-        log.warning("could not upload %s: unreadable answer (%s)", csv.filename, error)
-        return _not_attached("Slack's answer could not be read")
+        log.warning("could not upload %s: unreadable answer (%s)", filename, error)
+        return _NotUploaded("Slack's answer could not be read", cannot_post=False)
     except Exception:
-        ref = log_unexpected(log, f"unexpected failure uploading {csv.filename}")
-        return _not_attached(f"something went wrong inside the bot, ref {ref}")
-    return f"Full list attached {where} as `{csv.filename}`."
+        ref = log_unexpected(log, f"unexpected failure uploading {filename}")
+        return _NotUploaded(f"something went wrong inside the bot, ref {ref}", cannot_post=False)
+    return None
 
 
 def open_dm(client: WebClient, user_id: str) -> str:

@@ -12,7 +12,8 @@ What it serves (all paths on ``http://127.0.0.1:<port>``):
 
 Web API methods with behaviour: auth.test, chat.postMessage, chat.postEphemeral, chat.update,
 conversations.open, conversations.history, conversations.replies, files.getUploadURLExternal,
-files.completeUploadExternal, usergroups.users.list, views.publish, views.open, views.update.
+files.completeUploadExternal, usergroups.users.list, users.info, views.publish, views.open,
+views.update.
 Any other method answers {"ok": true}. The views methods refuse, as Slack does, a view over
 its limits (invalid_arguments: more than 100 blocks, a modal title over 24 characters,
 private_metadata over 3,000) and views.open without a trigger_id (invalid_trigger_id);
@@ -173,11 +174,14 @@ class FakeSlack:
     Configuration, set before or between calls:
 
     - ``usergroups``: user-group ID -> member user IDs, for usergroups.users.list.
+    - ``users``: user ID -> fields of its user object (``{"tz": "Europe/Paris"}``), for
+      users.info; any other user is ``user_not_found``.
     - ``invalid_tokens``: tokens answered with invalid_auth (``{"xoxb-bad"}`` to start with).
     """
 
     def __init__(self) -> None:
         self.usergroups: dict[str, list[str]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
         self.invalid_tokens: set[str] = {"xoxb-bad"}
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
@@ -663,6 +667,12 @@ class FakeSlack:
         self._view_seq += 1
         return {**view, "id": f"V{self._view_seq:08d}", "hash": f"{self._view_seq}.hash"}
 
+    def _users_info(self, params: dict[str, Any]) -> _Reply:
+        user = str(params.get("user") or "")
+        if user not in self.users:
+            return _error("user_not_found")
+        return _ok(user={"id": user, "team_id": TEAM_ID, **self.users[user]})
+
 
 def _view_problem(view: Any, kind: Any) -> str | None:
     """Why Slack would refuse ``view`` as a view of type ``kind`` ("home", "modal")."""
@@ -703,6 +713,7 @@ _API_METHODS = {
     "views.publish": FakeSlack._views_publish,
     "views.open": FakeSlack._views_open,
     "views.update": FakeSlack._views_update,
+    "users.info": FakeSlack._users_info,
 }
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import requests
 from slack_sdk import WebClient
 
+from bot.alerts.history import HistoryReader
 from bot.handlers import OnlineHandlers
 from bot.httpserver import http_server, stop_http_server
 from bot.simulator import Simulator
@@ -178,17 +179,23 @@ class RunningApp:
 
 
 def start_app(
-    sim: Simulator, api_url: str, watches: Watches | None = None, *, slack_timeout: int = 30
+    sim: Simulator,
+    api_url: str,
+    watches: Watches | None = None,
+    *,
+    slack_timeout: int = 30,
+    history: HistoryReader | None = None,
 ):
-    """Start the app (with ``watches``, the watch commands and alert buttons too; its Web
-    API client gives up after ``slack_timeout`` seconds); returns (RunningApp, stop)."""
+    """Start the app (with ``watches``, the watch commands and alert buttons too; with
+    ``history``, /online history; its Web API client gives up after ``slack_timeout``
+    seconds); returns (RunningApp, stop)."""
     tencent = TencentClient(
         sdkappid=sim.scenario.sdkappid,
         secret_key=sim.scenario.secret_key,
         base_url=sim.url,
         rate_limits=RateLimits(sim.scenario.rate_limit),
     )
-    handlers = OnlineHandlers(tencent, watches)
+    handlers = OnlineHandlers(tencent, watches, history=history)
     client = WebClient(token="xoxb-test", base_url=api_url, timeout=slack_timeout)
     app = build_app(handlers, client)
     server = http_server(wsgi_app(app, SIGNING_SECRET), "127.0.0.1", 0)
