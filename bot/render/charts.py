@@ -296,9 +296,9 @@ _reused: dict[str, Any] = {}  # the figure render_png draws on, again and again
 def render_png(chart: Chart) -> bytes:
     """The chart as PNG bytes, ``chart.size`` pixels.
 
-    One figure is drawn on again and again, under a lock: matplotlib is not thread-safe,
-    and a new figure per chart would leave its cycles for the garbage collector (tens
-    of MB between collections)."""
+    One figure is drawn on again and again, under a lock: matplotlib is not thread-safe
+    (and the GIL would draw two charts one after the other anyway), and clearing a
+    figure costs less than making one."""
     with _lock:
         figure = _reused.get("figure")
         if figure is None:
@@ -315,8 +315,9 @@ def render_png(chart: Chart) -> bytes:
 
 def _png(rgba: memoryview, width: int, height: int) -> bytes:
     """RGBA pixels as a PNG of PALETTE_COLOURS colours: a chart has a few flat colours
-    and their anti-aliased edges, so it looks the same at a third of the bytes, and
-    is encoded in half the time of a full-colour one (the encoder releases the GIL)."""
+    and their anti-aliased edges, so it looks the same at a third of the bytes (about
+    30 KB), encoded in less than half the time of a full-colour PNG of the same
+    compression."""
     from PIL import Image
 
     image = Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1)
