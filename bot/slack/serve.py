@@ -20,9 +20,11 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.handlers import OnlineHandlers
 from bot.httpserver import WsgiApp, answer
+from bot.metrics import Metrics
 from bot.settings import Settings, SettingsError
 from bot.slack.gate import Refused, Unsigned, bolt_request, verify
 from bot.slack.listeners import register, retry_handlers
+from bot.slack.metered import MeteredWebClient
 
 __all__ = [
     "EVENTS_PATH",
@@ -42,16 +44,28 @@ TOKENS_HELP = "api.slack.com/apps > your app"
 SLACK_ERROR_CODE = re.compile(r"[a-z0-9_]+")
 
 
-def web_client(settings: Settings) -> WebClient:
+#: Seconds the readiness probe's auth.test may take (no retries): probes have deadlines.
+AUTH_PROBE_TIMEOUT = 5
+
+
+def web_client(
+    settings: Settings, metrics: Metrics | None = None, *, probe: bool = False
+) -> WebClient:
+    """The bot token's Web API client, its calls counted into ``metrics``; with ``probe``,
+    one for the readiness check's auth.test (a short timeout, no retries)."""
     if settings.slack_bot_token is None:
         raise SettingsError(
             "SLACK_BOT_TOKEN is missing: copy the Bot User OAuth Token (xoxb-...) from "
             f"{TOKENS_HELP} > OAuth & Permissions after installing the app to your workspace."
         )
-    return WebClient(
+    options: dict[str, Any] = (
+        {"timeout": AUTH_PROBE_TIMEOUT} if probe else {"retry_handlers": retry_handlers()}
+    )
+    return MeteredWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
-        retry_handlers=retry_handlers(),
+        metrics=metrics if metrics is not None else Metrics(),
+        **options,
     )
 
 
@@ -149,7 +163,7 @@ EVENTS_PATH = "/slack/events"
 
 def wsgi_app(app: App, signing_secret: str, routes: Mapping[str, WsgiApp] | None = None) -> WsgiApp:
     """Slack's requests on POST /slack/events, GET /healthz for load balancers, and
-    ``routes`` (path: WSGI app), e.g. Tencent's callbacks.
+    ``routes`` (path: WSGI app), e.g. Tencent's callbacks, /metrics, /readyz.
 
     A request reaches bolt only once its signature matches (401 otherwise) and bolt can
     read its body (400 otherwise): junk costs one HMAC and one log line, never a traceback.

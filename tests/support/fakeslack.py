@@ -14,6 +14,7 @@ Web API methods with behaviour: auth.test, chat.postMessage, chat.postEphemeral,
 conversations.open, conversations.history, conversations.replies, files.getUploadURLExternal,
 files.completeUploadExternal, usergroups.users.list. Any other method answers {"ok": true}.
 Tokens in `invalid_tokens` get invalid_auth; a request without a token gets not_authed.
+Every Web API answer carries an ``x-slack-req-id`` header, as Slack's do (`Call.request_id`).
 
 Failures are queued per method with `fail_next()` (the idea of opsdroid's ``add_response``):
 each queued failure answers exactly one request, then the method behaves normally again.
@@ -36,7 +37,7 @@ import json
 import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -72,6 +73,7 @@ class Call:
     """One request as it arrived.
 
     ``headers`` has lower-cased names. ``time`` is ``time.monotonic()`` at arrival.
+    ``request_id``: what the answer's ``x-slack-req-id`` header said (Web API calls only).
     """
 
     method: str
@@ -79,6 +81,7 @@ class Call:
     headers: dict[str, str]
     body: bytes
     time: float
+    request_id: str = ""
 
     @property
     def token(self) -> str | None:
@@ -390,10 +393,13 @@ class FakeSlack:
             return _Reply.json({"ok": False, "error": "unknown_path"}, status=404)
 
         with self._cond:
-            call = Call(method, params, headers, body, time.monotonic())
+            request_id = f"fake-req-{len(self._calls) + 1}" if kind == "api" else ""
+            call = Call(method, params, headers, body, time.monotonic(), request_id)
             self._calls.append(call)
             try:
                 reply = self._reply(method, kind, params, body, call.token)
+                if request_id:  # as Slack does: an id to quote when asking about a call
+                    reply = replace(reply, headers=(*reply.headers, ("x-slack-req-id", request_id)))
                 held = None
                 if self._holds.get(method):
                     self._holds[method] -= 1
