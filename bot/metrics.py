@@ -6,7 +6,8 @@ waits), the poller (cycles, targets checked), the Slack Web API clients (calls),
 callback endpoint (callbacks). What the database holds (each watched group's audience,
 the watches by state, the outbox's backlog) is read when Prometheus scrapes
 (``watch_database``, ``bot.store.figures``): every replica shares it, and a series goes
-when its watch does.
+when its watch does. Those families are written by ``gauge_text`` rather than through
+prometheus_client's exposition, which takes 30 ms for 5,000 audiences (2 ms here).
 
 The registry is the bot's own, not prometheus_client's global one, so that tests and
 several bots in one process keep their figures apart; each replica serves its own.
@@ -15,7 +16,8 @@ The README's "Metrics" section documents every metric.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gzip
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import (
@@ -27,16 +29,17 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
-    make_wsgi_app,
+    generate_latest,
 )
-from prometheus_client.registry import Collector
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.utils import floatToGoString
 
 # No ``_created`` series beside each counter and histogram: they double the series, and
 # Prometheus reads resets from the counters themselves. (prometheus_client's one switch
 # for the process.)
 disable_created_metrics()
 
-__all__ = ["METRICS_PATH", "PREFIX", "Metrics", "metrics_app"]
+__all__ = ["METRICS_PATH", "PREFIX", "Metrics", "gauge_text", "metrics_app"]
 
 #: Where Prometheus scrapes.
 METRICS_PATH = "/metrics"
@@ -130,22 +133,73 @@ class Metrics:
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
-        self._database: Collector | None = None
+        self._database: Callable[[], str] | None = None
 
-    def watch_database(self, figures: Collector | None) -> None:
-        """Serve the figures read from the database at scrape time
+    def watch_database(self, figures: Callable[[], str] | None) -> None:
+        """Serve the figures read from the database at scrape time, as text
         (``bot.store.figures.DatabaseFigures``; None: no more, e.g. as it closes)."""
-        if self._database is not None:
-            self.registry.unregister(self._database)
         self._database = figures
-        if figures is not None:
-            self.registry.register(figures)
+
+    def exposition(self) -> bytes:
+        """What GET /metrics answers: the text format (0.0.4)."""
+        figures = self._database
+        text = generate_latest(self.registry)
+        return text if figures is None else text + figures().encode()
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float | None:
-        """One sample's value as a scrape would show it (None: no such series)."""
+        """One sample's value of the registry's (the database's figures are not in it;
+        scrape for those). None: no such series."""
         return self.registry.get_sample_value(name, labels or {})
 
 
+def gauge_text(
+    name: str,
+    documentation: str,
+    labels: tuple[str, ...],
+    samples: Iterable[tuple[tuple[str, ...], float]],
+) -> str:
+    """A gauge family in the text format (0.0.4): its HELP and TYPE lines, then one line
+    per sample, its label values escaped as the format says (backslash, quote, newline)."""
+    pairs = ",".join(f'{label}="%s"' for label in labels)
+    line = (f"{name}{{{pairs}}}" if labels else name) + " %s\n"  # name{a="%s",b="%s"} %s
+    lines = [f"# HELP {name} {_escape_help(documentation)}\n# TYPE {name} gauge\n"]
+    for values, value in samples:
+        joined = "".join(values)
+        if "\\" in joined or '"' in joined or "\n" in joined:
+            values = tuple(_escape_label(v) for v in values)
+        shown = value if type(value) is int else floatToGoString(value)
+        lines.append(line % (*values, shown))
+    return "".join(lines)
+
+
+def _escape_label(value: str) -> str:
+    return value.replace("\\", r"\\").replace('"', r"\"").replace("\n", r"\n")
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", r"\\").replace("\n", r"\n")
+
+
+#: gzip's level for a scrape: 1 makes 5,000 audiences (420 KB) 13 times smaller in 3 ms;
+#: the default 9 gains little more, in 10 ms.
+GZIP_LEVEL = 1
+
+
 def metrics_app(metrics: Metrics) -> Callable[[dict[str, Any], Callable[..., Any]], Any]:
-    """GET /metrics (WSGI): the text format, gzipped when asked, ``name[]`` filters."""
-    return make_wsgi_app(metrics.registry)  # type: ignore[no-any-return]
+    """GET /metrics (WSGI): the text format (0.0.4, which Prometheus reads whatever else
+    it also accepts), gzipped when the scraper accepts it."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET")])
+            return [b"GET only\n"]
+        body = metrics.exposition()
+        headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = gzip.compress(body, compresslevel=GZIP_LEVEL)
+            headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(len(body))))
+        start_response("200 OK", headers)
+        return [body]
+
+    return app

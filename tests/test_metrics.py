@@ -8,7 +8,7 @@ import pytest
 import requests
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine, update
+from sqlalchemy import create_engine, insert, update
 from sqlalchemy.orm import sessionmaker
 from support.alerting import GROUP, Env
 from support.serving import served
@@ -18,7 +18,7 @@ from bot.metrics import METRICS_PATH, Metrics, metrics_app
 from bot.simulator import Faults, Scenario, Simulator
 from bot.slack.metered import MeteredWebClient
 from bot.store.figures import WATCH_STATES, DatabaseFigures
-from bot.store.models import Outbox, OutboxStatus, Watch
+from bot.store.models import Outbox, OutboxStatus, TargetRow, Watch
 from bot.tencent import errors
 from bot.tencent.client import RetryPolicy, TencentClient
 from bot.tencent.ratelimit import RateLimits
@@ -226,24 +226,45 @@ def test_a_poll_cycle_is_counted_and_each_watched_audience_served(counted):
     assert after["online_bot_outbox_messages"][(("status", "pending"),)] == 0
 
 
-def test_an_unwatched_or_paused_target_leaves_the_metrics_at_once(counted):
+def test_an_unwatched_or_paused_target_leaves_the_metrics_with_its_target(counted):
     env, metrics = counted
     env.watch(f"watch {GROUP} below 100")  # watch 1
-    env.watch("watch @TGS#other below 10", channel="C2")
+    env.watch(f"watch {GROUP} below 50", channel="C3")  # watch 2: the same target
+    env.watch("watch @TGS#other below 10", channel="C2")  # watch 3
     env.cycle()
     assert audience(scrape(metrics), GROUP) == 500
 
     env.watches.unwatch(1, Actor("U1", "C1"))
-    gone = scrape(metrics)  # no cycle has synced the targets yet
+    env.poller.sync_targets()  # as every poll tick does
+    assert audience(scrape(metrics), GROUP) == 500  # still watched from C3
+
+    env.watches.unwatch(2, Actor("U1", "C3"))
+    assert audience(scrape(metrics), GROUP) == 500  # until the tick syncs the targets
+    env.poller.sync_targets()
+    gone = scrape(metrics)
     assert audience(gone, GROUP) is None
     assert audience(gone, "@TGS#other") == 40
 
     with env.sessions.begin() as session:
-        session.execute(update(Watch).where(Watch.channel_id == "C2").values(paused_reason="x"))
+        session.execute(update(Watch).where(Watch.id == 3).values(paused_reason="x"))
+    env.poller.sync_targets()
     paused = scrape(metrics)
     assert "online_bot_watched_online_members" not in paused
     states = {labels[0][1]: value for labels, value in paused["online_bot_watches"].items()}
-    assert states["paused"] == 1 and sum(states.values()) == 1  # the unwatched one is not counted
+    assert states["paused"] == 1 and sum(states.values()) == 1  # unwatched ones not counted
+
+
+def test_label_values_are_escaped_as_the_text_format_says(counted):
+    env, metrics = counted
+    odd = '@TGS#a"b\\c'  # printable ASCII, as Tencent allows: a quote and a backslash
+    with env.sessions.begin() as session:
+        session.execute(
+            insert(Watch).values(
+                channel_id="C1", group_id=odd, rule_kind="below", threshold=1, created_by="U1"
+            )
+        )
+        session.execute(insert(TargetRow).values(group_id=odd, mark_key=7, last_value=3))
+    assert audience(scrape(metrics), odd, "7") == 3
 
 
 def test_muted_watches_and_the_outbox_backlog(counted):

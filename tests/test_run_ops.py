@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
@@ -184,8 +187,13 @@ def test_metrics_follow_polls_tencent_slack_and_callbacks(start_bot, fake_slack)
     assert (accepted, refused) == (1, 1)
 
     assert "stopped watching" in slash(url, "unwatch 1", fake_slack.response_url("u")).text
-    gone = scrape(url)  # at once, before any poll cycle syncs the targets
-    assert audience(gone, "@TGS#demo-small") is None
+
+    def unwatched() -> Samples | None:
+        samples = scrape(url)
+        return samples if audience(samples, "@TGS#demo-small") is None else None
+
+    # gone at the next poll tick (every second here), which syncs the targets
+    gone = wait_until(unwatched, timeout=10, what="the unwatched audience gone")
     assert audience(gone, "@TGS#demo-class", "1000") is not None
     assert value(gone, "online_bot_watches", state="firing") == 1
 
@@ -206,6 +214,7 @@ def test_socket_mode_serves_metrics_and_readiness_on_metrics_port(start_bot, fak
         SLACK_API_URL=fake_slack.api_url,
         PORT=str(port),
         METRICS_PORT=str(metrics_port),
+        LOG_FORMAT="json",
     )
     url = f"http://127.0.0.1:{metrics_port}"
     bot.wait_until_healthy(url)
@@ -214,7 +223,9 @@ def test_socket_mode_serves_metrics_and_readiness_on_metrics_port(start_bot, fak
     with pytest.raises(requests.ConnectionError):  # no push: nothing on PORT
         requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
     fake_slack.wait_for("apps.connections.open", timeout=15)
-    assert f"GET /metrics, GET /readyz, GET /healthz on port {metrics_port}" in bot.output()
+    bot.stop()
+    notes = [entry["message"] for entry in json_lines(bot.output())]  # stdout too: nothing else
+    assert f"GET /metrics, GET /readyz, GET /healthz on port {metrics_port}." in notes
 
 
 def test_http_mode_with_metrics_port_keeps_metrics_off_the_public_port(start_bot, fake_slack):
@@ -396,3 +407,43 @@ def test_json_logs_hold_no_secret_in_socket_mode_with_every_secret_set(
     output = bot.output()
     json_lines(output)
     assert_no_secret(output)
+
+
+# -- the image's health checks --------------------------------------------------------------
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def dockerfile_healthcheck() -> list[str]:
+    text = (REPOSITORY / "Dockerfile").read_text()
+    found = re.search(r"^HEALTHCHECK [^\n]*\\\n\s*CMD (\[.*\])$", text, re.MULTILINE)
+    assert found, "the Dockerfile has a HEALTHCHECK ... CMD [...]"
+    return json.loads(found.group(1))
+
+
+def compose_healthcheck(metrics_port: int) -> list[str]:
+    compose = yaml.safe_load((REPOSITORY / "compose.yaml").read_text())
+    test = compose["services"]["bot"]["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    return [part.replace(":9100/", f":{metrics_port}/") for part in test[1:]]
+
+
+def test_the_images_health_checks_are_liveness_and_readiness(start_bot, fake_slack, tmp_path):
+    port, metrics_port = free_port(), free_port()
+    bot = start_bot(**http_mode(fake_slack, port, METRICS_PORT=str(metrics_port)))
+    bot.wait_until_healthy(f"http://127.0.0.1:{metrics_port}")
+
+    def probe(command: list[str]) -> int:
+        command = [sys.executable if part == "python" else part for part in command]
+        env = {"METRICS_PORT": str(metrics_port), "PATH": "/usr/bin:/bin"}
+        return subprocess.run(command, env=env, capture_output=True, timeout=30).returncode
+
+    live, ready = dockerfile_healthcheck(), compose_healthcheck(metrics_port)
+    assert (probe(live), probe(ready)) == (0, 0)
+    database = create_engine(f"sqlite:///{tmp_path}/data/online-bot/online-bot.db")
+    try:
+        with database.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        assert (probe(live), probe(ready)) == (0, 1)  # alive, not ready
+    finally:
+        database.dispose()

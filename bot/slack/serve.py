@@ -219,5 +219,9 @@ def wsgi_app(app: App, signing_secret: str, routes: Mapping[str, WsgiApp] | None
 
 def run_socket_mode(app: App, app_token: str, api_url: str) -> None:
     """Connect to Slack over Socket Mode and serve until interrupted."""
+    # bolt prints "Bolt app is running!" on stdout when its logger is set above INFO (as
+    # bolt sets it: at the root's level when the app was made): logged, it follows the
+    # log's level and format (one JSON line with LOG_FORMAT=json).
+    app.logger.setLevel(logging.NOTSET)
     opener = WebClient(base_url=api_url, retry_handlers=retry_handlers())
     SocketModeHandler(app, app_token, web_client=opener, concurrency=16).start()

@@ -1,60 +1,72 @@
 """Figures read from the database for the metrics endpoint (``bot.metrics``): each watched
 (group, mark)'s audience, the watches by state, and the outbox's backlog.
 
-Each is one cheap statement, run when Prometheus scrapes (``DatabaseFigures``, a
-prometheus_client collector): what the database holds is what every replica shares, so
-nothing is kept in step in memory, and a series goes as soon as its watch does.
+Each is one cheap statement, run when Prometheus scrapes (``DatabaseFigures``, written
+as text by ``bot.metrics.gauge_text``, the audiences' lines by the database): what the
+database holds is what every replica shares, so nothing is kept in step in memory, and a
+series goes with its target (at the poll tick after its last watch goes).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import String, and_, case, cast, func, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.metrics import PREFIX
+from bot.metrics import PREFIX, gauge_text
 from bot.store.models import NO_MARK, AlertStateRow, Outbox, OutboxStatus, TargetRow, Watch
 
 __all__ = [
     "WATCH_STATES",
     "Backlog",
     "DatabaseFigures",
-    "audiences",
+    "audience_lines",
     "outbox_backlog",
     "watch_states",
 ]
 
 log = logging.getLogger(__name__)
 
+#: The audience gauge (labels group_id, mark).
+AUDIENCE = PREFIX + "watched_online_members"
+
 #: A watch's state as ``/online watches`` shows it: paused (Slack refused its channel)
 #: before muted, muted before its rule's state.
 WATCH_STATES = ("ok", "pending", "firing", "error", "paused", "muted")
 
 
-def audiences(session: Session) -> Iterator[tuple[str, int | None, int]]:
-    """(group ID, mark or None, online count at the last check) of each target an active
-    watch watches (not unwatched, not paused), whose last check got a count."""
-    watched = exists().where(
-        Watch.group_id == TargetRow.group_id,
-        func.coalesce(Watch.mark, NO_MARK) == TargetRow.mark_key,
-        Watch.deleted_at.is_(None),
-        Watch.paused_reason.is_(None),
+def audience_lines(session: Session, name: str) -> str:
+    """The audience gauge's sample lines, ``name{group_id="...",mark="..."} N`` (mark empty
+    for none), one per target whose last check got a count, in the text format, written by
+    the database itself: 5,000 rows never become Python objects (a third of the cost on
+    SQLite, a tenth of the CPU on PostgreSQL).
+
+    Targets are the watched (group, mark)s: ``bot.alerts.targets.sync`` drops one as its
+    last watch is unwatched or paused, at every poll tick (every 5 s; every second with
+    push), so its series goes then. (Asking the watches for each target here would cost
+    three times as much.)
+
+    A group ID is printable ASCII (``bot.tencent.validation``): of what the format escapes in
+    a label value, it can hold a backslash or a double quote, not a line feed."""
+    group = func.replace(func.replace(TargetRow.group_id, "\\", "\\\\"), '"', '\\"')
+    mark = case((TargetRow.mark_key == NO_MARK, ""), else_=cast(TargetRow.mark_key, String))
+    line = (
+        literal(name + '{group_id="')
+        + group
+        + '",mark="'
+        + mark
+        + '"} '
+        + cast(TargetRow.last_value, String)
+        + "\n"
     )
-    rows = session.execute(
-        select(TargetRow.group_id, TargetRow.mark_key, TargetRow.last_value).where(
-            TargetRow.last_value.is_not(None), watched
-        )
-    )
-    for group_id, mark_key, value in rows:
-        yield group_id, None if mark_key == NO_MARK else mark_key, value
+    query = select(func.aggregate_strings(line, "")).where(TargetRow.last_value.is_not(None))
+    return session.connection().execute(query).scalar() or ""
 
 
 def watch_states(session: Session, now: datetime) -> dict[str, int]:
@@ -99,24 +111,22 @@ def outbox_backlog(session: Session) -> Backlog:
     return Backlog(pending=pending, failed=failed, oldest_pending=oldest)
 
 
-class DatabaseFigures(Collector):
-    """What the database holds, read at scrape time: the audience of each watched
-    (group, mark), the watches by state, the outbox's backlog; and whether it could be read
-    (``online_bot_database_up``: 0 while it cannot, and the rest is left out)."""
+class DatabaseFigures:
+    """What the database holds, read when Prometheus scrapes (``Metrics.watch_database``):
+    the audience of each watched (group, mark), the watches by state, the outbox's
+    backlog, as text; and whether it could be read (``online_bot_database_up``: 0 while it
+    cannot, and the rest is left out)."""
 
     def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], float] = time.time):
         self.sessions = sessions
         self.clock = clock
         self._was_up = True
 
-    def describe(self) -> list[Metric]:
-        return [_up(0), *self._families()]
-
-    def collect(self) -> Iterator[Metric]:
+    def __call__(self) -> str:
         now = self.clock()
         try:
             with self.sessions() as session:
-                watched = list(audiences(session))
+                watched = audience_lines(session, AUDIENCE)
                 states = watch_states(session, datetime.fromtimestamp(now, UTC))
                 backlog = outbox_backlog(session)
         except SQLAlchemyError as error:
@@ -127,57 +137,50 @@ class DatabaseFigures(Collector):
                     type(error).__name__,
                 )
             self._was_up = False
-            yield _up(0)
-            return
+            return _up(0)
         self._was_up = True
-        yield _up(1)
-        yield from self._families(watched, states, backlog, now)
-
-    def _families(
-        self,
-        watched: list[tuple[str, int | None, int]] | None = None,
-        states: dict[str, int] | None = None,
-        backlog: Backlog | None = None,
-        now: float = 0.0,
-    ) -> Iterator[Metric]:
-        audience = GaugeMetricFamily(
-            PREFIX + "watched_online_members",
-            "Online members of each watched group (and mark; empty: all members) at its last "
-            "check that got a count; only targets a watch watches, and gone with the watch.",
-            labels=["group_id", "mark"],
+        oldest = backlog.oldest_pending
+        age = 0.0 if oldest is None else max(0.0, now - oldest.timestamp())
+        return "".join(
+            [
+                _up(1),
+                gauge_text(
+                    AUDIENCE,
+                    "Online members of each watched group (and mark; empty: all members) at "
+                    "its last check that got a count; only targets a watch watches, gone with "
+                    "the watch.",
+                    ("group_id", "mark"),
+                    [],
+                ),
+                watched,
+                gauge_text(
+                    PREFIX + "watches",
+                    "Watches by state: ok, pending, firing, error, paused (Slack refused the "
+                    "channel), muted.",
+                    ("state",),
+                    [((state,), count) for state, count in states.items()],
+                ),
+                gauge_text(
+                    PREFIX + "outbox_messages",
+                    "Alert messages not delivered, by status: pending (to send or retry) and "
+                    "failed (given up on).",
+                    ("status",),
+                    [(("pending",), backlog.pending), (("failed",), backlog.failed)],
+                ),
+                gauge_text(
+                    PREFIX + "outbox_oldest_pending_age_seconds",
+                    "Age of the oldest alert message still to send (0 when there is none).",
+                    (),
+                    [((), age)],
+                ),
+            ]
         )
-        for group_id, mark, value in watched or ():
-            audience.add_metric([group_id, "" if mark is None else str(mark)], value)
-        yield audience
-        by_state = GaugeMetricFamily(
-            PREFIX + "watches",
-            "Watches by state: ok, pending, firing, error, paused (Slack refused the "
-            "channel), muted.",
-            labels=["state"],
-        )
-        for state, count in (states or {}).items():
-            by_state.add_metric([state], count)
-        yield by_state
-        messages = GaugeMetricFamily(
-            PREFIX + "outbox_messages",
-            "Alert messages not delivered, by status: pending (to send or retry) and failed "
-            "(given up on).",
-            labels=["status"],
-        )
-        oldest = GaugeMetricFamily(
-            PREFIX + "outbox_oldest_pending_age_seconds",
-            "Age of the oldest alert message still to send (0 when there is none).",
-        )
-        if backlog is not None:
-            messages.add_metric(["pending"], backlog.pending)
-            messages.add_metric(["failed"], backlog.failed)
-            since = backlog.oldest_pending
-            oldest.add_metric([], 0.0 if since is None else max(0.0, now - since.timestamp()))
-        yield messages
-        yield oldest
 
 
-def _up(value: int) -> GaugeMetricFamily:
-    return GaugeMetricFamily(
-        PREFIX + "database_up", "Whether the database could be read for this scrape.", value=value
+def _up(value: int) -> str:
+    return gauge_text(
+        PREFIX + "database_up",
+        "Whether the database could be read for this scrape.",
+        (),
+        [((), value)],
     )
