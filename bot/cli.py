@@ -41,11 +41,6 @@ def _settings() -> Settings:
     return settings
 
 
-def _say(text: str) -> None:
-    """A note for the operator on stderr (a JSON line with LOG_FORMAT=json)."""
-    logs.note(text)
-
-
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -170,7 +165,8 @@ def run() -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)  # docker stop: shut down cleanly
     metrics = Metrics()  # the Slack clients and the bot count into one registry
     with _exit_on_unusable_setting():
-        transport = SlackTransport.connect(settings, say=_say, metrics=metrics)
+        # notes for the operator: on stderr, as JSON lines with LOG_FORMAT=json
+        transport = SlackTransport.connect(settings, say=logs.note, metrics=metrics)
         with build(settings, transport, metrics=metrics) as bot:
             bot.serve()
 

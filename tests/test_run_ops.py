@@ -171,6 +171,17 @@ def test_metrics_follow_polls_tencent_slack_and_callbacks(start_bot, fake_slack)
     assert waits is not None and waits >= 1
     assert value(busy, "online_bot_outbox_messages", status="pending") == 0
 
+    # a query whose list goes out as a file, through the client bolt gives the listeners
+    slash(url, "@TGS#demo-large", fake_slack.response_url("q"))
+    fake_slack.wait_for("response_url:q", timeout=15)
+    queried = scrape(url)
+    for method in (
+        "conversations.open",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ):
+        assert value(queried, "online_bot_slack_calls_total", method=method, outcome="ok") == 1
+
     # a cycle completes every second: the timestamp moves on
     last = value(busy, "online_bot_poll_cycle_last_completed_timestamp_seconds")
     wait_until(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
@@ -30,6 +30,7 @@ __all__ = [
     "EVENTS_PATH",
     "build_app",
     "check_auth",
+    "metered_listeners",
     "run_socket_mode",
     "usergroup_members",
     "web_client",
@@ -139,7 +140,10 @@ def build_app(
     handlers: OnlineHandlers,
     client: WebClient,
     answers: Executor | None = None,
+    metrics: Metrics | None = None,
 ) -> App:
+    """The bolt app over ``handlers``; with ``metrics``, the listeners' Slack calls are
+    counted too (``metered_listeners``)."""
     app = App(
         client=client,
         signing_secret="",  # not bolt's to check: wsgi_app does, before bolt parses the body
@@ -151,10 +155,35 @@ def build_app(
         # for an ack from its 5-thread listener pool.
         process_before_response=True,
     )
+    if metrics is not None:
+        app.use(metered_listeners(metrics))
     if answers is None:
         answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="answer")
     register(app, handlers, answers)
     return app
+
+
+def metered_listeners(metrics: Metrics) -> Callable[[BoltContext, Callable[[], None]], None]:
+    """A bolt middleware: bolt gives each request a client of its own, a plain copy of the
+    app's; the listeners get a counting one instead (files, conversations.open...)."""
+
+    def metered(context: BoltContext, next: Callable[[], None]) -> None:
+        plain = context.client
+        context["client"] = MeteredWebClient(
+            token=plain.token,
+            base_url=plain.base_url,
+            timeout=plain.timeout,
+            ssl=plain.ssl,
+            proxy=plain.proxy,
+            headers=dict(plain.headers),  # (the client writes its User-Agent into them)
+            team_id=plain.default_params.get("team_id"),
+            logger=plain.logger,
+            retry_handlers=plain.retry_handlers,
+            metrics=metrics,
+        )
+        next()
+
+    return metered
 
 
 #: Where Slack sends slash commands and button presses.

@@ -118,7 +118,7 @@ class SlackTransport:
     def serve(self, bot: Bot) -> None:
         """Serve until interrupted (Ctrl-C, or SIGTERM turned into KeyboardInterrupt)."""
         settings = self.settings
-        app = build_app(bot.handlers, self.client)
+        app = build_app(bot.handlers, self.client, metrics=self.metrics)
         probe = web_client(settings, self.metrics, probe=True)
         slack_auth = Recheck(lambda: check_auth(probe), passed=True, errors=(SettingsError,))
         served = ports(settings, bot.callback_routes(), bot.status_routes(slack_auth))

@@ -147,8 +147,8 @@ class DatabaseFigures:
                 gauge_text(
                     AUDIENCE,
                     "Online members of each watched group (and mark; empty: all members) at "
-                    "its last check that got a count; only targets a watch watches, gone with "
-                    "the watch.",
+                    "its last check that got a count; gone at the poll tick after its last "
+                    "watch goes.",
                     ("group_id", "mark"),
                     [],
                 ),
