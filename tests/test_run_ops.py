@@ -406,18 +406,44 @@ def test_json_logs_hold_no_secret_while_answering_a_command_and_a_callback(
 def test_json_logs_hold_no_secret_in_socket_mode_with_every_secret_set(
     start_bot, fake_slack, tencent
 ):
+    fake_slack.socket_mode = True  # apps.connections.open gives a WebSocket: commands come
     port = free_port()
     settings = {**every_secret(fake_slack, tencent, port), "SLACK_APP_TOKEN": APP_TOKEN}
     bot = start_bot("--log-level", "DEBUG", **settings)
     url = f"http://127.0.0.1:{port}"
     bot.wait_until_healthy(url)  # push on: the callbacks (and /readyz) on PORT
+
+    def command(text: str, answer_to: str) -> dict:
+        payload = {
+            "token": "legacy",
+            "team_id": "T0001",
+            "api_app_id": "A1",
+            "channel_id": "C1",
+            "user_id": "U1",
+            "user_name": "ada",
+            "command": "/online",
+            "text": text,
+            "response_url": fake_slack.response_url(answer_to),
+            "trigger_id": "1.2.3",
+        }
+        return fake_slack.socket_event("slash_commands", payload, timeout=20)
+
+    assert "Looking up" in command(GROUP, "q")["text"]  # the ack, over the WebSocket
+    (answer,) = [c.params for c in fake_slack.wait_for("response_url:q", timeout=15)]
+    assert "JSON &lt;Logs&gt;" in json.dumps(answer)
+    command("@TGS#nope", "e")
+    fake_slack.wait_for("response_url:e", timeout=15)
     assert callback(url, tencent.scenario.sdkappid, CALLBACK_TOKEN, GROUP).status_code == 200
-    opened = fake_slack.wait_for("apps.connections.open", count=2, timeout=30)
-    assert {call.token for call in opened} == {APP_TOKEN}  # it used the token, and retried
+    (opened,) = fake_slack.calls("apps.connections.open")
+    assert opened.token == APP_TOKEN
     bot.stop()
+
     output = bot.output()
-    json_lines(output)
+    entries = json_lines(output)
     assert_no_secret(output)
+    (tencent_error,) = [e for e in entries if e["message"].startswith("Tencent get_members")]
+    assert tencent_error["group_id"] == "@TGS#nope"
+    assert any(e["message"] == "Socket Mode: connecting to Slack." for e in entries)
 
 
 # -- the image's health checks --------------------------------------------------------------
