@@ -16,5 +16,10 @@ RUN pip install . \
 
 USER bot
 # HTTP mode listens on PORT; Socket Mode needs no port, unless push is on (/tencent/callback).
-EXPOSE 3000
+# METRICS_PORT serves GET /metrics, /readyz and /healthz in either mode (README, "Operations").
+ENV METRICS_PORT=9100
+EXPOSE 3000 9100
+# Liveness: the process serves. (compose.yaml checks readiness, /readyz, instead.)
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['METRICS_PORT'], timeout=4)"]
 CMD ["online-bot", "--log-level", "INFO", "run"]

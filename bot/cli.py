@@ -7,6 +7,7 @@ Errors are one sentence on stderr, never a traceback.
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import time
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from bot import logs
 from bot.logs import configure_logging
 from bot.render.cli_text import check_json, check_text, online_json, online_text
 from bot.settings import Settings, SettingsError, load_settings
@@ -34,11 +36,17 @@ EXIT_USAGE = 2
 
 
 def _settings() -> Settings:
+    """The settings; the log then takes LOG_FORMAT, and scrubs every secret they hold (what
+    was logged while reading them comes out in that format too)."""
+    level = str(click.get_current_context().find_root().params.get("log_level") or "WARNING")
     try:
-        return load_settings()
+        with logs.holding():
+            settings = load_settings()
+            configure_logging(level.upper(), settings.log_format, secrets=settings.secret_values)
     except SettingsError as exc:
         click.echo(f"Configuration error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    return settings
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
@@ -54,7 +62,7 @@ def _exit_on_unusable_setting() -> Iterator[None]:
     try:
         yield
     except (DatabaseUnusable, SettingsError) as exc:
-        click.echo(f"Configuration error: {exc}", err=True)
+        logs.note(f"Configuration error: {exc}", logging.ERROR)
         sys.exit(EXIT_USAGE)
 
 
@@ -287,14 +295,18 @@ def shell(poll_interval: int | None) -> None:
 @main.command()
 def run() -> None:
     """Run the Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP mode on PORT."""
+    from bot.metrics import Metrics
     from bot.slack.transport import SlackTransport
-    from bot.wiring import build
+    from bot.wiring import build, replica_owner
 
     settings = _settings()
+    logs.set_fields(replica=replica_owner())
     signal.signal(signal.SIGTERM, _stop_on_sigterm)  # docker stop: shut down cleanly
+    metrics = Metrics()  # the Slack clients and the bot count into one registry
     with _exit_on_unusable_setting():
-        transport = SlackTransport.connect(settings, say=lambda note: click.echo(note, err=True))
-        with build(settings, transport) as bot:
+        # notes for the operator: on stderr, as JSON lines with LOG_FORMAT=json
+        transport = SlackTransport.connect(settings, say=logs.note, metrics=metrics)
+        with build(settings, transport, metrics=metrics) as bot:
             bot.serve()
 
 

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     port: int = Field(default=3000, ge=1, le=65535)
+    #: GET /metrics, /readyz and /healthz on this port (bot.metrics, bot.readiness).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    log_format: Literal["text", "json"] = "text"
 
     database_url: str | None = None
     xdg_data_home: str | None = None
@@ -169,11 +172,17 @@ class Settings(BaseSettings):
         "slack_bot_token",
         "slack_signing_secret",
         "slack_app_token",
+        "metrics_port",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("redis_url")
     @classmethod
@@ -255,6 +264,18 @@ class Settings(BaseSettings):
             return self.database_url
         base = Path(self.xdg_data_home) if self.xdg_data_home else Path.home() / ".local/share"
         return f"sqlite:///{base / 'online-bot' / 'online-bot.db'}"
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret set (tokens, keys): the log scrubs them wherever they appear."""
+        held = (
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.tencent_im_secret_key,
+            self.tencent_im_callback_token,
+        )
+        return tuple(secret.get_secret_value() for secret in held if secret is not None)
 
     @property
     def push_enabled(self) -> bool:
@@ -342,6 +363,11 @@ _ALLOWED: dict[str, str] = {
     ),
     "slack_api_url": "a URL starting with http:// or https:// and a host, e.g. https://slack.com/api/",
     "port": "a TCP port from 1 to 65535",
+    "metrics_port": (
+        "a TCP port from 1 to 65535 for GET /metrics, /readyz and /healthz, or empty (HTTP "
+        "mode then serves them on PORT; Socket Mode serves no metrics)"
+    ),
+    "log_format": "text (one line per record) or json (one JSON object per line)",
     "database_url": (
         "a SQLAlchemy URL: sqlite:////path/to/online-bot.db (a file: an in-memory database "
         "would start empty on every connection and keep nothing) or "

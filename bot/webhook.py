@@ -13,30 +13,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from bot.alerts.push import Inbox, InboxUnavailable
 from bot.httpserver import WsgiApp, answer
+from bot.metrics import Metrics
 from bot.tencent.callbacks import OK_ANSWER, CallbackRefused, authenticate, parse
 
-__all__ = ["CALLBACK_PATH", "CallbackCounts", "callback_app"]
+__all__ = ["CALLBACK_PATH", "callback_app"]
 
 log = logging.getLogger(__name__)
 
 #: Where Tencent is told to send callbacks (the console's callback URL ends with it).
 CALLBACK_PATH = "/tencent/callback"
-
-
-@dataclass
-class CallbackCounts:
-    """Callbacks by outcome: accepted, ignored (another command), or the HTTP status
-    they were refused with."""
-
-    accepted: int = 0
-    ignored: int = 0
-    refused: dict[int, int] = field(default_factory=dict)
 
 
 def callback_app(
@@ -45,15 +35,20 @@ def callback_app(
     sdkappid: int,
     token: str | None,
     clock: Callable[[], float] = time.time,
-    counts: CallbackCounts | None = None,
+    metrics: Metrics | None = None,
 ) -> WsgiApp:
-    """The WSGI endpoint for POST CALLBACK_PATH (the caller routes the path to it).
+    """The WSGI endpoint for POST CALLBACK_PATH (the caller routes the path to it); every
+    callback is counted into ``metrics`` by outcome and the status answered.
 
     ``token`` None accepts unsigned callbacks (TENCENT_IM_CALLBACK_INSECURE=1 only)."""
-    tally = counts if counts is not None else CallbackCounts()
+    counted = (metrics if metrics is not None else Metrics()).tencent_callbacks
+
+    def tally(outcome: str, status: int) -> None:
+        counted.labels(outcome, str(status)).inc()
 
     def endpoint(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
+            tally("refused", 405)
             return _json(start_response, 405, b'{"error":"POST only"}')
         query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         try:
@@ -64,7 +59,7 @@ def callback_app(
             change = parse(command, body)
         except (CallbackRefused, ValueError) as refused:
             status = refused.status if isinstance(refused, CallbackRefused) else 400
-            tally.refused[status] = tally.refused.get(status, 0) + 1
+            tally("refused", status)
             level = logging.WARNING if status == 403 else logging.INFO
             log.log(
                 level,
@@ -75,16 +70,21 @@ def callback_app(
             )
             return _json(start_response, status, b'{"error":"refused"}')
         if change is None:
-            tally.ignored += 1
+            tally("ignored", 200)
             return _json(start_response, 200, OK_ANSWER)
         try:
             inbox.add(change)
         except InboxUnavailable as error:
-            tally.refused[503] = tally.refused.get(503, 0) + 1
-            log.warning("could not take a Tencent callback for %s: %s", change.group_id, error)
+            tally("unavailable", 503)
+            log.warning(
+                "could not take a Tencent callback for %s: %s",
+                change.group_id,
+                error,
+                extra={"group_id": change.group_id},
+            )
             failed = b'{"ActionStatus":"FAIL","ErrorCode":1,"ErrorInfo":"busy"}'
             return _json(start_response, 503, failed)
-        tally.accepted += 1
+        tally("accepted", 200)
         return _json(start_response, 200, OK_ANSWER)
 
     return endpoint

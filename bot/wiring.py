@@ -15,7 +15,9 @@ them to the transport, which starts the scheduler as it begins taking input, and
 
 The transport wraps the bot from outside (``bot/slack/transport.py``, ``bot/shell.py``):
 it says where alerts go, picks the database and poll interval once Tencent is known,
-and serves. The credential choice (``credentials``), the replica's name
+and serves. The parts count into one ``Metrics`` (``bot.metrics``), made here unless the
+transport counts too and hands its own; ``Bot.status_routes`` serves it on GET /metrics,
+with GET /readyz (``bot.readiness``). The credential choice (``credentials``), the replica's name
 (``replica_owner``) and the lease policy (``leases``) are named here once.
 """
 
@@ -39,10 +41,13 @@ from bot.alerts.poller import Poller
 from bot.alerts.push import Inbox
 from bot.handlers import OnlineHandlers
 from bot.httpserver import WsgiApp
+from bot.metrics import METRICS_PATH, Metrics, metrics_app
+from bot.readiness import READY_PATH, Check, Readiness, schema_check
 from bot.scheduler import start_scheduler
 from bot.settings import Settings
 from bot.simulator import Scenario, Simulator, demo_scenario
 from bot.store.db import make_engine, session_factory, single_process, upgrade
+from bot.store.figures import DatabaseFigures
 from bot.store.leases import LeasePolicy
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import shared_rate_limits
@@ -105,8 +110,11 @@ class Tencent:
 
 
 @contextmanager
-def open_tencent(settings: Settings, scenario: Scenario | None = None) -> Iterator[Tencent]:
-    """A client for the configured app; without one, for a simulator started here."""
+def open_tencent(
+    settings: Settings, scenario: Scenario | None = None, *, metrics: Metrics | None = None
+) -> Iterator[Tencent]:
+    """A client for the configured app; without one, for a simulator started here. Its
+    requests are counted into ``metrics``."""
     simulator = None
     base_url, backup_url = settings.tencent_base_url, settings.tencent_backup_url
     if settings.use_simulator:
@@ -125,6 +133,7 @@ def open_tencent(settings: Settings, scenario: Scenario | None = None) -> Iterat
             reserve=settings.tencent_im_interactive_reserve,
             redis_url=settings.redis_url,
         ),
+        metrics=metrics,
     )
     try:
         yield Tencent(client, simulator)
@@ -155,15 +164,24 @@ def open_alerting(
     poll_interval: float,
     usergroup_members: Callable[[str], frozenset[str]] | None = None,
     push: bool = False,
+    metrics: Metrics | None = None,
 ) -> Iterator[Alerting]:
     """Migrate the database to the latest schema, then build the alerting services (with
-    ``push``, the inbox for Tencent's callbacks too).
+    ``push``, the inbox for Tencent's callbacks too); ``metrics`` counts the poll cycles and
+    serves the database's figures.
 
     A SQLite database is held for this process alone (DatabaseInUse otherwise).
     """
     with single_process(database_url):
         yield from _alerting(
-            settings, tencent, database_url, poster, poll_interval, usergroup_members, push
+            settings,
+            tencent,
+            database_url,
+            poster,
+            poll_interval,
+            usergroup_members,
+            push,
+            metrics if metrics is not None else Metrics(),
         )
 
 
@@ -175,6 +193,7 @@ def _alerting(
     poll_interval: float,
     usergroup_members: Callable[[str], frozenset[str]] | None,
     push: bool,
+    metrics: Metrics,
 ) -> Iterator[Alerting]:
     upgrade(database_url)
     engine = make_engine(database_url)
@@ -190,7 +209,10 @@ def _alerting(
         resync=settings.push_resync_interval,
         owner=owner,
         lease_seconds=lease.targets,
+        metrics=metrics,
     )
+    metrics.poll_interval.set(poll_interval)
+    metrics.watch_database(DatabaseFigures(sessions))
     inbox = None
     if push:
         debounce = settings.push_debounce
@@ -211,6 +233,7 @@ def _alerting(
             inbox=inbox,
         )
     finally:
+        metrics.watch_database(None)
         if inbox is not None:
             inbox.close()
         poller.close()
@@ -264,6 +287,7 @@ class Bot:
     alerting: Alerting
     handlers: OnlineHandlers
     plan: Plan
+    metrics: Metrics = field(default_factory=Metrics)
     scheduler: BackgroundScheduler | None = None  # once started
     _closing: ExitStack = field(default_factory=ExitStack, repr=False)
 
@@ -284,9 +308,19 @@ class Bot:
         if inbox is None:
             return {}
         endpoint = callback_app(
-            inbox, sdkappid=self.tencent.client.sdkappid, token=self.plan.push_token
+            inbox,
+            sdkappid=self.tencent.client.sdkappid,
+            token=self.plan.push_token,
+            metrics=self.metrics,
         )
         return {CALLBACK_PATH: endpoint}
+
+    def status_routes(self, *checks: Check) -> dict[str, WsgiApp]:
+        """GET /metrics (``metrics``) and GET /readyz: ready while the database answers at
+        the schema this bot needs and ``checks`` (the transport's, e.g. Slack's auth.test)
+        pass (``bot.readiness``)."""
+        readiness = Readiness([schema_check(self.alerting.sessions), *checks])
+        return {METRICS_PATH: metrics_app(self.metrics), READY_PATH: readiness.app()}
 
     def serve(self) -> None:
         """Hand the bot to its transport, until it stops."""
@@ -313,13 +347,21 @@ class Bot:
         self._closing.__exit__(exc_type, exc, tb)
 
 
-def build(settings: Settings, transport: Transport, scenario: Scenario | None = None) -> Bot:
+def build(
+    settings: Settings,
+    transport: Transport,
+    scenario: Scenario | None = None,
+    *,
+    metrics: Metrics | None = None,
+) -> Bot:
     """The whole bot for ``transport`` (on the simulator: ``scenario``, by default the
-    demo). Whatever was opened before a failure (a database that cannot be opened:
+    demo), counting into ``metrics`` (the transport's own, if it counts too; else new).
+    Whatever was opened before a failure (a database that cannot be opened:
     DatabaseUnusable; a refused choice: SettingsError) is closed again before the error
     propagates."""
+    metrics = metrics if metrics is not None else Metrics()
     with ExitStack() as opened:
-        tencent = opened.enter_context(open_tencent(settings, scenario))
+        tencent = opened.enter_context(open_tencent(settings, scenario, metrics=metrics))
         plan = transport.plan(settings, tencent)
         alerting = opened.enter_context(
             open_alerting(
@@ -330,6 +372,7 @@ def build(settings: Settings, transport: Transport, scenario: Scenario | None = 
                 poll_interval=plan.poll_interval,
                 usergroup_members=transport.usergroup_members,
                 push=plan.push,
+                metrics=metrics,
             )
         )
         history = HistoryReader(
@@ -337,7 +380,7 @@ def build(settings: Settings, transport: Transport, scenario: Scenario | None = 
         )
         handlers = OnlineHandlers(tencent.client, alerting.watches, history=history)
         opened.callback(handlers.close)
-        bot = Bot(settings, transport, tencent, alerting, handlers, plan)
+        bot = Bot(settings, transport, tencent, alerting, handlers, plan, metrics)
         opened.callback(bot._stop_polling)
         bot._closing = opened.pop_all()
     return bot

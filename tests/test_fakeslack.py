@@ -460,3 +460,28 @@ def test_views_update_needs_the_view(fake_slack: FakeSlack, client: WebClient) -
     with pytest.raises(SlackApiError) as refused:
         client.api_call("views.update", json={"view": MODAL})
     assert refused.value.response["error"] == "invalid_arguments"
+
+
+def test_socket_mode_sends_envelopes_and_records_the_acks(fake_slack):
+    from slack_sdk import WebClient
+    from slack_sdk.socket_mode import SocketModeClient
+    from slack_sdk.socket_mode.response import SocketModeResponse
+
+    fake_slack.socket_mode = True
+    opener = WebClient(base_url=fake_slack.api_url)
+    client = SocketModeClient(app_token="xapp-1-test", web_client=opener)
+
+    def shout(connected, request) -> None:
+        answer = {"text": request.payload["text"].upper()}
+        connected.send_socket_mode_response(SocketModeResponse(request.envelope_id, answer))
+
+    client.socket_mode_request_listeners.append(shout)
+    client.connect()
+    try:
+        assert fake_slack.socket_event("slash_commands", {"text": "hi"}) == {"text": "HI"}
+        assert fake_slack.socket_event("slash_commands", {"text": "again"}) == {"text": "AGAIN"}
+    finally:
+        client.close()
+    (opened,) = fake_slack.calls("apps.connections.open")
+    assert opened.token == "xapp-1-test"
+    assert len(fake_slack.calls("socket_mode:ack")) == 2

@@ -21,10 +21,11 @@ from bot.alerts.push import DEBOUNCE, Inbox, InboxUnavailable
 from bot.alerts.rules import Quiet
 from bot.alerts.targets import Checked, Moves
 from bot.httpserver import MAX_BODY_BYTES, http_server, routes_app, stop_http_server
+from bot.metrics import Metrics
 from bot.store.models import TargetRow
 from bot.tencent.callbacks import MEMBER_STATE_CHANGE, MemberStateChange, sign, signed_query
 from bot.watches import Actor
-from bot.webhook import CALLBACK_PATH, CallbackCounts, callback_app
+from bot.webhook import CALLBACK_PATH, callback_app
 
 TOKEN = "push-test-token"
 
@@ -222,17 +223,36 @@ def test_an_inbox_that_cannot_write_says_so(tmp_path):
 
 @pytest.fixture
 def endpoint(env, inbox):
-    counts = CallbackCounts()
+    metrics = Metrics()
     app = callback_app(
-        inbox, sdkappid=env.sim.scenario.sdkappid, token=TOKEN, clock=env.clock, counts=counts
+        inbox, sdkappid=env.sim.scenario.sdkappid, token=TOKEN, clock=env.clock, metrics=metrics
     )
     server = http_server(routes_app({CALLBACK_PATH: app}), "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.effective_port}{CALLBACK_PATH}"
-    yield url, counts
+    yield url, Callbacks(metrics)
     stop_http_server(server)
     thread.join(timeout=10)
+
+
+class Callbacks:
+    """The endpoint's callbacks as its metrics count them."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def count(self, outcome: str, status: int) -> float:
+        labels = {"outcome": outcome, "status": str(status)}
+        return self.metrics.value("online_bot_tencent_callbacks_total", labels) or 0.0
+
+    @property
+    def accepted(self) -> float:
+        return self.count("accepted", 200)
+
+    @property
+    def ignored(self) -> float:
+        return self.count("ignored", 200)
 
 
 def callback_body(group: str = GROUP, event: str = "Offline", members: int = 3) -> bytes:
@@ -277,7 +297,7 @@ def test_junk_is_refused_and_the_token_never_logged(env, endpoint, caplog):
     ]
     for query, body, status in cases:
         assert post(url, query, body).status_code == status, (query, body)
-    assert counts.refused == {401: 3, 403: 1, 400: 2}
+    assert [counts.count("refused", status) for status in (401, 403, 400)] == [3, 1, 2]
     assert counts.accepted == 0
     assert TOKEN not in caplog.text
     assert good["Sign"] not in caplog.text

@@ -293,5 +293,5 @@ def test_socket_mode_serves_callbacks_on_port_when_push_is_on(start_bot, fake_sl
     assert requests.post(url + "/slack/events", timeout=5).status_code == 404  # Slack: Socket Mode
     fake_slack.wait_for("apps.connections.open", timeout=15)
     output = bot.output()
-    assert f"Push: POST /tencent/callback on port {port}" in output
+    assert f"POST /tencent/callback, GET /readyz, GET /healthz on port {port}" in output
     assert CALLBACK_TOKEN not in output

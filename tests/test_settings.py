@@ -278,3 +278,45 @@ def test_wrong_push_settings_name_the_variable_and_hide_the_token(env, fragment)
         load_settings(env)
     assert fragment in str(caught.value)
     assert "t" * 129 not in str(caught.value)
+
+
+# -- metrics, readiness and logs --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"METRICS_PORT": "0"}, "METRICS_PORT is not valid (got '0'): expected a TCP port"),
+        ({"METRICS_PORT": "nine"}, "GET /metrics, /readyz and /healthz"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT is not valid (got 'xml'): expected text"),
+    ],
+)
+def test_metrics_port_and_log_format_are_checked(env, fragment):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert fragment in str(caught.value)
+
+
+def test_metrics_port_and_log_format_defaults_and_spellings():
+    default = load_settings({"METRICS_PORT": ""})
+    assert (default.metrics_port, default.log_format) == (None, "text")
+    given = load_settings({"METRICS_PORT": "9100", "LOG_FORMAT": " JSON "})
+    assert (given.metrics_port, given.log_format) == (9100, "json")
+
+
+def test_secret_values_are_every_secret_set_and_nothing_else():
+    settings = load_settings(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "SLACK_SIGNING_SECRET": "signing",
+            "SLACK_APP_TOKEN": "xapp-1",
+            "TENCENT_IM_SDKAPPID": "1400000001",
+            "TENCENT_IM_SECRET_KEY": "key",
+            "TENCENT_IM_CALLBACK_TOKEN": "callback",
+            "TENCENT_IM_ADMIN": "admin",
+        }
+    )
+    assert sorted(settings.secret_values) == sorted(
+        ["xoxb-1", "signing", "xapp-1", "key", "callback"]
+    )
+    assert load_settings({}).secret_values == ()

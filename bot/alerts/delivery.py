@@ -46,13 +46,22 @@ log = logging.getLogger(__name__)
 
 
 class PostError(Exception):
-    """Slack did not take a message. ``permanent``: retrying cannot help."""
+    """Slack did not take a message. ``permanent``: retrying cannot help. ``request_id``:
+    Slack's id for the request, when it answered (for the log)."""
 
-    def __init__(self, reason: str, *, permanent: bool, retry_after: float | None = None):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
+        self.request_id = request_id
 
 
 class Poster(Protocol):
@@ -165,6 +174,7 @@ class Deliverer:
                     f"could not check whether it was already posted ({error.reason})",
                     permanent=False,
                     retry_after=error.retry_after,
+                    request_id=error.request_id,
                 ) from None
             if ts is not None:
                 plan.found = True
@@ -214,17 +224,22 @@ class Deliverer:
                 return
             row.last_error = error.reason[:500]
             row.claimed_by = row.claimed_until = None
+            context = {"watch_id": row.watch_id, "slack_request_id": error.request_id}
             if not error.permanent and row.attempts < self.max_attempts:
                 wait = max(error.retry_after or 0.0, min(300.0, 2.0**row.attempts))
                 row.next_attempt_at = to_dt(now + wait)
                 report.retried += 1
                 log.warning(
-                    "alert message %s not delivered (%s); retry in %.0fs", row.id, error, wait
+                    "alert message %s not delivered (%s); retry in %.0fs",
+                    row.id,
+                    error,
+                    wait,
+                    extra=context,
                 )
                 return
             row.status = OutboxStatus.FAILED.value
             report.failed += 1
-            log.error("alert message %s failed for good: %s", row.id, error)
+            log.error("alert message %s failed for good: %s", row.id, error, extra=context)
             if error.permanent and row.watch_id is not None:
                 _pause(session, row.watch_id, error.reason, now)
 

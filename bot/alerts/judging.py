@@ -171,7 +171,11 @@ class Judge:
         except StaleDataError:
             if len(items) == 1:
                 report.conflicts += 1
-                log.info("watch %s was judged by another writer first; skipped", items[0][0])
+                log.info(
+                    "watch %s was judged by another writer first; skipped",
+                    items[0][0],
+                    extra={"watch_id": items[0][0]},
+                )
                 self._unsure(items[0][0], report)
                 return
             for item in items:

@@ -28,6 +28,8 @@ from bot.alerts.checks import Target, fetch_value
 from bot.alerts.judging import Judge, JudgeReport, Observation
 from bot.alerts.mapping import to_dt
 from bot.alerts.names import GroupNames
+from bot.logs import log_context
+from bot.metrics import Metrics
 from bot.store import samples
 from bot.store.leases import LeasePolicy
 from bot.tencent.client import TencentClient
@@ -76,6 +78,7 @@ class Poller:
         workers: int = 32,
         error_after: int = rules.ERROR_AFTER,
         judge: Judge | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.interval = interval
@@ -87,6 +90,7 @@ class Poller:
         self.names = names
         self.clock = clock
         self.judge = judge or Judge(sessions, names, error_after=error_after)
+        self.metrics = metrics if metrics is not None else Metrics()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll")
         self._fetcher = ThreadPoolExecutor(
             max_workers=BATCHES_AHEAD, thread_name_prefix="poll-batch"
@@ -120,7 +124,21 @@ class Poller:
         every target is checked once per interval.
         """
         with self._cycle:
-            return self._run_cycle()
+            try:
+                report = self._run_cycle()
+            except Exception:
+                self.metrics.poll_cycle_failures.inc()
+                raise
+        self._count(report)
+        return report
+
+    def _count(self, report: CycleReport) -> None:
+        metrics = self.metrics
+        if report.targets:
+            metrics.poll_cycle_seconds.observe(report.duration)
+            metrics.poll_targets_checked.labels("ok").inc(report.targets - report.failed_checks)
+            metrics.poll_targets_checked.labels("failed").inc(report.failed_checks)
+        metrics.poll_cycle_last_completed.set(self.clock())
 
     def _run_cycle(self) -> CycleReport:
         started = time.monotonic()
@@ -231,13 +249,17 @@ class Poller:
 
     def check_targets(self, batch: Sequence[Target], now: float) -> list[Observation]:
         """Fetch every target concurrently; store one sample each."""
-        values = self._pool.map(lambda t: fetch_value(self.tencent, t), batch)
+        values = self._pool.map(self._fetch, batch)
         observations = [
             Observation(t.group_id, t.mark, value, error, now)
             for t, (value, error) in zip(batch, values, strict=True)
         ]
         self.judge.record(observations)
         return observations
+
+    def _fetch(self, target: Target) -> tuple[int | None, str | None]:
+        with log_context(group_id=target.group_id):  # on whatever the check logs
+            return fetch_value(self.tencent, target)
 
     def prune(self, older_than_days: int) -> int:
         """Delete samples older than ``older_than_days``; returns how many."""

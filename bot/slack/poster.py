@@ -15,7 +15,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.alerts.delivery import PostError
+from bot.metrics import Metrics
 from bot.slack.errors import error_code
+from bot.slack.metered import MeteredWebClient, request_id_of
 
 __all__ = ["PERMANENT_ERRORS", "SlackPoster", "poster_client"]
 
@@ -40,17 +42,21 @@ FIND_PAGES = 3
 UNREADABLE = "Slack's answer could not be read"
 
 
-def poster_client(token: str, base_url: str, *, replica: str = "") -> WebClient:
-    """A WebClient for the outbox: connection errors retried at once, 429 left to the outbox.
+def poster_client(
+    token: str, base_url: str, *, replica: str = "", metrics: Metrics | None = None
+) -> WebClient:
+    """A WebClient for the outbox: connection errors retried at once, 429 left to the outbox;
+    its calls counted into ``metrics``.
 
     ``replica`` goes into the User-Agent, so Slack-side logs (and tests) tell replicas apart.
     """
-    return WebClient(
+    return MeteredWebClient(
         token=token,
         base_url=base_url,
         timeout=10,
         retry_handlers=[ConnectionErrorRetryHandler(2)],
         user_agent_suffix=f"online-bot-replica/{replica}" if replica else None,
+        metrics=metrics if metrics is not None else Metrics(),
     )
 
 
@@ -126,14 +132,19 @@ def _call(send: Any) -> Any:
         return send()
     except SlackApiError as error:
         status = error.response.status_code
+        request_id = request_id_of(error)
         if status == 429:
             retry_after = _float(error.response.headers.get("Retry-After"), 30.0)
-            raise PostError("ratelimited", permanent=False, retry_after=retry_after) from None
+            raise PostError(
+                "ratelimited", permanent=False, retry_after=retry_after, request_id=request_id
+            ) from None
         code = error_code(error)
         if code is not None:
-            raise PostError(code, permanent=code in PERMANENT_ERRORS) from None
+            raise PostError(
+                code, permanent=code in PERMANENT_ERRORS, request_id=request_id
+            ) from None
         reason = f"HTTP {status}" if status != 200 else UNREADABLE
-        raise PostError(reason, permanent=False) from None
+        raise PostError(reason, permanent=False, request_id=request_id) from None
     except (SlackClientError, OSError) as error:
         raise PostError(f"Slack did not answer ({type(error).__name__})", permanent=False) from None
     except ValueError:  # malformed JSON

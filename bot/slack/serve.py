@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
@@ -21,15 +21,18 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.handlers import OnlineHandlers
 from bot.home import AppHome
 from bot.httpserver import WsgiApp, answer
+from bot.metrics import Metrics
 from bot.settings import Settings, SettingsError
 from bot.slack.gate import Refused, Unsigned, bolt_request, verify
 from bot.slack.home import register as register_home
 from bot.slack.listeners import register, retry_handlers
+from bot.slack.metered import MeteredWebClient
 
 __all__ = [
     "EVENTS_PATH",
     "build_app",
     "check_auth",
+    "metered_listeners",
     "run_socket_mode",
     "usergroup_members",
     "web_client",
@@ -44,16 +47,28 @@ TOKENS_HELP = "api.slack.com/apps > your app"
 SLACK_ERROR_CODE = re.compile(r"[a-z0-9_]+")
 
 
-def web_client(settings: Settings) -> WebClient:
+#: Seconds the readiness probe's auth.test may take (no retries): probes have deadlines.
+AUTH_PROBE_TIMEOUT = 5
+
+
+def web_client(
+    settings: Settings, metrics: Metrics | None = None, *, probe: bool = False
+) -> WebClient:
+    """The bot token's Web API client, its calls counted into ``metrics``; with ``probe``,
+    one for the readiness check's auth.test (a short timeout, no retries)."""
     if settings.slack_bot_token is None:
         raise SettingsError(
             "SLACK_BOT_TOKEN is missing: copy the Bot User OAuth Token (xoxb-...) from "
             f"{TOKENS_HELP} > OAuth & Permissions after installing the app to your workspace."
         )
-    return WebClient(
+    options: dict[str, Any] = (
+        {"timeout": AUTH_PROBE_TIMEOUT} if probe else {"retry_handlers": retry_handlers()}
+    )
+    return MeteredWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
-        retry_handlers=retry_handlers(),
+        metrics=metrics if metrics is not None else Metrics(),
+        **options,
     )
 
 
@@ -127,7 +142,10 @@ def build_app(
     handlers: OnlineHandlers,
     client: WebClient,
     answers: Executor | None = None,
+    metrics: Metrics | None = None,
 ) -> App:
+    """The bolt app over ``handlers``; with ``metrics``, the listeners' Slack calls are
+    counted too (``metered_listeners``)."""
     app = App(
         client=client,
         signing_secret="",  # not bolt's to check: wsgi_app does, before bolt parses the body
@@ -139,11 +157,36 @@ def build_app(
         # for an ack from its 5-thread listener pool.
         process_before_response=True,
     )
+    if metrics is not None:
+        app.use(metered_listeners(metrics))
     if answers is None:
         answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="answer")
     register(app, handlers, answers)
     register_home(app, AppHome(handlers), answers)
     return app
+
+
+def metered_listeners(metrics: Metrics) -> Callable[[BoltContext, Callable[[], None]], None]:
+    """A bolt middleware: bolt gives each request a client of its own, a plain copy of the
+    app's; the listeners get a counting one instead (files, conversations.open...)."""
+
+    def metered(context: BoltContext, next: Callable[[], None]) -> None:
+        plain = context.client
+        context["client"] = MeteredWebClient(
+            token=plain.token,
+            base_url=plain.base_url,
+            timeout=plain.timeout,
+            ssl=plain.ssl,
+            proxy=plain.proxy,
+            headers=dict(plain.headers),  # (the client writes its User-Agent into them)
+            team_id=plain.default_params.get("team_id"),
+            logger=plain.logger,
+            retry_handlers=plain.retry_handlers,
+            metrics=metrics,
+        )
+        next()
+
+    return metered
 
 
 #: Where Slack sends slash commands and button presses.
@@ -152,7 +195,7 @@ EVENTS_PATH = "/slack/events"
 
 def wsgi_app(app: App, signing_secret: str, routes: Mapping[str, WsgiApp] | None = None) -> WsgiApp:
     """Slack's requests on POST /slack/events, GET /healthz for load balancers, and
-    ``routes`` (path: WSGI app), e.g. Tencent's callbacks.
+    ``routes`` (path: WSGI app), e.g. Tencent's callbacks, /metrics, /readyz.
 
     A request reaches bolt only once its signature matches (401 otherwise) and bolt can
     read its body (400 otherwise): junk costs one HMAC and one log line, never a traceback.
@@ -208,5 +251,9 @@ def wsgi_app(app: App, signing_secret: str, routes: Mapping[str, WsgiApp] | None
 
 def run_socket_mode(app: App, app_token: str, api_url: str) -> None:
     """Connect to Slack over Socket Mode and serve until interrupted."""
+    # bolt prints "Bolt app is running!" on stdout when its logger is set above INFO (as
+    # bolt sets it: at the root's level when the app was made): logged, it follows the
+    # log's level and format (one JSON line with LOG_FORMAT=json).
+    app.logger.setLevel(logging.NOTSET)
     opener = WebClient(base_url=api_url, retry_handlers=retry_handlers())
     SocketModeHandler(app, app_token, web_client=opener, concurrency=16).start()

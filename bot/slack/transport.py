@@ -1,18 +1,25 @@
 """Slack as the bot's transport: the bolt app, wrapped from outside by Socket Mode (with
-SLACK_APP_TOKEN) or by HTTP mode (waitress on PORT), and the alert poster."""
+SLACK_APP_TOKEN) or by HTTP mode (waitress on PORT), and the alert poster.
+
+Besides Slack's endpoint, HTTP mode serves on PORT Tencent's callbacks (with push),
+GET /readyz, and GET /metrics unless METRICS_PORT is set; METRICS_PORT, when set, serves
+/metrics and /readyz in either mode; Socket Mode serves the callbacks and /readyz on PORT
+when push is on. Every port answers GET /healthz (``ports``)."""
 
 from __future__ import annotations
 
 import gc
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 
 from bot.alerts.delivery import Poster
-from bot.httpserver import http_server, routes_app
+from bot.httpserver import WsgiApp, http_server, routes_app
+from bot.metrics import Metrics
+from bot.readiness import READY_PATH, Recheck
 from bot.settings import Settings, SettingsError
 from bot.slack.poster import SlackPoster, poster_client
 from bot.slack.serve import build_app, check_auth, run_socket_mode, web_client, wsgi_app
@@ -24,7 +31,7 @@ from bot.wiring import Plan
 if TYPE_CHECKING:
     from bot.wiring import Bot, Tencent
 
-__all__ = ["GC_YOUNG_THRESHOLD", "SlackTransport", "settle_memory"]
+__all__ = ["GC_YOUNG_THRESHOLD", "SlackTransport", "ports", "settle_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +55,27 @@ def settle_memory() -> None:
 class SlackTransport:
     """The Slack workspace the bot token belongs to (``connect`` checks it first)."""
 
-    def __init__(self, settings: Settings, client: WebClient, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: WebClient,
+        say: Callable[[str], None],
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
         self.client = client
         self.say = say  # notes for the operator (stderr)
+        self.metrics = metrics if metrics is not None else Metrics()
 
     @classmethod
-    def connect(cls, settings: Settings, say: Callable[[str], None]) -> SlackTransport:
+    def connect(
+        cls, settings: Settings, say: Callable[[str], None], metrics: Metrics | None = None
+    ) -> SlackTransport:
         """Check the tokens and the mode before anything starts: SettingsError if Slack
-        cannot be served (no bot token, no mode, a token Slack rejects, no Slack there)."""
-        client = web_client(settings)
+        cannot be served (no bot token, no mode, a token Slack rejects, no Slack there).
+        Slack calls are counted into ``metrics`` (give the bot the same)."""
+        metrics = metrics if metrics is not None else Metrics()
+        client = web_client(settings, metrics)
         if settings.slack_app_token is None and settings.slack_signing_secret is None:
             raise SettingsError(
                 "Set SLACK_APP_TOKEN (xapp-..., Basic Information > App-Level Tokens) for "
@@ -66,7 +84,7 @@ class SlackTransport:
             )
         identity = check_auth(client)
         say(f"Connected to Slack as {identity.get('user')} in {identity.get('team')}.")
-        return cls(settings, client, say)
+        return cls(settings, client, say, metrics)
 
     def usergroup_members(self, usergroup: str) -> frozenset[str]:
         return _usergroup_members(self.client, usergroup)
@@ -74,7 +92,9 @@ class SlackTransport:
     def poster(self, replica: str) -> Poster:
         assert self.settings.slack_bot_token is not None
         token = self.settings.slack_bot_token.get_secret_value()
-        return SlackPoster(poster_client(token, self.settings.slack_api_url, replica=replica))
+        return SlackPoster(
+            poster_client(token, self.settings.slack_api_url, replica=replica, metrics=self.metrics)
+        )
 
     def plan(self, settings: Settings, tencent: Tencent) -> Plan:
         if tencent.simulator is not None:
@@ -98,26 +118,56 @@ class SlackTransport:
     def serve(self, bot: Bot) -> None:
         """Serve until interrupted (Ctrl-C, or SIGTERM turned into KeyboardInterrupt)."""
         settings = self.settings
-        app = build_app(bot.handlers, self.client)
-        routes = bot.callback_routes()
+        app = build_app(bot.handlers, self.client, metrics=self.metrics)
+        probe = web_client(settings, self.metrics, probe=True)
+        slack_auth = Recheck(lambda: check_auth(probe), passed=True, errors=(SettingsError,))
+        served = ports(settings, bot.callback_routes(), bot.status_routes(slack_auth))
+        socket_mode = settings.slack_app_token is not None
+        main = None if socket_mode else served.pop(settings.port)
+        for port, routes in served.items():  # bound now: a port in use stops the start
+            server = http_server(routes_app(routes), "0.0.0.0", port)
+            threading.Thread(target=server.run, name=f"http-{port}", daemon=True).start()
+            self.say(f"{_paths(routes)} on port {port}.")
         bot.start()
         settle_memory()
         try:
             if settings.slack_app_token is not None:
-                if routes:  # Tencent's callbacks still come over HTTP
-                    callbacks = http_server(routes_app(routes), "0.0.0.0", settings.port)
-                    threading.Thread(target=callbacks.run, name="callbacks", daemon=True).start()
-                    self.say(f"Push: POST {CALLBACK_PATH} on port {settings.port}.")
                 self.say("Socket Mode: connecting to Slack.")
                 run_socket_mode(
                     app, settings.slack_app_token.get_secret_value(), settings.slack_api_url
                 )
             else:
-                assert settings.slack_signing_secret is not None
+                assert settings.slack_signing_secret is not None and main is not None
                 secret = settings.slack_signing_secret.get_secret_value()
-                server = http_server(wsgi_app(app, secret, routes), "0.0.0.0", settings.port)
-                paths = "POST /slack/events, " + "".join(f"POST {p}, " for p in routes)
-                self.say(f"HTTP mode on port {settings.port}: {paths}GET /healthz.")
+                server = http_server(wsgi_app(app, secret, main), "0.0.0.0", settings.port)
+                paths = _paths({"/slack/events": app, **main})
+                self.say(f"HTTP mode on port {settings.port}: {paths}.")
                 server.run()
         except KeyboardInterrupt:
             pass
+
+
+def ports(
+    settings: Settings, callbacks: Mapping[str, WsgiApp], status: Mapping[str, WsgiApp]
+) -> dict[int, dict[str, WsgiApp]]:
+    """What each port serves besides GET /healthz (and Slack's POST /slack/events on PORT
+    in HTTP mode): Tencent's ``callbacks`` and /readyz on PORT (in Socket Mode only when
+    push is on); the ``status`` routes (/metrics, /readyz) on METRICS_PORT if set, else on
+    PORT in HTTP mode (Socket Mode then serves no metrics)."""
+    socket_mode = settings.slack_app_token is not None
+    served: dict[int, dict[str, WsgiApp]] = {}
+    if not socket_mode or callbacks:
+        served[settings.port] = {**callbacks, READY_PATH: status[READY_PATH]}
+    if settings.metrics_port is not None:
+        served.setdefault(settings.metrics_port, {}).update(status)
+    elif not socket_mode:
+        served[settings.port].update(status)
+    return served
+
+
+def _paths(routes: Mapping[str, object]) -> str:
+    """``POST /slack/events, GET /metrics, ..., GET /healthz`` (Tencent's and Slack's are
+    POSTed, the others read)."""
+    posted = ("/slack/events", CALLBACK_PATH)
+    said = [f"{'POST' if path in posted else 'GET'} {path}" for path in routes]
+    return ", ".join([*said, "GET /healthz"])

@@ -30,7 +30,7 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,8 +48,10 @@ __all__ = [
     "downgrade",
     "head_revision",
     "is_postgresql",
+    "known_revisions",
     "make_engine",
     "migration_options",
+    "revision_of",
     "safe_url",
     "session_factory",
     "upgrade",
@@ -301,10 +303,24 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def known_revisions() -> tuple[str, ...]:
+    """Every migration in the repository, the newest (head) first."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return tuple(revision.revision for revision in script.walk_revisions())
+
+
+def revision_of(connection: Connection) -> str | None:
+    """The migration the database behind ``connection`` is at; None when it has none.
+    (Alembic's own reading logs two lines each time: too many for a readiness probe.)"""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def current_revision(url: str | URL) -> str | None:
     """The migration the database at ``url`` is at; None when it has none (empty)."""
     with _connected(url) as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return revision_of(connection)
 
 
 def check(url: str | URL) -> list[Any]:

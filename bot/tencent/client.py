@@ -28,12 +28,15 @@ import requests
 import tenacity
 from requests.adapters import HTTPAdapter
 
+from bot.metrics import Metrics
 from bot.tencent import answers
 from bot.tencent.errors import (
     ApiError,
+    BusyError,
     FeatureNotEnabled,
     NotAudioVideoGroup,
     TencentError,
+    Throttled,
     TransportError,
     api_error,
 )
@@ -122,6 +125,7 @@ class TencentClient:
         background: bool = False,
         backup_url: str | None = None,
         backup_stay: float = BACKUP_STAY,
+        metrics: Metrics | None = None,
     ) -> None:
         self.sdkappid = sdkappid
         self.admin = admin
@@ -145,6 +149,7 @@ class TencentClient:
             session.mount("http://", adapter)
             session.mount("https://", adapter)
         self._session = session
+        self.metrics = metrics if metrics is not None else Metrics()
 
     def __repr__(self) -> str:
         return f"TencentClient(sdkappid={self.sdkappid}, base_url={self.base_url!r})"
@@ -325,14 +330,37 @@ class TencentClient:
             reraise=True,
         )
         path = f"/v4/{service}/{command}"
+        api = f"{service}/{command}"  # per API: two APIs share the name get_online_member_num
         for attempt in retrying:
             with attempt:
-                remaining = self.retry.deadline - (time.monotonic() - started)
-                self.rate_limits.acquire(  # per API: two APIs share the name get_online_member_num
-                    f"{service}/{command}", timeout=remaining, background=self.background
-                )
-                return parse(self._signed_post(path, body))
+                self._acquire(api, self.retry.deadline - (time.monotonic() - started))
+                sent, outcome = time.monotonic(), "ok"
+                try:
+                    return parse(self._signed_post(path, body))
+                except TencentError as error:
+                    outcome = _outcome(error)
+                    raise
+                except Exception:
+                    outcome = "malformed"  # an answer the readers choked on
+                    raise
+                finally:
+                    self.metrics.tencent_requests.labels(api, outcome).inc()
+                    elapsed = time.monotonic() - sent
+                    self.metrics.tencent_request_seconds.labels(api).observe(elapsed)
         raise AssertionError("unreachable: tenacity either returns or reraises")
+
+    def _acquire(self, api: str, timeout: float) -> None:
+        """A place in ``api``'s rate limit, the wait measured; Throttled after ``timeout``."""
+        waiting = time.monotonic()
+        try:
+            self.rate_limits.acquire(api, timeout=timeout, background=self.background)
+        except Throttled:
+            self.metrics.tencent_requests.labels(api, "throttled").inc()
+            raise
+        finally:
+            priority = "background" if self.background else "interactive"
+            waited = time.monotonic() - waiting
+            self.metrics.tencent_rate_limit_wait_seconds.labels(api, priority).observe(waited)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         backoff = self._backoff(state)
@@ -367,10 +395,13 @@ class TencentClient:
             if never_reached(exc):
                 self._route.failed(base, type(exc).__name__)
             if isinstance(exc, requests.Timeout):
-                raise TransportError("Tencent did not answer in time; try again.") from None
+                raise TransportError(
+                    "Tencent did not answer in time; try again.", kind="no_answer"
+                ) from None
             raise TransportError(
                 f"Could not reach Tencent Cloud Chat ({type(exc).__name__}); check the network "
-                "and TENCENT_IM_REGION / TENCENT_IM_BASE_URL."
+                "and TENCENT_IM_REGION / TENCENT_IM_BASE_URL.",
+                kind="no_answer",
             ) from None
         if response.status_code != 200:
             raise _http_error(response.status_code)
@@ -387,7 +418,16 @@ class TencentClient:
             )
         if code or status == "FAIL":
             error = api_error(code, str(data.get("ErrorInfo", "")), answers.request_id(data))
-            log.info("Tencent %s: error %s (%s)", url.rsplit("/", 1)[-1], code, error.request_id)
+            context = {"tencent_request_id": error.request_id}
+            if isinstance(body.get("GroupId"), str):
+                context["group_id"] = body["GroupId"]
+            log.info(
+                "Tencent %s: error %s (%s)",
+                url.rsplit("/", 1)[-1],
+                code,
+                error.request_id,
+                extra=context,
+            )
             raise error
         return data
 
@@ -414,6 +454,15 @@ def _count_refused(error: ApiError, group_type: str | None, community: bool) -> 
     )
 
 
+def _outcome(error: TencentError) -> str:
+    """A failed request's outcome, as the metrics count it."""
+    if isinstance(error, BusyError):
+        return "busy"
+    if isinstance(error, ApiError):
+        return "api_error"
+    return error.kind if isinstance(error, TransportError) else "malformed"
+
+
 def _http_error(status: int) -> TransportError:
     error = TransportError(
         f"Tencent answered HTTP {status}"
@@ -421,7 +470,8 @@ def _http_error(status: int) -> TransportError:
             "; try again shortly."
             if status >= 500 or status == 429
             else ": check TENCENT_IM_REGION / TENCENT_IM_BASE_URL."
-        )
+        ),
+        kind="http_error",
     )
     error.retryable = status >= 500 or status in (408, 429)
     return error

@@ -76,9 +76,15 @@ class InvalidInput(TencentError, ValueError):
 
 class TransportError(TencentError):
     """No usable answer: connection refused, timeout, HTTP 5xx, a body that is not JSON
-    or lacks a field Tencent documents (an OK answer without its OnlineMemberNum)."""
+    or lacks a field Tencent documents (an OK answer without its OnlineMemberNum).
+    ``kind`` says which, for the metrics: ``no_answer`` (network, timeout), ``http_error``
+    or ``malformed``."""
 
     retryable = True
+
+    def __init__(self, user_message: str, *, kind: str = "malformed") -> None:
+        super().__init__(user_message)
+        self.kind = kind
 
 
 class Throttled(TencentError):

@@ -25,6 +25,7 @@ from bot.store import upgrade
 __all__ = [
     "DEFAULT_TEST_POSTGRES_URL",
     "MigratedTemplates",
+    "allow_connections",
     "fresh_postgres_database",
     "postgres_server",
 ]
@@ -79,6 +80,25 @@ def fresh_postgres_database(template: str | None = None) -> Iterator[str]:
             yield base.set(database=name).render_as_string(hide_password=False)
         finally:
             _drop(admin, name)
+    finally:
+        admin.dispose()
+
+
+def allow_connections(url: str, allowed: bool) -> None:
+    """Let clients connect to the PostgreSQL database at ``url``, or not: refused, its open
+    connections are ended too, so that it is down for whoever uses it (as if the server
+    were stopped) while the others' databases carry on."""
+    name = make_url(url).database
+    admin = _admin(postgres_server())
+    try:
+        with admin.connect() as connection:
+            flag = "true" if allowed else "false"
+            connection.exec_driver_sql(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {flag}')
+            if not allowed:
+                connection.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+                )
     finally:
         admin.dispose()
 

@@ -19,11 +19,17 @@ its limits (invalid_arguments: more than 100 blocks, a modal title over 24 chara
 private_metadata over 3,000) and views.open without a trigger_id (invalid_trigger_id);
 `home_view()` is the Home tab last published for a user.
 Tokens in `invalid_tokens` get invalid_auth; a request without a token gets not_authed.
+Every Web API answer carries an ``x-slack-req-id`` header, as Slack's do (`Call.request_id`).
 
 Failures are queued per method with `fail_next()` (the idea of opsdroid's ``add_response``):
 each queued failure answers exactly one request, then the method behaves normally again.
 `reply_next()` queues an answer given verbatim instead: malformed JSON, ``ok`` without the
 fields a client needs, or any other body Slack (or a proxy in front of it) might send.
+
+Socket Mode, when ``socket_mode`` is set: apps.connections.open answers the URL of a
+WebSocket served here (``/socket-mode``), as Slack's does; the app connects, is greeted with
+``hello``, gets its pings answered, and `socket_event()` sends it an envelope (a slash command)
+and returns its ack (each ack is also recorded, as ``socket_mode:ack``).
 
 Responses can be withheld with `hold()`: the next request(s) of a method are processed and
 recorded as usual (a held chat.postMessage is stored, so conversations.history lists it), but
@@ -34,14 +40,18 @@ returns the held `Call`, whose ``headers`` tell who sent it (``user-agent``).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email.parser
 import email.policy
+import hashlib
 import json
+import socket
 import threading
 import time
+import uuid
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -82,6 +92,7 @@ class Call:
     """One request as it arrived.
 
     ``headers`` has lower-cased names. ``time`` is ``time.monotonic()`` at arrival.
+    ``request_id``: what the answer's ``x-slack-req-id`` header said (Web API calls only).
     """
 
     method: str
@@ -89,6 +100,7 @@ class Call:
     headers: dict[str, str]
     body: bytes
     time: float
+    request_id: str = ""
 
     @property
     def token(self) -> str | None:
@@ -177,12 +189,16 @@ class FakeSlack:
     - ``users``: user ID -> fields of its user object (``{"tz": "Europe/Paris"}``), for
       users.info; any other user is ``user_not_found``.
     - ``invalid_tokens``: tokens answered with invalid_auth (``{"xoxb-bad"}`` to start with).
+    - ``socket_mode``: apps.connections.open answers a WebSocket URL served here (False: it
+      answers ``{"ok": true}`` without one, and a Socket Mode client cannot connect).
     """
 
     def __init__(self) -> None:
         self.usergroups: dict[str, list[str]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.invalid_tokens: set[str] = {"xoxb-bad"}
+        self.socket_mode = False
+        self._links: list[_Link] = []
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -218,6 +234,10 @@ class FakeSlack:
 
     def stop(self) -> None:
         self.release()
+        with self._cond:
+            links, self._links = self._links, []
+        for link in links:
+            link.close()
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is None:
@@ -307,6 +327,86 @@ class FakeSlack:
         self.release()
         with self._cond:
             self._clear()
+
+    # -- Socket Mode -------------------------------------------------------------------------
+
+    def socket_event(
+        self, kind: str, payload: dict[str, Any], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Send the connected app an envelope of ``kind`` (``slash_commands``,
+        ``interactive``, ``events_api``) over Socket Mode, once it has connected; return the
+        payload of its ack (``{}`` for a bare ack)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._links, timeout=timeout):
+                raise AssertionError(f"waited {timeout}s for an app to connect over Socket Mode")
+            link = self._links[-1]
+        envelope_id = str(uuid.uuid4())
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": True,
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
+        link.send(_TEXT, json.dumps(envelope).encode())
+
+        def acked() -> list[Call]:
+            return [
+                c
+                for c in self._calls
+                if c.method == "socket_mode:ack" and c.params.get("envelope_id") == envelope_id
+            ]
+
+        with self._cond:
+            if not self._cond.wait_for(acked, timeout=timeout):
+                raise AssertionError(f"waited {timeout}s for the app to ack {kind}")
+            (ack,) = acked()
+        answer = ack.params.get("payload")
+        return answer if isinstance(answer, dict) else {}
+
+    def _websocket(self, handler: BaseHTTPRequestHandler) -> None:
+        """Serve one Socket Mode connection until it closes (in its request's thread)."""
+        key = handler.headers.get("Sec-WebSocket-Key", "")
+        digest = hashlib.sha1((key + _WEBSOCKET_GUID).encode()).digest()
+        handler.send_response(101, "Switching Protocols")
+        handler.send_header("Upgrade", "websocket")
+        handler.send_header("Connection", "Upgrade")
+        handler.send_header("Sec-WebSocket-Accept", base64.b64encode(digest).decode())
+        handler.end_headers()
+        handler.wfile.flush()
+        link = _Link(handler.connection)
+        with self._cond:
+            self._links.append(link)
+            self._cond.notify_all()
+        hello = {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}}
+        try:
+            link.send(_TEXT, json.dumps(hello).encode())
+            while True:
+                frame = _read_frame(handler.rfile)
+                if frame is None or frame[0] == _CLOSE:
+                    break
+                opcode, data = frame
+                if opcode == _PING:
+                    link.send(_PONG, data)
+                elif opcode == _TEXT:
+                    message = json.loads(data)
+                    with self._cond:
+                        call = Call("socket_mode:ack", message, {}, data, time.monotonic())
+                        self._calls.append(call)
+                        self._cond.notify_all()
+        except (OSError, ValueError):
+            pass  # the app went away, or the fake stopped
+        finally:
+            with self._cond:
+                if link in self._links:
+                    self._links.remove(link)
+            handler.close_connection = True
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> _Reply:
+        if not self.socket_mode:
+            return _ok()
+        return _ok(url=self.base_url.replace("http://", "ws://") + "/socket-mode")
 
     # -- error injection ---------------------------------------------------------------------
 
@@ -411,10 +511,13 @@ class FakeSlack:
             return _Reply.json({"ok": False, "error": "unknown_path"}, status=404)
 
         with self._cond:
-            call = Call(method, params, headers, body, time.monotonic())
+            request_id = f"fake-req-{len(self._calls) + 1}" if kind == "api" else ""
+            call = Call(method, params, headers, body, time.monotonic(), request_id)
             self._calls.append(call)
             try:
                 reply = self._reply(method, kind, params, body, call.token)
+                if request_id:  # as Slack does: an id to quote when asking about a call
+                    reply = replace(reply, headers=(*reply.headers, ("x-slack-req-id", request_id)))
                 held = None
                 if self._holds.get(method):
                     self._holds[method] -= 1
@@ -700,6 +803,7 @@ def _invalid_view(problem: str) -> _Reply:
 
 
 _API_METHODS = {
+    "apps.connections.open": FakeSlack._apps_connections_open,
     "auth.test": FakeSlack._auth_test,
     "chat.postMessage": FakeSlack._chat_post_message,
     "chat.postEphemeral": FakeSlack._chat_post_ephemeral,
@@ -731,11 +835,15 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _serve(self) -> None:
+        fake: FakeSlack = self.server.fake  # type: ignore[attr-defined]
+        websocket = self.headers.get("Upgrade", "").lower() == "websocket"
+        if urlsplit(self.path).path == "/socket-mode" and websocket:
+            fake._websocket(self)
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         headers = {name.lower(): value for name, value in self.headers.items()}
-        fake: FakeSlack = self.server.fake  # type: ignore[attr-defined]
         reply = fake._handle(url.path, headers, body, url.query)
         try:
             self.send_response(reply.status)
@@ -747,6 +855,53 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client went away (e.g. killed while held)
+
+
+# -- WebSocket frames (RFC 6455), as much as Socket Mode uses -----------------------------------
+
+_WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_TEXT, _CLOSE, _PING, _PONG = 0x1, 0x8, 0x9, 0xA
+
+
+class _Link:
+    """One Socket Mode connection: frames to the app, one writer at a time."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._lock = threading.Lock()
+
+    def send(self, opcode: int, data: bytes) -> None:
+        """One unmasked, unfragmented frame (a server's)."""
+        size = len(data)
+        if size < 126:
+            head = bytes([0x80 | opcode, size])
+        elif size < 1 << 16:
+            head = bytes([0x80 | opcode, 126]) + size.to_bytes(2, "big")
+        else:
+            head = bytes([0x80 | opcode, 127]) + size.to_bytes(8, "big")
+        with self._lock:
+            self._sock.sendall(head + data)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+
+def _read_frame(stream: Any) -> tuple[int, bytes] | None:
+    """One frame from the app (masked, as a client's are): (opcode, payload); None at the end."""
+    head = stream.read(2)
+    if len(head) < 2:
+        return None
+    opcode, size = head[0] & 0x0F, head[1] & 0x7F
+    if size == 126:
+        size = int.from_bytes(stream.read(2), "big")
+    elif size == 127:
+        size = int.from_bytes(stream.read(8), "big")
+    mask = stream.read(4) if head[1] & 0x80 else b""
+    data = stream.read(size)
+    if mask:
+        data = bytes(byte ^ mask[i % 4] for i, byte in enumerate(data))
+    return opcode, data
 
 
 def _ok(**payload: Any) -> _Reply:

@@ -133,7 +133,7 @@ class BotProcess:
             try:
                 if requests.get(url + "/healthz", timeout=0.5).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not serving yet; or busy
                 pass
             time.sleep(0.05)  # connection refused comes back at once: the process is starting
         raise StartupError(
