@@ -212,7 +212,8 @@ def _alerting(
         metrics=metrics,
     )
     metrics.poll_interval.set(poll_interval)
-    metrics.watch_database(DatabaseFigures(sessions))
+    figures = DatabaseFigures(sessions)
+    metrics.watch_database(figures)
     inbox = None
     if push:
         debounce = settings.push_debounce
@@ -234,6 +235,7 @@ def _alerting(
         )
     finally:
         metrics.watch_database(None)
+        figures.close()
         if inbox is not None:
             inbox.close()
         poller.close()

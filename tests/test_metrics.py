@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, insert, update
 from sqlalchemy.orm import sessionmaker
 from support.alerting import GROUP, Env
 from support.serving import served
+from support.waiting import wait_until
 
 from bot.httpserver import routes_app
 from bot.metrics import METRICS_PATH, Metrics, metrics_app
@@ -172,7 +173,9 @@ def counted(migrated_database_url, sim_alerting, fake_slack):
     environment = Env(migrated_database_url, sim_alerting, fake_slack, Clock())
     metrics = Metrics()
     environment.poller.metrics = metrics
-    metrics.watch_database(DatabaseFigures(environment.sessions, clock=environment.clock))
+    # every: 0, each scrape reads the database (the bot reads every 5 s while scraped)
+    figures = DatabaseFigures(environment.sessions, clock=environment.clock, every=0)
+    metrics.watch_database(figures)
     yield environment, metrics
     environment.close()
 
@@ -292,10 +295,32 @@ def test_muted_watches_and_the_outbox_backlog(counted):
     assert given_up["online_bot_outbox_oldest_pending_age_seconds"][()] == 0
 
 
+def test_a_scrape_gets_the_last_reading_while_a_thread_reads_every_few_seconds(counted):
+    env, metrics = counted
+    figures = DatabaseFigures(env.sessions, every=60, idle_after=0.2)
+    metrics.watch_database(figures)
+    try:
+        assert "online_bot_watched_online_members" not in scrape(metrics)  # read at once
+        assert figures.reading
+        env.watch(f"watch {GROUP} below 100")
+        env.cycle()
+        assert "online_bot_watched_online_members" not in scrape(metrics)  # the last reading
+        figures.read()  # as the thread does every 60 s here
+        assert audience(scrape(metrics), GROUP) == 500
+    finally:
+        figures.close()
+
+    idle = DatabaseFigures(env.sessions, every=0.05, idle_after=0.2)
+    idle()
+    assert idle.reading
+    wait_until(lambda: not idle.reading, timeout=10, what="the reader stopped: nobody scrapes")
+    idle.close()
+
+
 def test_a_database_that_cannot_be_read_leaves_its_figures_out(tmp_path, caplog):
     metrics = Metrics()
     broken = sessionmaker(create_engine(f"sqlite:///{tmp_path}/no-tables.db"))
-    metrics.watch_database(DatabaseFigures(broken))
+    metrics.watch_database(DatabaseFigures(broken, every=0))
     samples = scrape(metrics)
     assert samples["online_bot_database_up"][()] == 0
     assert "online_bot_watches" not in samples
