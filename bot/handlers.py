@@ -11,6 +11,7 @@ renders once it has tried to deliver the chart (a PNG).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -86,6 +87,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds an online list is reused for the same question (Tencent's own is up to 40 s old).
 SNAPSHOT_REUSE = 10.0
+#: Seconds a history waits for the group's name from Tencent before it does without.
+NAME_WAIT = 2.0
 
 
 def unexpected(ref: str) -> str:
@@ -262,6 +265,7 @@ class OnlineHandlers:
             )
 
         def work() -> Reply | HistoryAnswer:
+            self._learn_name(history, show.group_id)
             key = (show.group_id, show.mark, show.seconds, caller.channel_id)
             view = self._histories.get(
                 key,
@@ -283,6 +287,17 @@ class OnlineHandlers:
             ack=render_drawing(show.group_id, show.mark, show.seconds),
             work=lambda: self._guarded(work),
         )
+
+    def _learn_name(self, history: HistoryReader, group_id: str) -> None:
+        """Ask Tencent for the group's name when it is not known (once an hour at most),
+        waiting NAME_WAIT at most: a chart is wanted most when Tencent is in trouble,
+        and it does without the name (it shows the ID)."""
+        names = history.names
+        if names is None or names.known(group_id):
+            return
+        asking = self._pool.submit(names.prefetch, [group_id])
+        with contextlib.suppress(TimeoutError):
+            asking.result(timeout=NAME_WAIT)
 
     def chart_png(self, chart: Chart) -> bytes:
         """``chart`` as PNG; the same chart asked again within reuse_seconds is drawn once."""

@@ -15,7 +15,9 @@ from support.alerting import GROUP
 from support.slackapp import start_app
 
 from bot.alerts.history import HistoryReader
+from bot.alerts.names import GroupNames
 from bot.handlers import Caller, HistoryAnswer
+from bot.simulator import Faults
 from bot.slack.listeners import _chart_answer
 from bot.slack.userzones import UserZones
 from bot.zones import parse_zone
@@ -226,3 +228,38 @@ def test_a_chart_that_cannot_be_drawn_still_gets_an_answer(env, fake_slack, capl
     assert "the counts below stand in for it" in text
     assert fake_slack.calls("files.getUploadURLExternal") == []
     assert "unexpected failure drawing a chart" in caplog.text
+
+
+@pytest.fixture
+def app_without_names(env, fake_slack):
+    """The app after a restart: the group's name not known yet."""
+    env.watch(f"watch {GROUP} below 100")
+    names = GroupNames(env.tencent, clock=env.clock)
+    history = HistoryReader(env.sessions, names, clock=env.clock)
+    running, stop = start_app(env.sim, fake_slack.api_url, env.watches, history=history)
+    yield running, names
+    stop()
+
+
+def test_the_group_s_name_is_asked_of_tencent_when_not_known(app_without_names, fake_slack, sim):
+    app, names = app_without_names
+    before = sim.stats().get_group_info.calls
+
+    _, answer = ask(app, fake_slack, f"history {GROUP} 1h")
+
+    assert sim.stats().get_group_info.calls == before + 1
+    assert names.peek(GROUP) == "Evening <Stream>"
+    assert answer["blocks"][0]["text"]["text"] == "Audience of Evening <Stream>, last 1h"
+
+
+def test_a_slow_tencent_does_not_hold_up_the_chart(app_without_names, fake_slack, sim):
+    app, _ = app_without_names
+    sim.set_faults(Faults(latency_ms=5000))  # longer than the handlers wait for a name
+    try:
+        _, answer = ask(app, fake_slack, f"history {GROUP} 1h")
+    finally:
+        sim.set_faults(Faults())
+
+    assert answer["blocks"][0]["text"]["text"] == f"Audience of {GROUP}, last 1h"  # the ID
+    (chart,) = fake_slack.uploaded_files()
+    assert_chart(chart.content)

@@ -43,7 +43,8 @@ FIRING_LOOKBACK_DAYS = 7
 
 
 class HistoryReader:
-    """Reads a target's history from the store."""
+    """Reads a target's history from the store; the group's name as ``names`` knows it
+    (reading asks Tencent nothing: see OnlineHandlers for when the name is asked)."""
 
     def __init__(
         self,
@@ -89,8 +90,6 @@ class HistoryReader:
             watches = self._watches(session, group_id, mark, channel_id)
             spans = self._spans(session, watches, start, end)
         active = [w for w in watches if w.deleted_at is None]
-        if self.names is not None:
-            self.names.prefetch([group_id])  # at most one Tencent call an hour per group
         return HistoryView(
             group_id=group_id,
             mark=mark,

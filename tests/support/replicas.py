@@ -63,10 +63,15 @@ def start_replicas(
     root: Path, count: int, *, timeout: float = STARTUP_SECONDS, **values: str
 ) -> list[Replica]:
     """Start ``count`` replicas at once, then wait until every one answers /healthz (each
-    within ``timeout`` seconds)."""
+    within ``timeout`` seconds). If one does not, all are stopped before the error
+    propagates: nobody else holds them to stop them."""
     replicas = [Replica(root / f"replica{i}", f"replica{i}", **values) for i in range(count)]
-    for replica in replicas:
-        replica.wait_until_healthy(replica.url, timeout)
+    try:
+        for replica in replicas:
+            replica.wait_until_healthy(replica.url, timeout)
+    except BaseException:
+        stop_replicas(replicas)
+        raise
     return replicas
 
 
