@@ -30,8 +30,9 @@ __all__ = [
     "wait_listening",
 ]
 
-#: How long ``run`` may take to serve /healthz (or to exit on a configuration error).
-STARTUP_SECONDS = 20.0
+#: How long ``run`` may take to serve /healthz (or to exit on a configuration error): an
+#: upper bound, not a wait (the replica tests start 12 processes at once on 2 CPUs).
+STARTUP_SECONDS = 60.0
 #: How long a stopped ``run`` may take to exit after SIGTERM.
 STOP_SECONDS = 5.0
 #: How long a benchmark's process may take to listen on its port (it may build many groups).
