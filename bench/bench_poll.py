@@ -32,7 +32,6 @@ hold no watches. Not a test: it prints figures. A run takes about a minute.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import logging
 import os
@@ -44,17 +43,18 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from clientlog import ClientLogCounter
-from sqlalchemy import Engine, create_engine, event, func, insert, make_url, select, text
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support.*
+from support.benchdb import insert_watches, scratch_database
 from support.processes import free_port, start_simulator, stop
 
 from bot.alerts import rules
@@ -64,8 +64,8 @@ from bot.alerts.mapping import to_dt
 from bot.alerts.names import GroupNames
 from bot.alerts.poller import CycleReport, Poller
 from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY
-from bot.store.db import is_postgresql, make_engine, safe_url, session_factory, upgrade
-from bot.store.models import AlertStateRow, Outbox, SampleRow, Watch
+from bot.store.db import make_engine, safe_url, session_factory, upgrade
+from bot.store.models import Outbox, SampleRow, Watch
 from bot.tencent.client import GET_GROUP_INFO, GET_ONLINE_MEMBER_NUM, TencentClient
 from bot.tencent.ratelimit import WINDOW_MS, RateLimits, sustained_per_window
 
@@ -113,65 +113,21 @@ def write_scenario(path: Path, groups: int, share: float, latency_ms: float, rat
 # --------------------------------------------------------------------------- the database
 
 
-@contextlib.contextmanager
-def scratch_database(url: str | None, tmp: Path) -> Iterator[str]:
-    """A database URL for the run: a new SQLite file, or ``url`` (created and dropped when
-    it is a PostgreSQL database that does not exist yet)."""
-    if url is None:
-        yield f"sqlite:///{tmp / 'bench.db'}"
-        return
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql" or not parsed.database:
-        yield url
-        return
-    name = parsed.database
-    server = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    created = False
-    try:
-        with server.connect() as connection:
-            exists = connection.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-            )
-            if not exists:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-                created = True
-        yield url
-    finally:
-        if created:
-            with server.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
-
-
-def insert_watches(sessions: sessionmaker[Session], groups: int, now: float) -> None:
+def insert_poll_watches(engine: Engine, groups: int, now: float) -> None:
     """One ``below 100`` watch per group, channel C1..C50, each with an OK alert state."""
-    created = to_dt(now)
-    with sessions.begin() as session:
-        if session.scalar(select(func.count(Watch.id))):
-            raise SystemExit("the database already holds watches: give an empty one")
-        session.execute(
-            insert(Watch),
-            [
-                {
-                    "id": i + 1,
-                    "channel_id": f"C{1 + i % CHANNELS}",
-                    "group_id": group_id(i),
-                    "rule_kind": "below",
-                    "threshold": THRESHOLD,
-                    "for_seconds": 0,
-                    "created_by": "UBENCH",
-                    "created_at": created,
-                }
-                for i in range(groups)
-            ],
-        )
-        session.execute(
-            insert(AlertStateRow), [{"watch_id": i + 1, "status": "ok"} for i in range(groups)]
-        )
-        if is_postgresql(session):
-            session.execute(
-                text("SELECT setval(pg_get_serial_sequence('watches', 'id'), :n)"), {"n": groups}
-            )
+    insert_watches(
+        engine,
+        [
+            {
+                "channel_id": f"C{1 + i % CHANNELS}",
+                "group_id": group_id(i),
+                "rule_kind": "below",
+                "threshold": THRESHOLD,
+            }
+            for i in range(groups)
+        ],
+        now=now,
+    )
 
 
 def set_synchronous(engine: Engine, mode: str) -> None:
@@ -644,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.sqlite_synchronous and engine.dialect.name == "sqlite":
                     set_synchronous(engine, args.sqlite_synchronous)
                 sessions = session_factory(engine)
-                insert_watches(sessions, args.groups, time.time())
+                insert_poll_watches(engine, args.groups, time.time())
                 print(
                     f"database: {safe_url(url)} migrated and {args.groups} watches inserted in "
                     f"{time.monotonic() - started:.1f} s"

@@ -56,8 +56,6 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
@@ -65,17 +63,16 @@ from pathlib import Path
 
 import redis
 import yaml
-from sqlalchemy import Engine, create_engine, insert, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
-from bot.alerts.mapping import to_dt
 from bot.settings import Settings
 from bot.simulator import DEMO_ADMIN, DEMO_SECRET_KEY
 from bot.store.db import make_engine, upgrade
-from bot.store.models import AlertStateRow, Watch
 from bot.tencent.ratelimit import WINDOW_MS, sustained_per_window
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support.*
+from support.benchdb import insert_watches, scratch_database
 from support.fakeslack import FakeSlack
 from support.processes import STARTUP_TIMEOUT, free_port, start_simulator, stop
 from support.procstat import cpu_seconds, memory, pids_named
@@ -141,49 +138,22 @@ def logged_cycles(replica: Replica) -> list[tuple[float, int, float]]:
 # --------------------------------------------------------------------------- the database
 
 
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """A new PostgreSQL database on ``server_url``'s server; dropped afterwards."""
-    base = make_url(server_url)
-    name = f"online_bot_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
-def insert_watches(engine: Engine, watches: int, groups: int, now: float) -> None:
+def insert_replica_watches(engine: Engine, watches: int, groups: int, now: float) -> None:
     """``watches`` "below 20" watches over ``groups`` groups (watch i on group i % groups),
     spread over CHANNELS channels, each with an OK alert state."""
-    created = to_dt(now)
-    rows = [
-        {
-            "id": i + 1,
-            "channel_id": f"C{(i // groups * 97 + i) % CHANNELS:04d}",
-            "group_id": group_id(i % groups),
-            "rule_kind": "below",
-            "threshold": THRESHOLD,
-            "for_seconds": 0,
-            "created_by": "UBENCH",
-            "created_at": created,
-        }
-        for i in range(watches)
-    ]
-    with engine.begin() as connection:
-        connection.execute(insert(Watch), rows)
-        connection.execute(
-            insert(AlertStateRow), [{"watch_id": i + 1, "status": "ok"} for i in range(watches)]
-        )
-        connection.execute(
-            text("SELECT setval(pg_get_serial_sequence('watches', 'id'), :n)"), {"n": watches}
-        )
+    insert_watches(
+        engine,
+        [
+            {
+                "channel_id": f"C{(i // groups * 97 + i) % CHANNELS:04d}",
+                "group_id": group_id(i % groups),
+                "rule_kind": "below",
+                "threshold": THRESHOLD,
+            }
+            for i in range(watches)
+        ],
+        now=now,
+    )
 
 
 def sample_times(engine: Engine) -> dict[str, list[float]]:
@@ -451,11 +421,17 @@ def main(argv: list[str] | None = None) -> int:
     replicas: list[Replica] = []
     simulator = None
     try:
-        with scratch_database(args.postgres_url) as url, FakeSlack() as fake:
+        database = make_url(args.postgres_url).set(
+            database=f"online_bot_bench_{uuid.uuid4().hex[:10]}"
+        )
+        with (
+            scratch_database(database.render_as_string(hide_password=False), tmp) as url,
+            FakeSlack() as fake,
+        ):
             upgrade(url)
             engine = make_engine(url)
             started = time.monotonic()
-            insert_watches(engine, args.watches, args.groups, time.time())
+            insert_replica_watches(engine, args.watches, args.groups, time.time())
             print(f"watches inserted in {time.monotonic() - started:.1f} s")
 
             scenario = tmp / "scenario.yml"

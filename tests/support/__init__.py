@@ -10,6 +10,7 @@ pytest puts it there; a benchmark inserts it):
 - waiting: `wait_until`, bounded polling of something observable (never a bare sleep);
 - databases: a database of its own per test, on SQLite and PostgreSQL, copied from a
   template at head;
+- benchdb: the benchmarks' scratch database and their watches, bulk-inserted (no pytest);
 - alerting: the alerting services over one database (the ``sim`` and ``env`` fixtures);
 - blockkit: checks of Block Kit messages (Slack's limits, no live markup);
 - usage: what every refused command must say (the grammar tests).

@@ -146,10 +146,17 @@ class BotProcess:
         stop(self.process, STOP_SECONDS)
 
 
-def wait_listening(process: subprocess.Popen[bytes], port: int, log: Path, what: str) -> None:
-    """Until ``process`` accepts connections on ``port``: bounded, `StartupError` with the
-    log's tail if it exits first or does not listen in time (then it is killed)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+def wait_listening(
+    process: subprocess.Popen[bytes],
+    port: int,
+    log: Path,
+    what: str,
+    timeout: float = STARTUP_TIMEOUT,
+) -> None:
+    """Until ``process`` accepts connections on ``port``: bounded by ``timeout`` seconds,
+    `StartupError` with the log's tail if it exits first or does not listen in time (then
+    it is killed)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise StartupError(
@@ -163,17 +170,26 @@ def wait_listening(process: subprocess.Popen[bytes], port: int, log: Path, what:
             time.sleep(0.05)
     stop(process)
     raise StartupError(
-        f"{what} did not listen on port {port} in {STARTUP_TIMEOUT:.0f} s:\n"
+        f"{what} did not listen on port {port} in {timeout:.0f} s:\n"
         + log_tail(log.read_text(errors="replace"))
     )
 
 
-def start_simulator(scenario: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_simulator(
+    scenario: Path,
+    port: int,
+    log: Path,
+    *,
+    log_level: str | None = None,
+    timeout: float = STARTUP_TIMEOUT,
+) -> subprocess.Popen[bytes]:
     """``online-bot simulator`` in its own process (so it does not compete for our GIL), in
-    the log's directory, until it listens on ``port``. It reads none of the bot's settings,
+    the log's directory, until it listens on ``port`` (within ``timeout`` seconds: a
+    scenario of many groups takes a while to read). It reads none of the bot's settings,
     so its environment is ours as it is (`bot_env` would load pydantic into a benchmark
-    that measures its own memory)."""
-    command = [sys.executable, "-m", "bot", "simulator", "--host", "127.0.0.1"]
+    that measures its own memory). ``log_level`` DEBUG logs every request it answers."""
+    level = ["--log-level", log_level] if log_level else []
+    command = [sys.executable, "-m", "bot", *level, "simulator", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--scenario", str(scenario)]
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -183,5 +199,5 @@ def start_simulator(scenario: Path, port: int, log: Path) -> subprocess.Popen[by
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    wait_listening(process, port, log, "the simulator")
+    wait_listening(process, port, log, "the simulator", timeout)
     return process
