@@ -13,11 +13,11 @@ keep-alive connection each, at the times a schedule says (open loop: a slow answ
 not slow the schedule; how late the sends were is printed). The senders use
 ``http.client``, not ``requests``: ``requests`` costs about 1 ms of CPU a POST on this
 machine (``http.client`` 0.09 ms), so 1,000 a second would take this process's whole GIL
-and the CPU the bot needs. The simulator has no control endpoint, so
-the audiences are scripted in the scenario (``drop`` curves with ``at``/``recover_at``,
-``walk`` curves) and the callbacks follow the script: the count API agrees with them. The
-curves count from the simulator's start, which this process reads off a clock group
-(a ``ramp`` of one member a second) to about 10 ms before sending anything.
+and the CPU the bot needs. The simulator has no control endpoint, so the audiences are
+scripted in the scenario (``drop`` curves with ``at``/``recover_at``, ``walk`` curves)
+and the callbacks follow the script: the count API agrees with them. The curves count
+from the simulator's start, which this process reads off a clock group (a ``ramp`` of one
+member a second) to about 10 ms before sending anything.
 
 Modes (``--mode``; by default ingest, then latency):
 
@@ -39,9 +39,11 @@ Modes (``--mode``; by default ingest, then latency):
   in the simulator and the bench sends its 280 Offline members in callbacks of at most
   50, 0.3 s apart. Alert latency: the fake Slack's arrival of the group's alert
   (chat.postMessage, metadata kind ``firing``) less the send of the drop's first Offline
-  callback. Prints p50/p99/max, alerts received and missed, alerts that came from polling
-  (sooner than DEBOUNCE after the first callback), false alerts, and the Tencent calls
-  the drops cost. Targets: every drop alerted, p99 <= 15 s (polling alone: up to
+  callback. Prints p50/p99/max and its two parts (to the claim of the group's check, the
+  first since the callback, ``samples.taken_at``; from there to Slack), alerts received
+  and missed, alerts that came from polling (sooner than DEBOUNCE after the first
+  callback), false alerts, the checks each drop cost and the Tencent calls while the
+  drops came. Targets: every drop alerted, p99 <= 15 s (polling alone: up to
   POLL_INTERVAL + the tick, 61 s).
 - **scale**: ``--groups`` (50,000) watched groups (``below`` half the audience), 90 %
   push-fed, the rest polled every POLL_INTERVAL=60; PUSH_RESYNC_INTERVAL=600, simulator
@@ -53,26 +55,37 @@ Modes (``--mode``; by default ingest, then latency):
   later; a push-fed one also gets a join and a leave every 60-360 s, so that it stays
   push-fed, and its fall and recovery as callbacks). Runs ``--minutes`` (20) from the
   bot's start and measures the last ``--window`` (10) minutes, after the first check of
-  every group (50,000 at the polling rate: ~263 s): Tencent calls/s (from the simulator's
-  log), the most in one second, 60007 answers (the bot logs each), alert latency for drops
-  on push-fed groups (first Offline callback to alert) and on polled ones (the drop to
-  alert), missed alerts (a drop with no alert before it recovers, + 90 s) and false
-  alerts (an alert outside any drop of its group), polled groups' checks later than the
-  interval allows, callbacks/s and their ack latency, against polling alone (50,000 groups
-  need one cycle of ~263 s at 190.2 calls/s); the bot's CPU and peak RSS. Targets: 0 60007,
-  0 missed, 0 false, push-fed p99 <= 15 s, the budget never exceeded.
+  every group (50,000 at the polling rate: ~263 s). First a timeline (every minute, or
+  two past 30 minutes): online-count calls/s and the most in one second, 60007, checks/s
+  of push-fed and polled groups and the polled ones that came late, push-fed drops'
+  latency and its two parts (to the claim of the check, from there to Slack), polled
+  drops' latency. Then the window: Tencent calls/s (from the simulator's log, by the
+  second answered), the most in one second, 60007 answers (the bot logs each), alert
+  latency for drops on push-fed groups (first Offline callback to alert) and on polled
+  ones (the drop to alert), missed alerts (a drop with no alert until MISS_SLACK after it
+  recovers; drops in the last MISS_SLACK seconds are not judged) and false alerts (an
+  alert outside any drop of its group), polled groups' checks later than the interval
+  allows, callbacks/s and their ack latency, against polling alone (50,000 groups need
+  one cycle of ~263 s at 190.2 calls/s); the bot's CPU and peak RSS. Targets: 0 60007,
+  0 missed, 0 false, push-fed p99 <= 15 s, at most ``--rate`` count calls in a second.
+
+``--profile`` samples the bot with py-spy during the ingest window and prints where its
+CPU went (``.venv/bin/pip install py-spy``; it slows the bot down, so take the timings
+from a run without it).
 
     .venv/bin/python bench/bench_push.py [--mode ingest|latency|scale]
-        [--database-url URL] [--latency-ms 20] [--rate 200] [--threads 32] [--keep]
+        [--database-url URL] [--latency-ms 20] [--rate 200] [--threads 16] [--keep]
+        [--profile]
         ingest:  [--rate-callbacks 1000] [--seconds 30] [--watched 2000] [--unwatched 2000]
         latency: [--drops 250] [--spacing 0.4] [--first-drop 100]
         scale:   [--groups 50000] [--minutes 20] [--window 10] [--audience 200]
                  [--push-share 0.9] [--lead S]
 
 Not a test: it prints figures. Ingest then latency take about 4 minutes together
-(ingest ~1 min, latency ~3 min); scale takes ``--minutes`` plus the set-up (about 4
-minutes for 50,000 groups: the simulator reads the YAML and builds 10 million members;
-``--groups 5000 --minutes 6`` takes about 7 minutes in all).
+(ingest ~1 min, latency ~2.5 min). Scale takes ``--minutes`` plus its set-up: for
+50,000 groups about 6 minutes on a busy machine (the simulator reads 7 MB of YAML, then
+builds 10 million members, ~4 GB, before it listens), so about 27 minutes in all;
+``--groups 5000 --minutes 6 --window 3`` takes about 7 minutes.
 """
 
 from __future__ import annotations
