@@ -139,6 +139,7 @@ def test_metrics_follow_polls_tencent_slack_and_callbacks(start_bot, fake_slack)
     assert "process_resident_memory_bytes" in first
 
     slash(url, "watch @TGS#demo-small below 100000", fake_slack.response_url("w1"))
+    fake_slack.wait_for("response_url:w1", timeout=15)  # made: it is watch 1
     slash(url, "watch @TGS#demo-class below 100000 mark 1000", fake_slack.response_url("w2"))
     fake_slack.wait_for("chat.postMessage", count=2, timeout=20)  # both alerts went out
 
