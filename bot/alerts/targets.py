@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -226,26 +227,8 @@ def record_push(session: Session, moves: Mapping[str, Moves], *, debounce: float
     """
     if not moves:
         return 0
-    table = TargetRow.__table__.c
-    estimate = table.last_value + table.push_delta + bindparam("delta")
-    outside = or_(
-        and_(table.quiet_low.is_(None), table.quiet_high.is_(None)),
-        table.last_value.is_(None),
-        estimate < table.quiet_low,
-        estimate > table.quiet_high,
-    )
     result = session.execute(
-        update(TargetRow.__table__)
-        .where(table.group_id == bindparam("group"))
-        .values(
-            push_delta=table.push_delta + bindparam("delta"),
-            last_push_at=bindparam("last_at", type_=TargetRow.last_push_at.type),
-            push_due_at=case(
-                (table.push_due_at.is_not(None), table.push_due_at),
-                (outside, bindparam("due_at", type_=TargetRow.push_due_at.type)),
-                else_=null(),
-            ),
-        ),
+        _push_update(),
         [
             {
                 "group": group_id,
@@ -258,6 +241,32 @@ def record_push(session: Session, moves: Mapping[str, Moves], *, debounce: float
         ],
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@cache
+def _push_update() -> Any:
+    """``record_push``'s UPDATE, built once: the inbox runs it on every write."""
+    table = TargetRow.__table__.c
+    estimate = table.last_value + table.push_delta + bindparam("delta")
+    outside = or_(
+        and_(table.quiet_low.is_(None), table.quiet_high.is_(None)),
+        table.last_value.is_(None),
+        estimate < table.quiet_low,
+        estimate > table.quiet_high,
+    )
+    return (
+        update(TargetRow.__table__)
+        .where(table.group_id == bindparam("group"))
+        .values(
+            push_delta=table.push_delta + bindparam("delta"),
+            last_push_at=bindparam("last_at", type_=TargetRow.last_push_at.type),
+            push_due_at=case(
+                (table.push_due_at.is_not(None), table.push_due_at),
+                (outside, bindparam("due_at", type_=TargetRow.push_due_at.type)),
+                else_=null(),
+            ),
+        )
+    )
 
 
 def reconsider(session: Session, group_id: str, mark: int | None, *, now: float) -> None:
