@@ -225,7 +225,7 @@ _text_lock = threading.Lock()  # a FreeType face renders one text at a time
 
 def _label(image: PILImage.Image, label: Label) -> None:
     size = max(1, round(label.size))
-    glyphs = [_glyphs(face, size, chunk) for face, chunk in _runs(label.text, label.bold)]
+    glyphs = [_glyphs(face, size, chunk) for face, chunk in font_runs(label.text, label.bold)]
     ascent, descent = _metrics(_chain(label.bold)[0], size)
     total = sum(g.advance for g in glyphs)
     x, y = label.at
@@ -285,8 +285,9 @@ def _metrics(face: tuple[str, int], size: int) -> tuple[int, int]:
     return ascent, descent
 
 
-def _runs(text: str, bold: bool) -> list[tuple[tuple[str, int], str]]:
-    """``text`` cut where the font that has its characters changes."""
+def font_runs(text: str, bold: bool) -> list[tuple[tuple[str, int], str]]:
+    """``text`` cut where the font that has its characters changes: each piece with
+    its font's file and face index."""
     chain = _chain(bold)
     runs: list[tuple[tuple[str, int], str]] = []
     for ch in text:
@@ -357,6 +358,12 @@ def _font(face: tuple[str, int], size: int) -> Any:
     from PIL import ImageFont
 
     return ImageFont.truetype(face[0], size, index=face[1])
+
+
+def forget_fonts() -> None:
+    """Look for the fonts again at the next chart (after fonts were installed)."""
+    for cached in (_cjk_faces, _chain, _face_for, _glyphs, _metrics):
+        cached.cache_clear()
 
 
 # --------------------------------------------------------------------------- PNG

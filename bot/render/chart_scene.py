@@ -14,7 +14,8 @@ bot.render.chart_raster).
                     antialiased)
             Dot     a disc, white-edged     min-marker, max-marker, last-marker...,
                                             audience-point
-            Label   a text at an anchor     title, chart-title, tick-label, axis-label,
+            Label   a text at an anchor     title, chart-title, time-tick, value-tick,
+                                            axis-label,
                                             date-note, threshold-label, recover-label,
                                             min, max, last (or max+last...), empty, legend
 
@@ -250,9 +251,9 @@ def _panel(
     ticks += [((x0 - 7, frame.y(t.at)), (x0, frame.y(t.at))) for t in y_ticks]
     add(Stroke("tick", tuple(ticks), AXIS_COLOUR, 1, panel=index))
     for tick in y_ticks:
-        label("tick-label", tick.label, (x0 - 10, frame.y(tick.at)), "rm", FONT["tick"])
+        label("value-tick", tick.label, (x0 - 10, frame.y(tick.at)), "rm", FONT["tick"])
     for tick in x_ticks:
-        label("tick-label", tick.label, (frame.x(tick.at), y1 + 10), "ma", FONT["tick"])
+        label("time-tick", tick.label, (frame.x(tick.at), y1 + 10), "ma", FONT["tick"])
     below = y1 + (30 if small else 40)
     label("axis-label", f"time ({chart.zone.key})", ((x0 + x1) / 2, below), "ma", FONT["label"])
     label("date-note", date_note(start, end, chart.zone), (x1, below), "ra", FONT["tick"])
