@@ -189,7 +189,9 @@ def downsample(points: Sequence[Point], start: float, end: float, buckets: int) 
             out.extend(kept[i] for i in sorted(kept))  # type: ignore[misc]
 
     for i, point in enumerate(points):
-        index = min(buckets - 1, max(0, int((point.at - start) // width)))
+        index = int((point.at - start) // width)
+        if index >= buckets or index < 0:
+            index = buckets - 1 if index >= buckets else 0
         if index != bucket:
             flush()
             bucket, failed = index, False
