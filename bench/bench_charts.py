@@ -30,7 +30,10 @@
    reply p99 < 3 s.
 
     .venv/bin/python bench/bench_charts.py [--charts 100] [--requests 100]
-        [--groups 100] [--phase one|distinct|both] [--skip-render] [--skip-app]
+        [--groups 100] [--phase one|distinct|both] [--skip-render] [--skip-app] [--profile]
+
+``--profile`` attaches py-spy to the bot during the distinct phase (bench/profiling.py;
+``.venv/bin/pip install py-spy``, for measuring only) and prints where its CPU went.
 
 Not a test: it prints figures.
 """
@@ -342,7 +345,10 @@ def run_phase(label: str, url: str, fake, bot, jobs: list[tuple[str, str, str]])
     return met
 
 
-def bench_app(requests_count: int, group_count: int, phases: list[str]) -> bool:
+def bench_app(
+    requests_count: int, group_count: int, phases: list[str], profile: bool = False
+) -> bool:
+    from profiling import print_profile, start_profiler, stop_profiler
     from support.fakeslack import FakeSlack
     from support.processes import STARTUP_TIMEOUT, BotProcess, free_port, start_simulator, stop
 
@@ -398,7 +404,17 @@ def bench_app(requests_count: int, group_count: int, phases: list[str]) -> bool:
                     (f"distinct{i:04d}", f"U{i:04d}", f"history {groups[i % len(groups)]} 24h")
                     for i in range(requests_count)
                 ]
-                met.append(run_phase(f"{len(groups)} distinct groups", url, fake, bot, jobs))
+                profiler = None
+                if profile:
+                    raw = tmp / "profile.txt"
+                    profiler = start_profiler(bot.process.pid, raw, tmp / "py-spy.log")
+                try:
+                    met.append(run_phase(f"{len(groups)} distinct groups", url, fake, bot, jobs))
+                finally:
+                    if profiler is not None:
+                        stop_profiler(profiler)
+                if profiler is not None:
+                    print_profile(raw)
             mem = memory(bot.process.pid)
             print(
                 f"\nbot memory: peak RSS {mem.peak_mb:.1f} MB, RSS at the end {mem.rss_mb:.1f} MB"
@@ -422,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phase", choices=["one", "distinct", "both"], default="both")
     parser.add_argument("--skip-render", action="store_true")
     parser.add_argument("--skip-app", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="py-spy on the distinct phase")
     args = parser.parse_args(argv)
     with contextlib.suppress(OSError):
         print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
@@ -434,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_import()
     if not args.skip_app:
         phases = ["one", "distinct"] if args.phase == "both" else [args.phase]
-        met.append(bench_app(args.requests, args.groups, phases))
+        met.append(bench_app(args.requests, args.groups, phases, args.profile))
     with contextlib.suppress(OSError):
         print(f"load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     return 0 if all(met) else 1

@@ -169,19 +169,11 @@ def _smooth_stroke(image: PILImage.Image, stroke: Stroke) -> None:
     """Drawn at twice the size on a mask of its bounding box, halved, pasted."""
     from PIL import Image, ImageDraw
 
-    points = [xy for run in stroke.runs for xy in run]
-    if not points:
+    if not any(stroke.runs):
         return
+    xs, ys = zip(*(xy for run in stroke.runs for xy in run), strict=True)
     pad = stroke.width + 2
-    box = _box(
-        image,
-        (
-            min(x for x, _ in points) - pad,
-            min(y for _, y in points) - pad,
-            max(x for x, _ in points) + pad,
-            max(y for _, y in points) + pad,
-        ),
-    )
+    box = _box(image, (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad))
     if box[2] <= box[0] or box[3] <= box[1]:
         return
     left, top = box[0], box[1]

@@ -263,18 +263,7 @@ def _panel(
     lines = [_threshold(frame, threshold, scale, index) for threshold in panel.thresholds]
     items.extend(stroke for stroke, _ in lines)
 
-    line = downsample(with_gaps(shown), start, end, BUCKETS)
-    runs: list[tuple[XY, ...]] = []
-    run: list[XY] = []
-    for point in line:
-        if point.value is None:
-            if run:
-                runs.append(tuple(run))
-            run = []
-        else:
-            run.append((frame.x(point.at), frame.y(point.value)))
-    if run:
-        runs.append(tuple(run))
+    runs = _runs(frame, downsample(with_gaps(shown), start, end, BUCKETS))
     add(
         Stroke("audience", tuple(runs), AUDIENCE_COLOUR, 2.6 * PT * scale, smooth=True, panel=index)
     )
@@ -302,6 +291,25 @@ def _panel(
     if not small:
         items.extend(_legend(kinds, (x0 + 12, y0 + 12), align="left", panel=index))
     return frame, items, kinds
+
+
+def _runs(frame: Frame, line: Sequence[Point]) -> tuple[tuple[XY, ...], ...]:
+    """The line's points in pixels, a run of them between failures (Frame.x and .y,
+    inlined: a week has thousands of points)."""
+    x0, y0, x1, y1 = frame.box
+    sx, sy = (x1 - x0) / (frame.end - frame.start), (y1 - y0) / frame.top
+    runs: list[tuple[XY, ...]] = []
+    run: list[XY] = []
+    for at, value in line:
+        if value is None:
+            if run:
+                runs.append(tuple(run))
+            run = []
+        else:
+            run.append((x0 + (at - frame.start) * sx, y1 - value * sy))
+    if run:
+        runs.append(tuple(run))
+    return tuple(runs)
 
 
 def _title(panel: Panel, showable: Callable[[str], bool]) -> str:
