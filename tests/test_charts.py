@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from bot.render import chart_raster
-from bot.render.chart_scene import Dot, Label, Shade, Stroke
+from bot.render.chart_scene import Dot, Label, Shade, Stroke, extent
 from bot.render.charts import (
     BUCKETS,
     CHART_HEIGHT,
@@ -181,6 +181,18 @@ def test_one_line_per_threshold_and_each_labelled():
     # the labels are drawn over the audience line, which is drawn over the lines
     roles = [item.role for item in drawn.items]
     assert roles.index("threshold") < roles.index("audience") < roles.index("threshold-label")
+
+
+def test_a_threshold_label_moves_off_the_last_counts_label():
+    # the last check sits just above the line, at the right end where its label goes
+    points = minutes(1440, value=lambda i: 900 if i < 700 else 405)
+    drawn = scene(one_panel(points, [Threshold("#1 below 400", 400, "below")]))
+
+    (last,) = drawn.find("last")
+    (label,) = drawn.find("threshold-label")
+    a, b = extent(last), extent(label)
+    assert b[2] < a[0]  # moved left of it, on its line
+    assert label.at[1] == drawn.find("threshold")[0].runs[0][0][1] - 5
 
 
 def test_the_audience_line_and_no_threshold_when_none():

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.render.chart_model import (
     AUDIENCE_COLOUR,
@@ -173,7 +173,7 @@ def build_scene(chart: Chart, showable: Callable[[str], bool] = lambda _: True) 
     items: list[Item] = []
     frames = []
     if len(chart.panels) == 1:
-        boxes = [(102.0, 84.0, 1170.0, 510.0)]
+        boxes = [(112.0, 84.0, 1170.0, 510.0)]
     else:
         boxes = _multiple_boxes(len(chart.panels), width, height)
     small = len(chart.panels) > 1
@@ -255,10 +255,11 @@ def _panel(
     for tick in x_ticks:
         label("time-tick", tick.label, (frame.x(tick.at), y1 + 10), "ma", FONT["tick"])
     below = y1 + (30 if small else 40)
-    label("axis-label", f"time ({chart.zone.key})", ((x0 + x1) / 2, below), "ma", FONT["label"])
+    zone_at, zone_anchor = ((x0, below), "la") if small else (((x0 + x1) / 2, below), "ma")
+    label("axis-label", f"time ({chart.zone.key})", zone_at, zone_anchor, FONT["label"])
     label("date-note", date_note(start, end, chart.zone), (x1, below), "ra", FONT["tick"])
     if not small:
-        label("axis-label", "online", (x0 - 78, (y0 + y1) / 2), "mm", FONT["label"], vertical=True)
+        label("axis-label", "online", (x0 - 92, (y0 + y1) / 2), "mm", FONT["label"], vertical=True)
 
     lines = [_threshold(frame, threshold, scale, index) for threshold in panel.thresholds]
     items.extend(stroke for stroke, _ in lines)
@@ -283,8 +284,12 @@ def _panel(
         label(
             "empty", text, ((x0 + x1) / 2, (y0 + y1) / 2), "mm", FONT["note"], colour=QUIET_COLOUR
         )
-    items.extend(text for _, text in lines)  # over the audience line
-    items.extend(_annotations(frame, summary, scale, index))
+    notes = _annotations(frame, summary, scale, index)
+    placed = [n for n in notes if isinstance(n, Label)]
+    for _, text in lines:  # over the audience line, and clear of min/max/last
+        placed.append(_clear_of(text, placed))
+        items.append(placed[-1])
+    items.extend(notes)
 
     title_size = (FONT["title"] - 2) * scale if small else FONT["title"]
     label("title", _title(panel, showable), (x0, y0 - 12), "ld", title_size)
@@ -347,6 +352,39 @@ def _threshold(
     )
 
 
+def extent(label: Label) -> Box:
+    """About where ``label`` is drawn (left, top, right, bottom): its width estimated
+    (DejaVu's advance is about 0.6 em, bold), its height one em."""
+    width = 0.6 * label.size * len(label.text)
+    x, y = label.at
+    left = x - {"l": 0.0, "m": width / 2, "r": width}[label.anchor[0]]
+    top = {"a": y, "t": y, "m": y - label.size / 2}.get(label.anchor[1], y - label.size)
+    return left, top, left + width, top + label.size
+
+
+def _clear_of(label: Label, others: Sequence[Label]) -> Label:
+    """``label`` moved along its line (toward the middle) off the others it would cover."""
+    for _ in others:
+        left, top, right, bottom = extent(label)
+        hit = next(
+            (
+                e
+                for e in map(extent, others)
+                if e[0] < right and left < e[2] and e[1] < bottom and top < e[3]
+            ),
+            None,
+        )
+        if hit is None:
+            break
+        x, y = label.at
+        if label.anchor[0] == "r":
+            x -= right - hit[0] + 10
+        else:
+            x += hit[2] - left + 10
+        label = replace(label, at=(x, y))
+    return label
+
+
 def _annotations(frame: Frame, summary: Stats, scale: float, index: int) -> list[Item]:
     """Min, max and last: a dot and a label each (one label for points that coincide)."""
     if summary.last is None or summary.low is None or summary.high is None:
@@ -403,10 +441,10 @@ def _annotations(frame: Frame, summary: Stats, scale: float, index: int) -> list
 
 def _legend(kinds: Sequence[str], at: XY, *, align: str, panel: int) -> list[Item]:
     """A row of swatches and names from ``at`` (its top-left or top-right corner), on
-    a white box. Widths are estimated (DejaVu's average advance is 0.6 em)."""
+    a white box. Widths are estimated (DejaVu's average advance is about 0.55 em)."""
     size = FONT["legend"] * PT
     swatch, gap, pad = 36.0, 8.0, 8.0
-    widths = [swatch + gap + 0.6 * size * len(kind) for kind in kinds]
+    widths = [swatch + gap + 0.55 * size * len(kind) for kind in kinds]
     total = sum(widths) + 20 * (len(kinds) - 1) + 2 * pad
     left = at[0] if align == "left" else at[0] - total
     top = at[1]
