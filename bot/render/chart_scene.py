@@ -270,7 +270,7 @@ def _panel(
     )
     if sum(len(r) for r in runs) < 60:
         for xy in (xy for r in runs for xy in r):
-            add(Dot("audience-point", xy, 2 * PT * scale, AUDIENCE_COLOUR, panel=index))
+            add(Dot("audience-point", xy, 3 * PT * scale, AUDIENCE_COLOUR, panel=index))
 
     failed = failures(shown, start, end, BUCKETS)
     if failed:
@@ -285,7 +285,7 @@ def _panel(
             "empty", text, ((x0 + x1) / 2, (y0 + y1) / 2), "mm", FONT["note"], colour=QUIET_COLOUR
         )
     notes = _annotations(frame, summary, scale, index)
-    placed = [n for n in notes if isinstance(n, Label)]
+    placed: list[Label | Dot] = [n for n in notes if isinstance(n, Label | Dot)]
     for _, text in lines:  # over the audience line, and clear of min/max/last
         placed.append(_clear_of(text, placed))
         items.append(placed[-1])
@@ -352,17 +352,20 @@ def _threshold(
     )
 
 
-def extent(label: Label) -> Box:
-    """About where ``label`` is drawn (left, top, right, bottom): its width estimated
-    (DejaVu's advance is about 0.6 em, bold), its height one em."""
-    width = 0.6 * label.size * len(label.text)
-    x, y = label.at
-    left = x - {"l": 0.0, "m": width / 2, "r": width}[label.anchor[0]]
-    top = {"a": y, "t": y, "m": y - label.size / 2}.get(label.anchor[1], y - label.size)
-    return left, top, left + width, top + label.size
+def extent(item: Label | Dot) -> Box:
+    """About where a label or dot is drawn (left, top, right, bottom): a label's width
+    estimated (DejaVu's advance is about 0.6 em, bold), its height one em."""
+    if isinstance(item, Dot):
+        (x, y), r = item.at, item.radius + 2
+        return x - r, y - r, x + r, y + r
+    width = 0.6 * item.size * len(item.text)
+    x, y = item.at
+    left = x - {"l": 0.0, "m": width / 2, "r": width}[item.anchor[0]]
+    top = {"a": y, "t": y, "m": y - item.size / 2}.get(item.anchor[1], y - item.size)
+    return left, top, left + width, top + item.size
 
 
-def _clear_of(label: Label, others: Sequence[Label]) -> Label:
+def _clear_of(label: Label, others: Sequence[Label | Dot]) -> Label:
     """``label`` moved along its line (toward the middle) off the others it would cover."""
     for _ in others:
         left, top, right, bottom = extent(label)
