@@ -14,11 +14,13 @@ without it. Items are drawn in the scene's order on an opaque RGB image:
   drawn in a font that has it.
 
 The PNG has a palette made of the scene's colours and their blends with white and
-with the firing shade (a chart has no other colours), mapped without dithering: a
-third of the bytes of a full-colour PNG, in a tenth of the time of computing a
-palette from the pixels.
+with the firing shade (a chart has no other colours), mapped without dithering: about
+2 ms, against 11 ms for computing a palette from the pixels (FASTOCTREE), for a PNG of
+about 30 KB at zlib level 3 (level 6 saves 6 KB for 5 ms more).
 
-Drawing takes no lock: every chart has its own image, and fonts are shared read-only.
+Charts are drawn side by side: each has its own image; the one lock is FreeType's,
+held while a text not seen before is rendered (its mask is kept: ticks, legends and
+labels come back chart after chart).
 """
 
 from __future__ import annotations
