@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.checks import Target
 from bot.alerts.mapping import to_dt
-from bot.alerts.rules import Quiet
+from bot.alerts.quiet import Quiet
 from bot.store.db import is_postgresql
 from bot.store.leases import claim_due
 from bot.store.models import NO_MARK, TargetRow, Watch
@@ -127,7 +127,7 @@ def claim(
 @dataclass(frozen=True, slots=True)
 class Checked:
     """A target after its check: the count (None if it failed), and where its watches
-    are quiet (None: any move may matter; see ``rules.quiet_range``)."""
+    are quiet (None: any move may matter; see ``quiet.quiet_range``)."""
 
     target_id: int
     value: int | None
