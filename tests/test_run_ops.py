@@ -176,7 +176,14 @@ def test_metrics_follow_polls_tencent_slack_and_callbacks(start_bot, fake_slack)
     # a query whose list goes out as a file, through the client bolt gives the listeners
     slash(url, "@TGS#demo-large", fake_slack.response_url("q"))
     fake_slack.wait_for("response_url:q", timeout=15)
-    queried = scrape(url)
+
+    def answered() -> Samples | None:
+        """The three answers on response_url (two watches, the query) counted."""
+        samples = scrape(url)
+        posts = value(samples, "online_bot_slack_calls_total", method="response_url", outcome="ok")
+        return samples if posts == 3 else None
+
+    queried = wait_until(answered, timeout=10, what="the answers on response_url counted")
     for method in (
         "conversations.open",
         "files.getUploadURLExternal",

@@ -285,6 +285,26 @@ def reconsider(session: Session, group_id: str, mark: int | None, *, now: float)
     )
 
 
+def forget(session: Session, group_id: str, mark: int | None) -> None:
+    """A watch of this (group, mark) went: its target goes too if no other watch watches
+    it, in the caller's transaction, as the next ``sync`` would drop it; its audience then
+    leaves the metrics at once (``bot.store.figures``), on every replica."""
+    mark_key = NO_MARK if mark is None else mark
+    session.flush()
+    session.execute(
+        delete(TargetRow).where(
+            TargetRow.group_id == group_id,
+            TargetRow.mark_key == mark_key,
+            ~exists().where(
+                Watch.group_id == group_id,
+                Watch.mark.is_(None) if mark is None else Watch.mark == mark,
+                Watch.deleted_at.is_(None),
+                Watch.paused_reason.is_(None),
+            ),
+        )
+    )
+
+
 def held_by_others(
     sessions: sessionmaker[Session], *, owner: str, now: float, limit: int = 5
 ) -> list[str]:

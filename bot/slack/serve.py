@@ -161,7 +161,7 @@ def build_app(
         app.use(metered_listeners(metrics))
     if answers is None:
         answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="answer")
-    register(app, handlers, answers)
+    register(app, handlers, answers, metrics)
     register_home(app, AppHome(handlers), answers)
     return app
 

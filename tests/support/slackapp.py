@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from bot.alerts.history import HistoryReader
 from bot.handlers import OnlineHandlers
 from bot.httpserver import http_server, stop_http_server
+from bot.metrics import Metrics
 from bot.simulator import Simulator
 from bot.slack.serve import build_app, wsgi_app
 from bot.tencent.client import TencentClient
@@ -185,10 +186,12 @@ def start_app(
     *,
     slack_timeout: int = 30,
     history: HistoryReader | None = None,
+    metrics: Metrics | None = None,
 ):
     """Start the app (with ``watches``, the watch commands and alert buttons too; with
     ``history``, /online history; its Web API client gives up after ``slack_timeout``
-    seconds); returns (RunningApp, stop)."""
+    seconds; with ``metrics``, its posts to response_url are counted); returns
+    (RunningApp, stop)."""
     tencent = TencentClient(
         sdkappid=sim.scenario.sdkappid,
         secret_key=sim.scenario.secret_key,
@@ -197,7 +200,7 @@ def start_app(
     )
     handlers = OnlineHandlers(tencent, watches, history=history)
     client = WebClient(token="xoxb-test", base_url=api_url, timeout=slack_timeout)
-    app = build_app(handlers, client)
+    app = build_app(handlers, client, metrics=metrics)
     server = http_server(wsgi_app(app, SIGNING_SECRET), "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
