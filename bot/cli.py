@@ -41,8 +41,8 @@ def _exit(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def _settings() -> Settings:
-    """The settings; the log then takes LOG_FORMAT, and scrubs every secret they hold (what
-    was logged while reading them comes out in that format too)."""
+    """The settings, read before the bot's modules load; the log then takes LOG_FORMAT and
+    scrubs every secret they hold (what was logged while reading them, or loading, too)."""
     level = str(click.get_current_context().find_root().params.get("log_level") or "WARNING")
     try:
         with logs.holding():
@@ -117,7 +117,6 @@ def main(log_level: str) -> None:
 def online(group_id: str, mark: int | None, accounts: str | None, as_json: bool) -> None:
     """Count and list the online members of GROUP_ID."""
     from bot.commands.grammar import UsageError, split_accounts
-    from bot.wiring import open_tencent
 
     try:
         if accounts is not None and mark is not None:
@@ -126,6 +125,8 @@ def online(group_id: str, mark: int | None, accounts: str | None, as_json: bool)
     except UsageError as error:
         _exit(f"Usage error: {error.problem}")
     settings = _settings()
+    from bot.wiring import open_tencent
+
     with open_tencent(settings) as tencent, _exit_on_tencent_error():
         if tencent.simulator is not None:
             click.echo(simulator_note(tencent.simulator.scenario), err=True)
@@ -170,11 +171,8 @@ def history(
     The bot stores a sample at every check of a watched group: this draws them, with
     every watch's thresholds and alert periods. Exit 1 when there is nothing to draw.
     """
-    from bot.alerts.history import HistoryUnreadable, read_stored_history
     from bot.commands.grammar import UsageError, parse_history_options
-    from bot.render.charts import render_png  # matplotlib: imported when a chart is drawn
     from bot.render.cli_text import no_samples_text
-    from bot.render.history import render_history_text
     from bot.zones import local_zone
 
     try:
@@ -183,6 +181,10 @@ def history(
         _exit(f"Usage error: {error.problem}")
     zone = zone or local_zone()
     settings = _settings()
+    from bot.alerts.history import HistoryUnreadable, read_stored_history
+    from bot.render.charts import render_png  # matplotlib: imported when a chart is drawn
+    from bot.render.history import render_history_text
+
     with _exit_on_unusable_setting():
         try:
             view = read_stored_history(settings, group_id, mark, seconds)
@@ -209,10 +211,10 @@ def history(
 )
 def shell(poll_interval: int | None) -> None:
     """Try the bot in the terminal: the Slack command handlers, without Slack."""
+    settings = _settings()
     from bot.shell import ShellTransport
     from bot.wiring import build
 
-    settings = _settings()
     transport = ShellTransport(click.echo, poll_interval)
     with _exit_on_unusable_setting(), build(settings, transport) as bot:
         bot.serve()
@@ -221,11 +223,11 @@ def shell(poll_interval: int | None) -> None:
 @main.command()
 def run() -> None:
     """Run the Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP mode on PORT."""
+    settings = _settings()
     from bot.metrics import Metrics
     from bot.slack.transport import SlackTransport
     from bot.wiring import build, replica_owner
 
-    settings = _settings()
     logs.set_fields(replica=replica_owner())
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # docker stop: a Ctrl-C
     metrics = Metrics()  # the Slack clients and the bot count into one registry
@@ -247,13 +249,12 @@ def run() -> None:
 )
 def usersig_command(identifier: str | None, expire: int) -> None:
     """Print a UserSig for IDENTIFIER (default: the admin account) of the configured app."""
+    settings = _settings()
     from bot.wiring import credentials
 
-    settings = _settings()
     if settings.use_simulator:
         click.echo("No TENCENT_IM_SDKAPPID set: signing for the simulator's demo app.", err=True)
     app = credentials(settings)
     who = identifier or settings.tencent_im_admin
-    click.echo(
-        usersig.generate(app.sdkappid, app.secret_key, who, expire=expire, now=int(time.time()))
-    )
+    now = int(time.time())
+    click.echo(usersig.generate(app.sdkappid, app.secret_key, who, expire=expire, now=now))
