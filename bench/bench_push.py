@@ -122,7 +122,7 @@ from sqlalchemy import Engine, func, select, text
 
 from bot.alerts.mapping import to_dt, to_ts
 from bot.alerts.push import DEBOUNCE
-from bot.alerts.rules import push_margin
+from bot.alerts.quiet import push_margin
 from bot.scheduler import PUSH_TICK
 from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY
 from bot.simulator.scenario import Walk

@@ -182,6 +182,8 @@ def configure_logging(
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # "setup plugin alembic.autogenerate..." seven times as alembic loads
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # "Running job ..." twice a tick (every second with push on); failures still show
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
 

@@ -2,13 +2,13 @@
 
 ``Metrics()`` is made once, where the bot is assembled (``bot.wiring.build``), and handed
 to the parts that count: the Tencent client (requests, their latency, rate-limiter
-waits), the poller (cycles, targets checked), the Slack Web API clients (calls), the
-callback endpoint (callbacks). What the database holds (each watched group's audience,
-the watches by state, the outbox's backlog) is read when Prometheus scrapes
-(``watch_database``, ``bot.store.figures``): every replica shares it, and a series goes
-with its target. Those families are written by ``gauge_text`` (the audiences' lines by the
-database itself) rather than through prometheus_client's exposition, which takes 30 ms of
-CPU for 5,000 audiences.
+waits), the poller (cycles, targets checked), the Slack Web API clients and the answers
+posted to response_url (calls), the callback endpoint (callbacks). What the database
+holds (each watched group's audience, the watches by state, the outbox's backlog) is read
+when Prometheus scrapes (``watch_database``, ``bot.store.figures``): every replica shares
+it, and a series goes with its target. Those families are written by ``gauge_text`` (the
+audiences' lines by the database itself) rather than through prometheus_client's
+exposition, which takes 30 ms of CPU for 5,000 audiences.
 
 The registry is the bot's own, not prometheus_client's global one, so that tests and
 several bots in one process keep their figures apart; each replica serves its own.
@@ -116,7 +116,8 @@ class Metrics:
         )
         self.slack_calls = Counter(
             PREFIX + "slack_calls",
-            "Slack Web API calls, by method and outcome: ok, error (Slack answered an error "
+            "Slack Web API calls, and answers posted to a command's or button's response_url "
+            "(method response_url), by method and outcome: ok, error (Slack answered an error "
             "code), ratelimited (HTTP 429), server_error (HTTP 5xx), unreadable, no_answer.",
             ["method", "outcome"],
             registry=registry,

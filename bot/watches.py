@@ -81,8 +81,12 @@ class Watches:
         usergroup_members: Callable[[str], frozenset[str]] | None = None,
         clock: Callable[[], float] = time.time,
         push_resync: float = 600.0,
+        on_unwatch: Callable[[], None] | None = None,
     ) -> None:
         self.sessions = sessions
+        #: Told once a watch is removed (its target too, if it was the last), e.g. the
+        #: metrics' figures, to drop its audience at once; it must not block.
+        self.on_unwatch = on_unwatch
         self.push_resync = push_resync  # a group with a callback this recent is push-fed
         self.tencent = tencent
         self.names = names
@@ -357,6 +361,9 @@ class Watches:
             watch.deleted_at = to_dt(now)
             session.add(_change(watch.id, actor, now, "unwatched", ""))
             group_id, mark = watch.group_id, watch.mark
+            targets.forget(session, group_id, mark)
+        if self.on_unwatch is not None:
+            self.on_unwatch()
         return watch_render.render_unwatched(
             actor=actor.user_id, group_id=group_id, mark=mark, watch_id=watch_id
         )

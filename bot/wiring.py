@@ -228,6 +228,7 @@ def _alerting(
                 admins=settings.watch_admin_ids,
                 usergroup_members=usergroup_members,
                 push_resync=settings.push_resync_interval,
+                on_unwatch=figures.forget,
             ),
             poller=poller,
             deliverer=Deliverer(sessions, poster, owner=owner, lease_seconds=lease.outbox),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from support.usage import assert_refused
 
-from bot.commands.grammar import Command, ShowHistory, parse
+from bot.commands.grammar import Command, ShowHistory, UsageError, parse, parse_history_options
 
 G = "@TGS#a6I4ZUUGO"
 DAY = 86_400
@@ -78,3 +78,38 @@ def test_the_usage_text_lists_history():
     from bot.commands.grammar import USAGE
 
     assert "/online history <groupId> [24h]" in USAGE
+
+
+# -- the command line's options (online-bot history GROUP_ID --range --tz) -----------------
+
+
+@pytest.mark.parametrize(
+    ("range_text", "zone_name", "seconds", "zone"),
+    [
+        ("24h", None, DAY, None),
+        ("1h30m", "Europe/Paris", 5400, "Europe/Paris"),
+        ("5m", "UTC", 300, "UTC"),
+        ("31d", "Etc/UTC", 31 * DAY, "UTC"),  # another name of UTC, shown as UTC
+    ],
+)
+def test_history_options(range_text, zone_name, seconds, zone):
+    got_seconds, got_zone = parse_history_options(G, range_text, zone_name)
+    assert got_seconds == seconds
+    assert (got_zone.key if got_zone is not None else None) == zone
+
+
+@pytest.mark.parametrize(
+    ("group_id", "range_text", "zone_name", "problem"),
+    [
+        ("bad\u00e9id", "24h", None, "printable ASCII"),
+        (G, "2y", None, '--range 2y: "2y" has an unknown unit "y"'),
+        (G, "1m", None, "--range 1m: The range must be from 5m to 31d"),
+        (G, "24h", "Mars/Base", "--tz Mars/Base is not a time zone: give an IANA name"),
+        ("bad\u00e9id", "2y", "Mars/Base", "printable ASCII"),  # the group first, then --range
+        (G, "2y", "Mars/Base", "--range 2y"),
+    ],
+)
+def test_history_options_refused(group_id, range_text, zone_name, problem):
+    with pytest.raises(UsageError) as refused:
+        parse_history_options(group_id, range_text, zone_name)
+    assert problem in refused.value.problem

@@ -11,7 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, insert, update
 from sqlalchemy.orm import sessionmaker
 from support.alerting import GROUP, Env
+from support.processes import free_port
 from support.serving import served
+from support.slackapp import start_app
 from support.waiting import wait_until
 
 from bot.httpserver import routes_app
@@ -161,6 +163,40 @@ def test_slack_calls_are_counted_by_method_and_outcome(fake_slack):
     assert slack_calls(metrics, "auth.test", "no_answer") == 1
 
 
+def test_answers_on_response_url_are_counted_with_the_same_outcomes(sim, fake_slack):
+    metrics = Metrics()
+    running, stop = start_app(sim, fake_slack.api_url, metrics=metrics)
+    try:
+        fake_slack.fail_next("response_url:gone", "expired_url", status=404)
+        fake_slack.fail_next("response_url:busy", status=500, times=3)  # its 2 retries too
+        fake_slack.fail_next("response_url:slow", retry_after=0, times=3)  # 429
+        closed = f"http://127.0.0.1:{free_port()}/response/nobody"  # nothing listens there
+        for name in ("ok", "gone", "busy", "slow"):
+            assert running.command("@TGS#g", fake_slack.response_url(name)).status_code == 200
+        assert running.command("@TGS#g", closed).status_code == 200
+
+        def counted() -> dict[str, float] | None:
+            samples = scrape(metrics)["online_bot_slack_calls_total"]
+            by_outcome = {
+                labels[1][1]: value
+                for labels, value in samples.items()
+                if labels[0] == ("method", "response_url")
+            }
+            return by_outcome if sum(by_outcome.values()) == 5 else None
+
+        by_outcome = wait_until(counted, timeout=20, what="five answers counted")
+    finally:
+        stop()
+    assert by_outcome == {
+        "ok": 1,
+        "error": 1,
+        "server_error": 1,
+        "ratelimited": 1,
+        "no_answer": 1,
+    }
+    assert len(fake_slack.calls("response_url:busy")) == 3  # counted once, after retries
+
+
 # -- the poller and the database's figures --------------------------------------------------
 
 
@@ -241,20 +277,67 @@ def test_an_unwatched_or_paused_target_leaves_the_metrics_with_its_target(counte
     env.poller.sync_targets()  # as every poll tick does
     assert audience(scrape(metrics), GROUP) == 500  # still watched from C3
 
-    env.watches.unwatch(2, Actor("U1", "C3"))
-    assert audience(scrape(metrics), GROUP) == 500  # until the tick syncs the targets
-    env.poller.sync_targets()
+    env.watches.unwatch(2, Actor("U1", "C3"))  # its last watch: the target goes with it
     gone = scrape(metrics)
     assert audience(gone, GROUP) is None
     assert audience(gone, "@TGS#other") == 40
+    env.poller.sync_targets()  # the tick has nothing more to drop
+    assert audience(scrape(metrics), GROUP) is None
+    assert audience(scrape(metrics), "@TGS#other") == 40
 
     with env.sessions.begin() as session:
         session.execute(update(Watch).where(Watch.id == 3).values(paused_reason="x"))
+    assert audience(scrape(metrics), "@TGS#other") == 40  # paused: until the tick syncs
     env.poller.sync_targets()
     paused = scrape(metrics)
     assert "online_bot_watched_online_members" not in paused
     states = {labels[0][1]: value for labels, value in paused["online_bot_watches"].items()}
     assert states["paused"] == 1 and sum(states.values()) == 1  # unwatched ones not counted
+
+
+def test_an_unwatched_audience_leaves_at_once_here_and_at_the_next_reading_elsewhere(counted):
+    env, metrics = counted
+    here = DatabaseFigures(env.sessions, every=60)  # readings kept, as while scraped
+    there = DatabaseFigures(env.sessions, every=60)  # another replica's
+    env.watches.on_unwatch = here.forget  # as bot.wiring has it
+    metrics.watch_database(here)
+    try:
+        env.watch(f"watch {GROUP} below 100")  # watch 1
+        env.watch("watch @TGS#other below 10", channel="C2")
+        env.cycle()
+        assert audience(scrape(metrics), GROUP) == 500
+        assert f'group_id="{GROUP}"' in there()
+
+        env.watches.unwatch(1, Actor("U1", "C1"))
+        gone = scrape(metrics)  # at once: no poll tick, no new reading by the thread
+        assert audience(gone, GROUP) is None
+        assert audience(gone, "@TGS#other") == 40
+        assert f'group_id="{GROUP}"' in there()  # its last reading, until its next one
+        there.read()  # as its thread does every 5 s while scraped
+        assert f'group_id="{GROUP}"' not in there()
+        assert 'group_id="@TGS#other"' in there()
+    finally:
+        here.close()
+        there.close()
+
+
+def test_a_target_still_watched_elsewhere_stays_when_one_watch_goes(counted):
+    env, metrics = counted
+    env.watch(f"watch {GROUP} below 100 mark 7")  # watch 1: (GROUP, 7)
+    env.watch(f"watch {GROUP} below 100", channel="C2")  # watch 2: (GROUP, no mark)
+    env.watch(f"watch {GROUP} below 50 mark 7", channel="C3")  # watch 3: (GROUP, 7)
+    env.cycle()
+    before = scrape(metrics)
+    assert audience(before, GROUP) == 500 and audience(before, GROUP, "7") is not None
+
+    env.watches.unwatch(2, Actor("U1", "C2"))  # (GROUP, 7) is not its target
+    after = scrape(metrics)
+    assert audience(after, GROUP) is None
+    assert audience(after, GROUP, "7") == audience(before, GROUP, "7")
+    env.watches.unwatch(1, Actor("U1", "C1"))  # watch 3 still watches (GROUP, 7)
+    assert audience(scrape(metrics), GROUP, "7") == audience(before, GROUP, "7")
+    env.watches.unwatch(3, Actor("U1", "C3"))
+    assert "online_bot_watched_online_members" not in scrape(metrics)
 
 
 def test_label_values_are_escaped_as_the_text_format_says(counted):

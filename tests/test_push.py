@@ -18,7 +18,7 @@ from support.alerting import GROUP, posts
 from bot.alerts import targets
 from bot.alerts.mapping import to_ts
 from bot.alerts.push import DEBOUNCE, Inbox, InboxUnavailable
-from bot.alerts.rules import Quiet
+from bot.alerts.quiet import Quiet
 from bot.alerts.targets import Checked, Moves
 from bot.httpserver import MAX_BODY_BYTES, http_server, routes_app, stop_http_server
 from bot.metrics import Metrics

@@ -1,20 +1,12 @@
-"""Where a value changes nothing (rules.quiet_range): what push trusts its estimate within."""
+"""Where a value changes nothing (quiet.quiet_range): what push trusts its estimate within."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.alerts.rules import (
-    AlertState,
-    Quiet,
-    Rule,
-    Sample,
-    Status,
-    evaluate,
-    push_margin,
-    quiet_range,
-)
+from bot.alerts.quiet import Quiet, push_margin, quiet_range
+from bot.alerts.rules import AlertState, Rule, Sample, Status, evaluate
 
 
 def test_margin_is_five_percent_and_at_least_two():

@@ -107,6 +107,22 @@ def slash(url: str, text: str, response_url: str, secret: str = SECRET) -> reque
     return answer
 
 
+def home_opened(url: str, user: str) -> None:
+    """The user opens the bot's Home tab (a signed ``app_home_opened`` event)."""
+    event = {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home"}
+    body = json.dumps(
+        {"token": "legacy", "team_id": "T0001", "event": event, "type": "event_callback"}
+    )
+    ts = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": sign(body, ts, SECRET),
+    }
+    answer = requests.post(url + "/slack/events", data=body.encode(), headers=headers, timeout=10)
+    assert answer.status_code == 200, answer.text
+
+
 def callback(url: str, app: int, token: str | None, group: str) -> requests.Response:
     body = {
         "CallbackCommand": MEMBER_STATE_CHANGE,
@@ -138,6 +154,8 @@ def test_metrics_follow_polls_tencent_slack_and_callbacks(start_bot, fake_slack)
     assert value(first, "online_bot_watches", state="firing") == 0
     assert "process_resident_memory_bytes" in first
 
+    home_opened(url, "U1")
+    fake_slack.wait_for("views.publish", timeout=15)
     slash(url, "watch @TGS#demo-small below 100000", fake_slack.response_url("w1"))
     fake_slack.wait_for("response_url:w1", timeout=15)  # made: it is watch 1
     slash(url, "watch @TGS#demo-class below 100000 mark 1000", fake_slack.response_url("w2"))
@@ -154,6 +172,8 @@ def test_metrics_follow_polls_tencent_slack_and_callbacks(start_bot, fake_slack)
         return samples if posted == 2 and firing == 2 and delivered else None
 
     busy = wait_until(moved, timeout=20, what="both alerts posted and read as firing")
+    fake_slack.wait_for("views.publish", count=2, timeout=15)  # the open Home follows them
+    assert "🔴 firing ·" in json.dumps(fake_slack.home_view("U1"), ensure_ascii=False)
     assert audience(busy, "@TGS#demo-small") == 12
     marked = audience(busy, "@TGS#demo-class", "1000")
     assert marked is not None and 0 <= marked <= 45
@@ -176,7 +196,14 @@ def test_metrics_follow_polls_tencent_slack_and_callbacks(start_bot, fake_slack)
     # a query whose list goes out as a file, through the client bolt gives the listeners
     slash(url, "@TGS#demo-large", fake_slack.response_url("q"))
     fake_slack.wait_for("response_url:q", timeout=15)
-    queried = scrape(url)
+
+    def answered() -> Samples | None:
+        """The three answers on response_url (two watches, the query) counted."""
+        samples = scrape(url)
+        posts = value(samples, "online_bot_slack_calls_total", method="response_url", outcome="ok")
+        return samples if posts == 3 else None
+
+    queried = wait_until(answered, timeout=10, what="the answers on response_url counted")
     for method in (
         "conversations.open",
         "files.getUploadURLExternal",

@@ -111,6 +111,20 @@ def test_the_owner_named_once_reaches_the_poster_and_the_leases(tmp_path):
     assert lines[-1] == "1 watches in this channel (all shown)"
 
 
+def test_an_unwatched_audience_leaves_the_metrics_at_once(tmp_path):
+    transport = ConversationTransport(Plan(f"sqlite:///{tmp_path / 'bot.db'}", 60), [])
+    series = 'online_bot_watched_online_members{group_id="@TGS#demo-small",mark=""}'
+    with build(load_settings({}), transport) as bot:
+        created = bot.handlers.command("watch @TGS#demo-small below 5", SHELL_CALLER)
+        assert isinstance(created, Deferred)
+        created.work()
+        bot.alerting.poller.run_cycle()  # its first check: an audience to serve
+        assert series in bot.metrics.exposition().decode()  # read, and kept for 5 s
+        removed = bot.handlers.command("unwatch 1", SHELL_CALLER)
+        assert isinstance(removed, Reply) and "stopped watching" in removed.message.text
+        assert series not in bot.metrics.exposition().decode()
+
+
 def test_a_database_in_use_closes_what_was_opened_before_it(tmp_path):
     database = f"sqlite:///{tmp_path / 'bot.db'}"
     transport = ConversationTransport(Plan(database, 60), [])

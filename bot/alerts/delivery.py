@@ -35,14 +35,21 @@ from bot.store.models import (
     THREAD_KINDS,
     AlertStateRow,
     Outbox,
+    OutboxKind,
     OutboxStatus,
     Watch,
     WatchChange,
 )
 
-__all__ = ["Deliverer", "DeliveryReport", "PostError", "Poster"]
+__all__ = ["STATE_KINDS", "Deliverer", "DeliveryReport", "PostError", "Poster"]
 
 log = logging.getLogger(__name__)
+
+#: Messages that say a watch changed state: an alert and its resolve, an error and its
+#: recovery (``Deliverer.on_state_posted``).
+STATE_KINDS = frozenset(
+    {OutboxKind.FIRING, OutboxKind.RESOLVED, OutboxKind.ERROR, OutboxKind.RECOVERED}
+)
 
 
 class PostError(Exception):
@@ -108,6 +115,13 @@ class Deliverer:
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self._state_listeners: list[Callable[[], None]] = []
+
+    def on_state_posted(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each message of a state change (STATE_KINDS) is
+        delivered, e.g. the App Home's refresh; it must return at once, and what it raises
+        is logged, never the delivery's failure."""
+        self._state_listeners.append(listener)
 
     def deliver_due(self, limit: int = 50) -> DeliveryReport:
         report = DeliveryReport()
@@ -194,6 +208,7 @@ class Deliverer:
             row = session.get(Outbox, row_id)
             if row is None:
                 return
+            kind = row.kind
             row.status = OutboxStatus.DELIVERED.value
             row.message_ts, row.delivered_at = ts, to_dt(now)
             row.claimed_by = row.claimed_until = None
@@ -205,6 +220,15 @@ class Deliverer:
         if plan.found:
             report.found_already_posted += 1
         report.delivered += 1
+        if kind in STATE_KINDS:
+            self._state_posted()
+
+    def _state_posted(self) -> None:
+        for listener in self._state_listeners:
+            try:
+                listener()
+            except Exception:
+                log_unexpected(log, "unexpected failure telling of a state change")
 
     def _postpone(self, row_id: int, why: str, delay: float) -> None:
         with self.sessions.begin() as session:

@@ -25,6 +25,8 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,7 +38,17 @@ from bot.render.history import HistoryView, WatchedRule
 from bot.store.models import AlertStateRow, Outbox, OutboxKind, SampleRow, Watch
 from bot.store.samples import of_target
 
-__all__ = ["FIRING_LOOKBACK_DAYS", "HistoryReader", "firing_spans", "thresholds_of"]
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+__all__ = [
+    "FIRING_LOOKBACK_DAYS",
+    "HistoryReader",
+    "HistoryUnreadable",
+    "firing_spans",
+    "read_stored_history",
+    "thresholds_of",
+]
 
 #: How far before a chart's start an alert may have begun firing and still be shaded.
 FIRING_LOOKBACK_DAYS = 7
@@ -204,3 +216,43 @@ def firing_spans(
     if current is not None:
         spans.append(current)
     return spans
+
+
+class HistoryUnreadable(Exception):
+    """The database at a URL holds no history to read: no SQLite file there yet, or not the
+    bot's tables; the message says so and what to do."""
+
+
+def read_stored_history(
+    settings: Settings, group_id: str, mark: int | None, seconds: int
+) -> HistoryView:
+    """The history in the bot's database (DATABASE_URL), every channel's watches (the
+    command line's ``online-bot history``); read only: no migration, and a SQLite file that
+    is not there is not created. Raises HistoryUnreadable, or DatabaseUnusable when the
+    database cannot be opened."""
+    url = settings.database
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.store.db import make_engine, safe_url, session_factory
+
+    parsed = make_url(url)
+    sqlite_file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if sqlite_file and not Path(sqlite_file).is_file():
+        raise HistoryUnreadable(
+            f"No database at {sqlite_file} yet: the bot has recorded nothing there (it "
+            "records samples of watched groups while it runs). Set DATABASE_URL to the "
+            "bot's database."
+        )
+    engine = make_engine(url)
+    try:
+        reader = HistoryReader(session_factory(engine), kept_days=settings.history_days)
+        return reader.read(group_id, mark, seconds, channel_id=None)
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise HistoryUnreadable(
+            f"Error: cannot read the samples in {safe_url(url)} ({reason}): is it the bot's "
+            "database, migrated (online-bot db upgrade)?"
+        ) from None
+    finally:
+        engine.dispose()

@@ -29,6 +29,7 @@ from bot.alerts.checks import Target
 from bot.alerts.mapping import apply_state, rule_of, state_columns, state_of, to_dt, to_ts
 from bot.alerts.messages import outbox_row
 from bot.alerts.names import GroupNames
+from bot.alerts.quiet import Quiet, quiet_range
 from bot.store.models import OPENING_KINDS, AlertStateRow, Outbox, OutboxKind, SampleRow, Watch
 from bot.store.samples import of_target
 
@@ -69,9 +70,9 @@ class JudgeReport:
     notifications: int = 0
     conflicts: int = 0  # another writer changed a watch's state first
     reasons: dict[str, int] = field(default_factory=dict)
-    #: Where each target's watches, as judged, are quiet (rules.quiet_range): None when
+    #: Where each target's watches, as judged, are quiet (quiet_range): None when
     #: any value may matter. A target whose watches were not all judged here is absent.
-    quiet: dict[Target, rules.Quiet | None] = field(default_factory=dict)
+    quiet: dict[Target, Quiet | None] = field(default_factory=dict)
 
     def add(self, other: JudgeReport) -> None:
         self.watches += other.watches
@@ -84,7 +85,7 @@ class JudgeReport:
             self.quiet[target] = _both(self.quiet[target], quiet) if target in self.quiet else quiet
 
 
-def _both(a: rules.Quiet | None, b: rules.Quiet | None) -> rules.Quiet | None:
+def _both(a: Quiet | None, b: Quiet | None) -> Quiet | None:
     return None if a is None or b is None else a & b
 
 
@@ -239,7 +240,7 @@ class Judge:
 
     def _decide(
         self, session: Session, watch: Watch, sample: rules.Sample, now: float
-    ) -> tuple[rules.Decision, rules.Quiet | None]:
+    ) -> tuple[rules.Decision, Quiet | None]:
         """The rule engine's decision for ``watch`` on ``sample``, and where the watch is
         quiet afterwards."""
         rule = rule_of(watch)
@@ -264,7 +265,7 @@ class Judge:
             error_after=self.error_after,
         )
         value = None if sample.failed else sample.value
-        return decision, rules.quiet_range(rule, decision.state, value=value, history=history)
+        return decision, quiet_range(rule, decision.state, value=value, history=history)
 
     def _record(
         self,

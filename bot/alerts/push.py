@@ -7,7 +7,7 @@ check on every callback: 45,000 live groups each moving a little every minute wo
 need thousands of calls a second, against Tencent's 200. So the callbacks keep an
 *estimate* per target (the last check's count plus the moves since), and a check is
 asked for only when the estimate leaves the range where none of the target's watches
-would change state (``rules.quiet_range``, with a margin), or when the target has no
+would change state (``quiet.quiet_range``, with a margin), or when the target has no
 such range (a check failed, a ``for`` clock runs, a mark). The check runs
 ``DEBOUNCE`` seconds after the first callback that asked for it, once Tencent's own
 count has caught up, and however many callbacks come meanwhile: a storm of 10,000

@@ -66,7 +66,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
 from bot.commands.durations import format_duration
 from bot.commands.values import DEFAULT_WITHIN_SECONDS, WatchDrop, WatchThreshold
@@ -77,15 +77,13 @@ __all__ = [
     "AlertState",
     "Decision",
     "Notification",
-    "Quiet",
     "Reason",
     "Rule",
     "Sample",
     "Status",
+    "drop_recover_level",
     "evaluate",
     "is_muted",
-    "push_margin",
-    "quiet_range",
 ]
 
 #: Failed checks in a row before an alert goes to ERROR and says so.
@@ -490,10 +488,10 @@ def _cleared(rule: Rule, value: int, reference: int | None) -> bool:
         return value <= rule.recover_level
     if reference is None:  # a state stored without its reference: nothing to hold it to
         return True
-    return value >= _drop_recover_level(rule, reference)
+    return value >= drop_recover_level(rule, reference)
 
 
-def _drop_recover_level(rule: Rule, reference: int) -> int:
+def drop_recover_level(rule: Rule, reference: int) -> int:
     """Half the drop made good: the least whole value >= reference * (1 - P/200)."""
     assert rule.percent is not None
     return -(-reference * (200 - rule.percent) // 200)
@@ -522,7 +520,7 @@ def _back_to(rule: Rule, reference: int | None) -> str:
         return f"{rule.recover_level:,} or fewer"
     if reference is None:
         return "its level"
-    return f"{_drop_recover_level(rule, reference):,} or more (it fell from {reference:,})"
+    return f"{drop_recover_level(rule, reference):,} or more (it fell from {reference:,})"
 
 
 def _moved(state: AlertState, status: Status, now: float, **changes: object) -> AlertState:
@@ -539,79 +537,3 @@ def _moved(state: AlertState, status: Status, now: float, **changes: object) -> 
 def _for(start: float | None, now: float) -> str:
     """How long since ``start``, in whole seconds: ``5m``, ``1h 30m``."""
     return format_duration(max(0, int(now - start))) if start is not None else "a while"
-
-
-# --------------------------------------------------------------------------- push
-
-
-@dataclass(frozen=True, slots=True)
-class Quiet:
-    """Where the next value of an alert can fall without changing anything.
-
-    After a check, a value from ``low`` to ``high`` (None: unbounded) would leave the
-    alert as it is and send nothing; only one outside could change it. ``settled``: nor
-    does anything wait on the clock (OK, not a drop rule, no reminder owed), so the
-    alert needs a new value only when one may fall outside. Push (``bot.alerts.push``)
-    keeps an estimate from Tencent's callbacks and asks for a check when it leaves
-    this range, shrunk by :func:`push_margin` for the estimate's error.
-    """
-
-    low: int | None
-    high: int | None
-    settled: bool
-
-    def __and__(self, other: Quiet) -> Quiet:
-        """Both alerts quiet: the values quiet for each."""
-        return Quiet(
-            low=_bound(max, self.low, other.low),
-            high=_bound(min, self.high, other.high),
-            settled=self.settled and other.settled,
-        )
-
-
-def _bound(pick: Any, a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else pick(a, b)
-
-
-def push_margin(level: int) -> int:
-    """How far inside a rule's line a push estimate must stay to be trusted: 5% of the
-    line, at least 2 (Tencent's own count lags its callbacks by about 10 s)."""
-    return max(2, -(-abs(level) * 5 // 100))
-
-
-def quiet_range(
-    rule: Rule, state: AlertState, *, value: int | None, history: Sequence[Sample] = ()
-) -> Quiet | None:
-    """The :class:`Quiet` range of an alert just judged to ``state`` on ``value`` (and,
-    for a drop, the earlier ``history`` of its window), shrunk by :func:`push_margin`;
-    None when any new value may matter: PENDING (a ``for`` clock runs), ERROR, a
-    reminder owed after a mute, or no value to start from."""
-    if value is None or state.muted_notice_due:
-        return None
-    if state.status in (Status.PENDING, Status.ERROR):
-        return None
-    firing = state.status == Status.FIRING
-    if rule.kind == "drop":
-        assert rule.percent is not None
-        if firing:
-            if state.reference is None:
-                return None
-            back = _drop_recover_level(rule, state.reference)
-            return Quiet(low=None, high=back - 1 - push_margin(back), settled=False)
-        values = [s.value for s in history if not s.failed and s.value is not None]
-        reference = max([value, *values])
-        # the least value not breached: value * 100 > reference * (100 - P)
-        line = reference * (100 - rule.percent) // 100 + 1
-        return Quiet(low=line + push_margin(line), high=None, settled=False)
-    assert rule.threshold is not None
-    if rule.kind == "below":
-        if firing:  # resolves at value >= recover
-            back = rule.recover_level
-            return Quiet(low=None, high=back - 1 - push_margin(back), settled=False)
-        line = rule.threshold  # fires at value < threshold
-        return Quiet(low=line + push_margin(line), high=None, settled=True)
-    if firing:  # above: resolves at value <= recover
-        back = rule.recover_level
-        return Quiet(low=back + 1 + push_margin(back), high=None, settled=False)
-    line = rule.threshold  # fires at value > threshold
-    return Quiet(low=None, high=line - push_margin(line), settled=True)

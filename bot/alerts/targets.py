@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.checks import Target
 from bot.alerts.mapping import to_dt
-from bot.alerts.rules import Quiet
+from bot.alerts.quiet import Quiet
 from bot.store.db import is_postgresql
 from bot.store.leases import claim_due
 from bot.store.models import NO_MARK, TargetRow, Watch
@@ -127,7 +127,7 @@ def claim(
 @dataclass(frozen=True, slots=True)
 class Checked:
     """A target after its check: the count (None if it failed), and where its watches
-    are quiet (None: any move may matter; see ``rules.quiet_range``)."""
+    are quiet (None: any move may matter; see ``quiet.quiet_range``)."""
 
     target_id: int
     value: int | None
@@ -282,6 +282,26 @@ def reconsider(session: Session, group_id: str, mark: int | None, *, now: float)
             TargetRow.next_due_at > to_dt(now),
         )
         .values(next_due_at=to_dt(now), quiet_low=None, quiet_high=None)
+    )
+
+
+def forget(session: Session, group_id: str, mark: int | None) -> None:
+    """A watch of this (group, mark) went: its target goes too if no other watch watches
+    it, in the caller's transaction, as the next ``sync`` would drop it; its audience then
+    leaves the metrics at once (``bot.store.figures``), on every replica."""
+    mark_key = NO_MARK if mark is None else mark
+    session.flush()
+    session.execute(
+        delete(TargetRow).where(
+            TargetRow.group_id == group_id,
+            TargetRow.mark_key == mark_key,
+            ~exists().where(
+                Watch.group_id == group_id,
+                Watch.mark.is_(None) if mark is None else Watch.mark == mark,
+                Watch.deleted_at.is_(None),
+                Watch.paused_reason.is_(None),
+            ),
+        )
     )
 
 

@@ -35,7 +35,7 @@ the values every form shares), ``query`` and ``watch`` (the forms), ``durations`
 from __future__ import annotations
 
 from bot.commands.durations import format_duration, parse_duration
-from bot.commands.history import parse_history
+from bot.commands.history import parse_history, parse_history_options
 from bot.commands.query import PUBLIC_WORDS, FormError, parse_lookup, parse_query, split_accounts
 from bot.commands.usage import (
     HISTORY_FORM,
@@ -96,6 +96,7 @@ __all__ = [
     "format_duration",
     "parse",
     "parse_duration",
+    "parse_history_options",
     "parse_lookup",
     "split_accounts",
 ]

@@ -8,15 +8,24 @@ last that long; the options come in any order after the group ID.
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo
 
-from bot.commands.durations import DAY, MINUTE, format_duration, looks_like_duration
+from bot.commands.durations import (
+    DAY,
+    MINUTE,
+    format_duration,
+    looks_like_duration,
+    parse_duration,
+)
 from bot.commands.query import PUBLIC_WORDS
 from bot.commands.usage import HISTORY_FORM, UsageError
 from bot.commands.values import DEFAULT_HISTORY_SECONDS, ShowHistory
 from bot.commands.words import Word, Words, closest, parse_group_id, parse_mark, split_option
-from bot.tencent.validation import quote
+from bot.tencent.errors import InvalidInput
+from bot.tencent.validation import quote, validate_group_id
+from bot.zones import parse_zone
 
-__all__ = ["HISTORY_RANGE", "check_range", "parse_history"]
+__all__ = ["HISTORY_RANGE", "check_range", "parse_history", "parse_history_options"]
 
 #: The shortest and longest range a chart covers.
 HISTORY_RANGE = (5 * MINUTE, 31 * DAY)
@@ -92,3 +101,27 @@ def check_range(seconds: int) -> int:
         f"{format_duration(seconds)}.",
         HISTORY_FORM,
     )
+
+
+def parse_history_options(
+    group_id: str, range_text: str, zone_name: str | None
+) -> tuple[int, ZoneInfo | None]:
+    """The command line's ``online-bot history GROUP_ID --range DURATION --tz ZONE``: the
+    range in seconds and the zone (None without ``--tz``), else UsageError saying which is
+    wrong and why."""
+    try:
+        validate_group_id(group_id)
+    except InvalidInput as error:
+        raise UsageError(error.user_message, HISTORY_FORM) from None
+    try:
+        seconds = check_range(parse_duration(range_text))
+    except UsageError as error:
+        raise UsageError(f"--range {range_text}: {error.problem}", HISTORY_FORM) from None
+    zone = None if zone_name is None else parse_zone(zone_name)
+    if zone_name is not None and zone is None:
+        raise UsageError(
+            f"--tz {zone_name} is not a time zone: give an IANA name such as Europe/Paris, "
+            "America/New_York or UTC.",
+            HISTORY_FORM,
+        )
+    return seconds, zone

@@ -1,13 +1,42 @@
 """The command line's answers to ``online-bot online``: plain text for a terminal, and the
-``--json`` objects (pure)."""
+``--json`` objects; and ``online-bot history``'s when there is nothing to draw (pure)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bot.tencent.models import MemberCheck, OnlineMembers
 
-__all__ = ["check_json", "check_text", "online_json", "online_text"]
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from bot.render.history import HistoryView
+    from bot.simulator.scenario import Scenario
+
+__all__ = [
+    "check_json",
+    "check_output",
+    "check_text",
+    "no_samples_text",
+    "online_json",
+    "online_output",
+    "online_text",
+    "simulator_note",
+]
+
+
+def online_output(result: OnlineMembers, count: int, *, as_json: bool) -> str:
+    """``online-bot online``'s answer: text, or one JSON object."""
+    if as_json:
+        return json.dumps(online_json(result, count), ensure_ascii=False)
+    return online_text(result, count)
+
+
+def check_output(check: MemberCheck, *, as_json: bool) -> str:
+    """``online-bot online --is``'s answer: text, or one JSON object."""
+    return json.dumps(check_json(check)) if as_json else check_text(check)
 
 
 def online_json(result: OnlineMembers, count: int) -> dict[str, object]:
@@ -68,3 +97,23 @@ def online_text(result: OnlineMembers, count: int) -> str:
         joined = datetime.fromtimestamp(m.join_time, UTC).strftime("%Y-%m-%d %H:%M:%S")
         lines.append(f"  {m.account:<24} {joined} UTC  {m.nickname}")
     return "\n".join(lines)
+
+
+def no_samples_text(view: HistoryView, range_text: str, zone: ZoneInfo) -> str:
+    """Why ``online-bot history`` has nothing to draw in ``view`` (asked as ``range_text``)."""
+    if view.latest_before is None:
+        return (
+            f"No samples of {view.label} in the database: the bot records an audience only "
+            f"while a channel watches it (/online watch {view.group_id} below <N>)."
+        )
+    latest = datetime.fromtimestamp(view.latest_before, zone).strftime("%Y-%m-%d %H:%M %Z")
+    return (
+        f"No samples of {view.label} in the last {range_text}; the latest is from "
+        f"{latest}: try a longer --range."
+    )
+
+
+def simulator_note(scenario: Scenario) -> str:
+    """What ``online-bot online`` says on stderr when it answers from the built-in simulator."""
+    names = ", ".join(g.group_id for g in scenario.groups)
+    return f"No TENCENT_IM_SDKAPPID set: using the built-in simulator ({names})."

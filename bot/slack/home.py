@@ -13,6 +13,8 @@ modal. Ack first, then plain code (bot/home.py) on the answer threads.
                                       in the modal; else it closes and the answer goes to
                                       the user's DM (conversations.open, chat.postMessage),
                                       with the CSV there too when the list is long
+    an alert or resolve delivered     views.publish again the Homes open (HomeRefresh:
+                                      used in the last 30 minutes), debounced
 
 What Slack refuses is logged in one line (never a traceback, never silence for the
 user where there is somewhere to tell them): a Home that cannot be published stays as
@@ -35,7 +37,7 @@ from bot.commands.grammar import FormError
 from bot.handlers import Caller, Deferred, Reply, unexpected
 from bot.home import AppHome
 from bot.logs import log_unexpected
-from bot.render.blocks import Message
+from bot.render.blocks import Message, View
 from bot.render.home import (
     HOME_LOOKUP_ACTION,
     HOME_MUTE_ACTION,
@@ -51,6 +53,7 @@ from bot.render.home import (
 )
 from bot.render.members import render_error
 from bot.slack.errors import error_code
+from bot.slack.home_refresh import HomeRefresh
 from bot.slack.listeners import deliver_csv, open_dm
 
 __all__ = ["register"]
@@ -58,15 +61,26 @@ __all__ = ["register"]
 log = logging.getLogger(__name__)
 
 
-def register(app: App, home: AppHome, answers: Executor) -> None:
-    """The Home's listeners; whatever calls Slack or the database runs on ``answers``."""
+def register(
+    app: App, home: AppHome, answers: Executor, refresh: HomeRefresh | None = None
+) -> None:
+    """The Home's listeners; whatever calls Slack or the database runs on ``answers``.
+    With ``refresh``, the Homes used are published again (app.client) as watches change."""
 
     def later(work: Callable[..., None], *args: Any) -> None:
         answers.submit(_logged, work, *args)
 
+    def seen(user_id: str, page: int) -> None:
+        if refresh is not None:
+            refresh.seen(user_id, page)
+
+    if refresh is not None:
+        refresh.start(home.view, lambda user_id, view: _send(app.client, user_id, view))
+
     @app.event("app_home_opened")  # bolt acknowledges events itself
     def opened(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab") == "home":  # not the Messages tab
+            seen(event.get("user", ""), 0)
             later(_publish, client, home, event.get("user", ""), 0, None)
 
     @app.action(HOME_MUTE_ACTION)
@@ -79,6 +93,7 @@ def register(app: App, home: AppHome, answers: Executor) -> None:
         view = body.get("view") or {}
         page = page_number(view.get("private_metadata"))
         action_id, value = action.get("action_id", ""), action.get("value", "")
+        seen(_user(body), page)
         later(_press, client, home, _user(body), page, action_id, value)
 
     @app.action(HOME_REFRESH_ACTION)
@@ -88,6 +103,7 @@ def register(app: App, home: AppHome, answers: Executor) -> None:
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
     ) -> None:
         ack()
+        seen(_user(body), page_number(action.get("value")))
         later(_publish, client, home, _user(body), page_number(action.get("value")), None)
 
     @app.action(HOME_LOOKUP_ACTION)
@@ -143,7 +159,10 @@ _SLACK_FAILURES = (SlackClientError, OSError, ValueError)
 def _publish(
     client: WebClient, home: AppHome, user_id: str, page: int, notice: Message | None
 ) -> None:
-    view = home.view(page, notice)
+    _send(client, user_id, home.view(page, notice))
+
+
+def _send(client: WebClient, user_id: str, view: View) -> None:
     try:
         client.views_publish(user_id=user_id, view=view)
     except _SLACK_FAILURES as error:

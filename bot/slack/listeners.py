@@ -29,7 +29,6 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.handler import RetryHandler
-from slack_sdk.webhook import WebhookClient
 
 from bot.handlers import (
     Caller,
@@ -41,10 +40,12 @@ from bot.handlers import (
     unexpected,
 )
 from bot.logs import log_unexpected
+from bot.metrics import Metrics
 from bot.render.alerts import ACK_ACTION, MUTE_ACTION, UNWATCH_ACTION
 from bot.render.blocks import Message
 from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION, render_error
 from bot.slack.errors import UnreadableAnswer, error_code
+from bot.slack.metered import MeteredWebhookClient
 from bot.slack.userzones import UserZones
 
 __all__ = ["deliver_csv", "open_dm", "register", "retry_handlers"]
@@ -63,14 +64,17 @@ def retry_handlers() -> list[RetryHandler]:
     ]
 
 
-def register(app: App, handlers: OnlineHandlers, answers: Executor) -> None:
+def register(
+    app: App, handlers: OnlineHandlers, answers: Executor, metrics: Metrics | None = None
+) -> None:
     """Listeners only ack; whatever takes longer runs on ``answers``, so that a slow
-    Tencent or Slack never holds up the acknowledgement of the next request."""
+    Tencent or Slack never holds up the acknowledgement of the next request. The posts to
+    the requests' response_url are counted into ``metrics``."""
 
     zones = UserZones()
 
     def later(work: Callable[..., None], response_url: str, *args: Any) -> None:
-        answers.submit(_logged, work, response_url, *args)
+        answers.submit(_logged, work, _ResponseUrl(response_url, metrics), *args)
 
     @app.command("/online")
     def online(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
@@ -100,7 +104,16 @@ def register(app: App, handlers: OnlineHandlers, answers: Executor) -> None:
         later(_page, body.get("response_url", ""), handlers, action.get("value", ""))
 
 
-def _logged(work: Callable[..., None], response_url: str, *args: Any) -> None:
+@dataclass(frozen=True, slots=True)
+class _ResponseUrl:
+    """Where a request's answers go (Slack's ``response_url``), each post counted into
+    ``metrics``."""
+
+    url: str
+    metrics: Metrics | None
+
+
+def _logged(work: Callable[..., None], response_url: _ResponseUrl, *args: Any) -> None:
     """``work(response_url, *args)``; if it fails unexpectedly, log it and tell the user."""
     try:
         work(response_url, *args)
@@ -110,7 +123,7 @@ def _logged(work: Callable[..., None], response_url: str, *args: Any) -> None:
 
 
 def _alert(
-    response_url: str, handlers: OnlineHandlers, action: dict[str, Any], caller: Caller
+    response_url: _ResponseUrl, handlers: OnlineHandlers, action: dict[str, Any], caller: Caller
 ) -> None:
     outcome = handlers.alert_button(action.get("action_id", ""), action.get("value", ""), caller)
     if outcome is None:
@@ -120,14 +133,18 @@ def _alert(
     _post(response_url, payload)
 
 
-def _page(response_url: str, handlers: OnlineHandlers, value: str) -> None:
+def _page(response_url: _ResponseUrl, handlers: OnlineHandlers, value: str) -> None:
     outcome = handlers.page(value)
     message = outcome.message if isinstance(outcome, Reply) else outcome.message()
     _post(response_url, {**_payload(message), "replace_original": True})
 
 
 def _finish(
-    response_url: str, deferred: Deferred, caller: Caller, client: WebClient, zones: UserZones
+    response_url: _ResponseUrl,
+    deferred: Deferred,
+    caller: Caller,
+    client: WebClient,
+    zones: UserZones,
 ) -> None:
     outcome = deferred.work()
     if isinstance(outcome, Reply):
@@ -261,11 +278,13 @@ def _payload(message: Message, public: bool = False) -> dict[str, Any]:
     }
 
 
-def _post(response_url: str, payload: dict[str, Any]) -> None:
-    if not response_url:
+def _post(response_url: _ResponseUrl, payload: dict[str, Any]) -> None:
+    if not response_url.url:
         log.error("no response_url in the request: the answer cannot be delivered")
         return
-    webhook = WebhookClient(response_url, timeout=10, retry_handlers=retry_handlers())
+    webhook = MeteredWebhookClient(
+        response_url.url, timeout=10, retry_handlers=retry_handlers(), metrics=response_url.metrics
+    )
     try:
         response = webhook.send_dict(payload)
     except Exception as error:  # network failure after retries: record it

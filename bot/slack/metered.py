@@ -1,8 +1,10 @@
-"""A Slack Web API client that counts its calls, by method and outcome, into the bot's
-metrics (``online_bot_slack_calls_total``).
+"""Slack clients that count their calls, by method and outcome, into the bot's metrics
+(``online_bot_slack_calls_total``): the Web API client, and the poster of the answers to a
+command or a button on its ``response_url`` (method ``response_url``).
 
 Every Web API method of slack_sdk's ``WebClient`` goes through ``api_call`` (files_upload_v2
-through its two methods); a call is counted once, after the client's own retries.
+through its two methods), every response_url post through ``WebhookClient.send_dict``; a
+call is counted once, after the client's own retries.
 """
 
 from __future__ import annotations
@@ -12,11 +14,22 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
+from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from bot.metrics import Metrics
 from bot.slack.errors import error_code
 
-__all__ = ["MeteredWebClient", "outcome_of", "request_id_of"]
+__all__ = [
+    "RESPONSE_URL",
+    "MeteredWebClient",
+    "MeteredWebhookClient",
+    "outcome_of",
+    "request_id_of",
+    "status_outcome",
+]
+
+#: The method label of the posts to a response_url.
+RESPONSE_URL = "response_url"
 
 
 class MeteredWebClient(WebClient):
@@ -40,6 +53,38 @@ class MeteredWebClient(WebClient):
             raise
         finally:
             self.metrics.slack_calls.labels(api_method, outcome).inc()
+
+
+class MeteredWebhookClient(WebhookClient):
+    """A ``WebhookClient`` (same arguments) for a ``response_url``, whose posts are counted
+    into ``metrics`` (None: not counted) as method ``response_url``."""
+
+    def __init__(self, *args: Any, metrics: Metrics | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics = metrics
+
+    def send_dict(
+        self, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> WebhookResponse:
+        outcome = "no_answer"  # network errors, timeouts: whatever raises
+        try:
+            response = super().send_dict(body, headers)
+            outcome = status_outcome(response.status_code)
+            return response
+        finally:
+            if self.metrics is not None:
+                self.metrics.slack_calls.labels(RESPONSE_URL, outcome).inc()
+
+
+def status_outcome(status: int) -> str:
+    """A plain-text answer's outcome by its HTTP status: ``ok`` (200), ``ratelimited``
+    (429), ``server_error`` (5xx), else ``error`` (Slack's reason in the body, e.g.
+    ``expired_url``)."""
+    if status == 200:
+        return "ok"
+    if status == 429:
+        return "ratelimited"
+    return "server_error" if status >= 500 else "error"
 
 
 def outcome_of(error: SlackApiError) -> str:

@@ -25,6 +25,7 @@ from bot.metrics import Metrics
 from bot.settings import Settings, SettingsError
 from bot.slack.gate import Refused, Unsigned, bolt_request, verify
 from bot.slack.home import register as register_home
+from bot.slack.home_refresh import HomeRefresh
 from bot.slack.listeners import register, retry_handlers
 from bot.slack.metered import MeteredWebClient
 
@@ -143,9 +144,11 @@ def build_app(
     client: WebClient,
     answers: Executor | None = None,
     metrics: Metrics | None = None,
+    home_refresh: HomeRefresh | None = None,
 ) -> App:
     """The bolt app over ``handlers``; with ``metrics``, the listeners' Slack calls are
-    counted too (``metered_listeners``)."""
+    counted too (``metered_listeners``); with ``home_refresh``, the App Homes used are
+    published again as watches change (started here, on ``client``)."""
     app = App(
         client=client,
         signing_secret="",  # not bolt's to check: wsgi_app does, before bolt parses the body
@@ -161,8 +164,8 @@ def build_app(
         app.use(metered_listeners(metrics))
     if answers is None:
         answers = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="answer")
-    register(app, handlers, answers)
-    register_home(app, AppHome(handlers), answers)
+    register(app, handlers, answers, metrics)
+    register_home(app, AppHome(handlers), answers, home_refresh)
     return app
 
 

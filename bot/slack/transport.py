@@ -21,6 +21,7 @@ from bot.httpserver import WsgiApp, http_server, routes_app
 from bot.metrics import Metrics
 from bot.readiness import READY_PATH, Recheck
 from bot.settings import Settings, SettingsError
+from bot.slack.home_refresh import HomeRefresh
 from bot.slack.poster import SlackPoster, poster_client
 from bot.slack.serve import build_app, check_auth, run_socket_mode, web_client, wsgi_app
 from bot.slack.serve import usergroup_members as _usergroup_members
@@ -117,8 +118,16 @@ class SlackTransport:
 
     def serve(self, bot: Bot) -> None:
         """Serve until interrupted (Ctrl-C, or SIGTERM turned into KeyboardInterrupt)."""
+        homes = HomeRefresh()  # the Homes open, published again after each alert delivered
+        bot.alerting.deliverer.on_state_posted(homes.changed)
+        try:
+            self._serve(bot, homes)
+        finally:
+            homes.close()
+
+    def _serve(self, bot: Bot, homes: HomeRefresh) -> None:
         settings = self.settings
-        app = build_app(bot.handlers, self.client, metrics=self.metrics)
+        app = build_app(bot.handlers, self.client, metrics=self.metrics, home_refresh=homes)
         probe = web_client(settings, self.metrics, probe=True)
         slack_auth = Recheck(lambda: check_auth(probe), passed=True, errors=(SettingsError,))
         served = ports(settings, bot.callback_routes(), bot.status_routes(slack_auth))

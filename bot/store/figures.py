@@ -4,7 +4,9 @@
 Each is one cheap statement, run when Prometheus scrapes (``DatabaseFigures``, written
 as text by ``bot.metrics.gauge_text``, the audiences' lines by the database): what the
 database holds is what every replica shares, so nothing is kept in step in memory, and a
-series goes with its target (at the poll tick after its last watch goes).
+series goes with its target: at once when its last watch is unwatched (``forget``: the next
+scrape here reads afresh, the other replicas' next reading drops it), at the poll tick after
+its last watch is paused.
 """
 
 from __future__ import annotations
@@ -48,10 +50,10 @@ def audience_lines(session: Session, name: str) -> str:
     the database itself: 5,000 rows never become Python objects (a third of the cost on
     SQLite, a tenth of the CPU on PostgreSQL).
 
-    Targets are the watched (group, mark)s: ``bot.alerts.targets.sync`` drops one as its
-    last watch is unwatched or paused, at every poll tick (every 5 s; every second with
-    push), so its series goes then. (Asking the watches for each target here would cost
-    three times as much.)
+    Targets are the watched (group, mark)s: ``bot.alerts.targets.forget`` drops one as its
+    last watch is unwatched, ``bot.alerts.targets.sync`` as it is paused, at every poll tick
+    (every 5 s; every second with push), so its series goes then. (Asking the watches for
+    each target here would cost three times as much.)
 
     A group ID is printable ASCII (``bot.tencent.validation``): of what the format escapes in
     a label value, it can hold a backslash or a double quote, not a line feed."""
@@ -146,6 +148,7 @@ class DatabaseFigures:
         self._was_up = True
         self._lock = threading.Lock()
         self._reading: tuple[float, str] | None = None  # (monotonic time, text)
+        self._forgotten = 0  # readings begun before the last forget() are not kept
         self._scraped_at = 0.0
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
@@ -162,6 +165,13 @@ class DatabaseFigures:
         if reading is not None and now - reading[0] < 2 * self.every:  # (the reader may lag)
             return reading[1]
         return self.read()
+
+    def forget(self) -> None:
+        """What was read is out of date (a watch was removed here): the next scrape reads
+        afresh, and a reading under way when this is called is not kept."""
+        with self._lock:
+            self._forgotten += 1
+            self._reading = None
 
     @property
     def reading(self) -> bool:
@@ -184,10 +194,14 @@ class DatabaseFigures:
             self.read()
 
     def read(self) -> str:
-        """Read the database now; the text, kept as the last reading."""
+        """Read the database now; the text, kept as the last reading (unless ``forget``
+        was called meanwhile)."""
+        with self._lock:
+            forgotten = self._forgotten
         text = self._text()
         with self._lock:
-            self._reading = (time.monotonic(), text)
+            if forgotten == self._forgotten:
+                self._reading = (time.monotonic(), text)
         return text
 
     def _text(self) -> str:
@@ -215,8 +229,8 @@ class DatabaseFigures:
                 gauge_text(
                     AUDIENCE,
                     "Online members of each watched group (and mark; empty: all members) at "
-                    "its last check that got a count; gone at the poll tick after its last "
-                    "watch goes.",
+                    "its last check that got a count; gone when its last watch is unwatched, "
+                    "or at the poll tick after it is paused.",
                     ("group_id", "mark"),
                     [],
                 ),

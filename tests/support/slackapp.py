@@ -17,7 +17,10 @@ from slack_sdk import WebClient
 from bot.alerts.history import HistoryReader
 from bot.handlers import OnlineHandlers
 from bot.httpserver import http_server, stop_http_server
+from bot.metrics import Metrics
 from bot.simulator import Simulator
+from bot.slack.home_refresh import HomeRefresh
+from bot.slack.metered import MeteredWebClient
 from bot.slack.serve import build_app, wsgi_app
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import RateLimits
@@ -185,10 +188,13 @@ def start_app(
     *,
     slack_timeout: int = 30,
     history: HistoryReader | None = None,
+    metrics: Metrics | None = None,
+    home_refresh: HomeRefresh | None = None,
 ):
     """Start the app (with ``watches``, the watch commands and alert buttons too; with
     ``history``, /online history; its Web API client gives up after ``slack_timeout``
-    seconds); returns (RunningApp, stop)."""
+    seconds; with ``metrics``, its Slack calls are counted; with ``home_refresh``, the Homes
+    used are published again as it is told of changes); returns (RunningApp, stop)."""
     tencent = TencentClient(
         sdkappid=sim.scenario.sdkappid,
         secret_key=sim.scenario.secret_key,
@@ -196,8 +202,13 @@ def start_app(
         rate_limits=RateLimits(sim.scenario.rate_limit),
     )
     handlers = OnlineHandlers(tencent, watches, history=history)
-    client = WebClient(token="xoxb-test", base_url=api_url, timeout=slack_timeout)
-    app = build_app(handlers, client)
+    if metrics is None:
+        client = WebClient(token="xoxb-test", base_url=api_url, timeout=slack_timeout)
+    else:
+        client = MeteredWebClient(
+            token="xoxb-test", base_url=api_url, timeout=slack_timeout, metrics=metrics
+        )
+    app = build_app(handlers, client, metrics=metrics, home_refresh=home_refresh)
     server = http_server(wsgi_app(app, SIGNING_SECRET), "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -210,6 +221,8 @@ def start_app(
     running = RunningApp(f"http://127.0.0.1:{server.effective_port}", handlers, session)
 
     def stop() -> None:
+        if home_refresh is not None:
+            home_refresh.close()
         session.close()
         stop_http_server(server)
         thread.join(timeout=10)
