@@ -10,7 +10,7 @@ from sqlalchemy import select
 from support.alerting import GROUP, posts
 
 from bot.alerts.delivery import Deliverer
-from bot.store import Outbox, Watch
+from bot.store import AlertStateRow, Outbox, Watch
 from bot.watches import Actor
 
 
@@ -170,3 +170,20 @@ def test_crash_between_post_and_record_is_not_posted_twice(env, sim, fake_slack)
     assert fake_slack.calls("conversations.history")
     (row,) = env.outbox()
     assert row.status == "delivered" and row.message_ts
+
+
+def test_recording_a_delivery_never_fails_a_judge_writing_the_state_meanwhile(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_audience(GROUP, 10)
+    env.poller.run_cycle()
+    with env.sessions() as judge:  # another replica's judge has read the state...
+        (state,) = judge.scalars(select(AlertStateRow)).all()
+        read_version = state.version
+        state.last_value = 11  # ...and writes it after the delivery is recorded
+        assert env.deliverer.deliver_due().delivered == 1
+        judge.commit()  # its version check holds: the delivery did not write the state's row
+    with env.sessions() as session:
+        (state,) = session.scalars(select(AlertStateRow)).all()
+        (row,) = env.outbox()
+        assert state.version == read_version + 1
+        assert (state.alert_channel, state.alert_ts) == (row.channel_id, row.message_ts)

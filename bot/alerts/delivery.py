@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.mapping import to_dt
@@ -214,9 +214,19 @@ class Deliverer:
             row.claimed_by = row.claimed_until = None
             row.last_error = None
             if row.kind in OPENING_KINDS and row.watch_id is not None:
-                state = session.get(AlertStateRow, row.watch_id)
-                if state is not None and state.incident_id == row.incident_id:
-                    state.alert_channel, state.alert_ts = row.channel_id, ts
+                # Not through the versioned ORM row: a judge on another replica may be writing
+                # this state now, and its version check would fail one of the two (StaleDataError).
+                # Where the message went is no part of the judge's decision; a new incident
+                # clears it, and then the incident no longer matches here.
+                session.execute(
+                    update(AlertStateRow)
+                    .where(
+                        AlertStateRow.watch_id == row.watch_id,
+                        AlertStateRow.incident_id == row.incident_id,
+                    )
+                    .values(alert_channel=row.channel_id, alert_ts=ts)
+                    .execution_options(synchronize_session=False)
+                )
         if plan.found:
             report.found_already_posted += 1
         report.delivered += 1
