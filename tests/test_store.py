@@ -36,9 +36,9 @@ from bot.store.cli import db as db_cli
 from bot.store.db import DatabaseInUse, DatabaseUnusable, alembic_config, single_process
 
 REPO = Path(__file__).resolve().parents[1]
-TABLES = {"watches", "alert_states", "samples", "outbox", "watch_changes", "targets"}
+TABLES = {"watches", "alert_states", "samples", "outbox", "watch_changes", "targets", "digests"}
 #: The newest migration: bump it with each new revision (a conscious change).
-HEAD = "0003"
+HEAD = "0004"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
