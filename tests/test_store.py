@@ -133,7 +133,8 @@ def test_alembic_cli_at_repo_root_migrates_database_url(database_url: str, tmp_p
     assert done.returncode == 0, done.stderr
     assert "Running upgrade  -> 0001" in done.stderr
     assert "Running upgrade 0001 -> 0002" in done.stderr
-    assert f"Running upgrade 0002 -> {HEAD}" in done.stderr
+    assert "Running upgrade 0002 -> 0003" in done.stderr
+    assert f"Running upgrade 0003 -> {HEAD}" in done.stderr
     assert current_revision(database_url) == HEAD
     assert check(database_url) == []
 
