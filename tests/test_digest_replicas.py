@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from support.databases import MigratedTemplates, fresh_postgres_database
 from support.fakeslack import FakeSlack
 from support.replicas import start_replicas, stop_replicas
@@ -33,11 +34,18 @@ def postgres_url(migrated_templates: MigratedTemplates) -> Iterator[str]:
     yield from fresh_postgres_database(migrated_templates.postgres_template())
 
 
-def test_two_replicas_send_a_due_digest_once(
-    postgres_url: str, fake_slack: FakeSlack, tmp_path: Path
-) -> None:
+@pytest.fixture
+def sessions(postgres_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(postgres_url)
-    sessions = session_factory(engine)
+    try:
+        yield session_factory(engine)
+    finally:
+        engine.dispose()  # also when the test fails: no connection left to the collector
+
+
+def test_two_replicas_send_a_due_digest_once(
+    postgres_url: str, sessions: sessionmaker[Session], fake_slack: FakeSlack, tmp_path: Path
+) -> None:
     now = time.time()
     with sessions.begin() as session:
         watch = Watch(
@@ -118,4 +126,3 @@ def test_two_replicas_send_a_due_digest_once(
         row = session.scalars(select(DigestRow)).one()
         assert row.last_sent_for.isoformat() == day
         assert row.next_due_at.timestamp() > now
-    engine.dispose()
