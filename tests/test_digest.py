@@ -310,3 +310,21 @@ def test_a_digest_payload_carries_the_png_until_delivered(env) -> None:
     with env.sessions() as session:
         chart = session.scalars(select(Outbox).where(Outbox.kind == "digest_chart")).one()
     assert base64.b64decode(chart.payload["file"]["png"]) == b"\x89PNG fake 1"
+
+
+def test_a_digest_slack_refuses_says_why_with_its_setting(env, fake_slack) -> None:
+    env.watch(f"watch {GROUP} below 10")
+    digests = digests_of(env)
+    digests.command(SetDigest(9, 0, "UTC"), Actor("U1", "C1"))
+    make_due(env)
+    digests.send_due()
+    fake_slack.fail_next("chat.postMessage", "not_in_channel")
+    env.deliverer.deliver_due()
+    digest = env.outbox()[0]
+    assert digest.status == "failed" and digest.last_error == "not_in_channel"
+    shown = text_of(digests.command(ShowDigest(), Actor("U1", "C1")))
+    assert "Slack refused the last digest (not_in_channel): invite the bot" in shown
+    assert "Slack refused the last digest" in text_of(env.watches.list(Actor("U1", "C1")))
+    # set again (the bot invited): the note goes; the next digest is delivered
+    digests.command(SetDigest(9, 0, "UTC"), Actor("U1", "C1"))
+    assert "refused" not in text_of(digests.command(ShowDigest(), Actor("U1", "C1")))

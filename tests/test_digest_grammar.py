@@ -47,3 +47,10 @@ def test_an_unknown_zone_says_what_to_do() -> None:
     with pytest.raises(UsageError) as caught:
         parse("digest 09:00 Nowhere/Atall")
     assert "leave it out to use your Slack time zone" in caught.value.problem
+
+
+def test_help_mentions_the_digest() -> None:
+    from bot.commands.grammar import USAGE, WATCH_USAGE
+
+    assert "/online digest HH:MM [timezone]" in USAGE
+    assert "digest off" in WATCH_USAGE

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.mapping import to_dt
@@ -36,7 +36,9 @@ from bot.store.models import (
     OPENING_KINDS,
     THREAD_KINDS,
     AlertStateRow,
+    DigestRow,
     Outbox,
+    OutboxKind,
     OutboxStatus,
     Watch,
     WatchChange,
@@ -233,6 +235,8 @@ class Deliverer:
             if plan.upload:  # the file's bytes are not kept once it went (or was refused)
                 file = {k: v for k, v in row.payload["file"].items() if k != "png"}
                 row.payload = {**row.payload, "file": file}
+            if row.kind == OutboxKind.DIGEST:
+                _digest_refused(session, row.channel_id, None)
             if row.kind in OPENING_KINDS and row.watch_id is not None:
                 state = session.get(AlertStateRow, row.watch_id)
                 if state is not None and state.incident_id == row.incident_id:
@@ -277,6 +281,8 @@ class Deliverer:
             log.error("alert message %s failed for good: %s", row.id, error, extra=context)
             if error.permanent and row.watch_id is not None:
                 _pause(session, row.watch_id, error.reason, now)
+            if row.kind == OutboxKind.DIGEST:
+                _digest_refused(session, row.channel_id, error.reason)
 
 
 def _stand_in(session: Session, opening: Outbox, before: int) -> Outbox | None:
@@ -294,6 +300,16 @@ def _stand_in(session: Session, opening: Outbox, before: int) -> Outbox | None:
         )
         .order_by(Outbox.id)
         .limit(1)
+    )
+
+
+def _digest_refused(session: Session, channel_id: str, reason: str | None) -> None:
+    """Show why the channel's last digest was not delivered (None: it was) with its setting."""
+    note = None
+    if reason is not None:
+        note = f"Slack refused the last digest ({reason}): invite the bot to the channel."
+    session.execute(
+        update(DigestRow).where(DigestRow.channel_id == channel_id).values(last_error=note)
     )
 
 

@@ -145,6 +145,7 @@ class Digests:
             row.created_by, row.created_at = actor.user_id, to_dt(now)
             row.next_due_at = to_dt(due)
             row.lease_owner = row.lease_until = None  # a job holding it writes nothing
+            row.last_error = None
             session.flush()
             setting = read_setting(session, channel_id)
         assert setting is not None

@@ -23,4 +23,5 @@ def read_setting(session: Session, channel_id: str | None) -> DigestSetting | No
         zone=row.zone,
         next_due_at=row.next_due_at.timestamp(),
         created_by=row.created_by,
+        last_error=row.last_error,
     )

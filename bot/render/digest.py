@@ -208,6 +208,7 @@ class DigestSetting:
     zone: str
     next_due_at: float
     created_by: str
+    last_error: str | None = None  # why Slack refused the last one, if it did
 
 
 def _next(setting: DigestSetting) -> str:
@@ -217,10 +218,13 @@ def _next(setting: DigestSetting) -> str:
 
 def setting_line(setting: DigestSetting) -> str:
     """``Daily digest at 09:00 Europe/Paris (next: ...), set by <@U1>``: one mrkdwn line."""
-    return (
+    line = (
         f"Daily digest at *{setting.at_text}* {code(setting.zone)} (next: {_next(setting)}), "
         f"set by {user_or_text(setting.created_by)}"
     )
+    if setting.last_error:
+        line += f" · ⚠️ {escape_line(setting.last_error, 300)}"
+    return line
 
 
 def render_digest_set(setting: DigestSetting, *, zone_note: str, replaced: bool) -> Message:

@@ -422,6 +422,9 @@ class DigestRow(Base):
     )
     next_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_sent_for: Mapped[date | None] = mapped_column(Date)
+    #: Why Slack refused the last digest for good (the bot not in the channel...), shown
+    #: with the setting until a digest is delivered or the setting changes.
+    last_error: Mapped[str | None] = mapped_column(String(300))
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

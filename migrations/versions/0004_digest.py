@@ -36,6 +36,7 @@ def upgrade() -> None:
         ),
         sa.Column("next_due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_sent_for", sa.Date(), nullable=True),
+        sa.Column("last_error", sa.String(length=300), nullable=True),
         sa.Column("lease_owner", sa.String(length=64), nullable=True),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_digests")),
