@@ -3,10 +3,13 @@
 1. Render (in this process): ``--charts`` charts of 7 days of 1-minute samples
    (10,080 points each, a daily cycle with noise, a drop, failed checks), each with
    three threshold lines and three firing periods, every chart's data its own.
-   Prints the first chart (matplotlib imported with it) and the p50/p99/max render
-   time of the others (``render_png``: figure, drawing, PNG), and the peak RSS the
+   Prints the first chart (Pillow and the fonts loaded with it) and the p50/p99/max
+   render time of the others (``render_png``: scene, drawing, PNG), their CPU split
+   between the scene (pure Python) and the rasteriser (Pillow), and the peak RSS the
    plotting library added to this process (VmHWM after, less VmRSS before the first
-   chart). Targets: p99 <= 300 ms; RSS added <= 60 MB.
+   chart). Targets: p99 <= 300 ms; RSS added <= 60 MB. Then the import time of the
+   bot's command line (``import bot.cli, bot.wiring``, as ``online-bot online`` starts:
+   the median of 5 fresh processes), which must not load Pillow.
 
 2. App (three processes, as bench_slash.py): the Tencent simulator, the bot
    (``python -m bot run``, HTTP mode, a SQLite file prepared here with 24 hours of
@@ -27,7 +30,10 @@
    reply p99 < 3 s.
 
     .venv/bin/python bench/bench_charts.py [--charts 100] [--requests 100]
-        [--groups 100] [--phase one|distinct|both] [--skip-render] [--skip-app]
+        [--groups 100] [--phase one|distinct|both] [--skip-render] [--skip-app] [--profile]
+
+``--profile`` attaches py-spy to the bot during the distinct phase (bench/profiling.py;
+``.venv/bin/pip install py-spy``, for measuring only) and prints where its CPU went.
 
 Not a test: it prints figures.
 """
@@ -56,7 +62,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support.*
 from support.procstat import memory
 
-from bot.render.charts import Chart, Panel, Point, Span, Threshold, render_png
+from bot.render.charts import Chart, Panel, Point, Span, Threshold, render_png, scene
 from bot.slack.transport import settle_memory
 
 RENDER_P99_TARGET = 0.300
@@ -118,11 +124,11 @@ def bench_render(charts: int) -> bool:
     chart = week_chart(0, end)
     settle_memory()  # as the bot does once started
     before = memory(pid).rss_mb
-    assert "matplotlib" not in sys.modules
+    assert "PIL" not in sys.modules and "matplotlib" not in sys.modules
     started = time.perf_counter()
     first = render_png(chart)
     first_seconds = time.perf_counter() - started
-    walls, cpus, sizes = [], [], [len(first)]
+    walls, cpus, scenes, sizes = [], [], [], [len(first)]
     for seed in range(1, charts + 1):
         chart = week_chart(seed, end)  # made before the clock starts
         started, cpu = time.perf_counter(), time.thread_time()
@@ -130,14 +136,20 @@ def bench_render(charts: int) -> bool:
         cpus.append(time.thread_time() - cpu)
         walls.append(time.perf_counter() - started)
         sizes.append(len(png))
+        cpu = time.thread_time()
+        scene(chart)
+        scenes.append(time.thread_time() - cpu)
     after = memory(pid)
     added = after.peak_mb - before
     p99 = percentiles(walls)["p99"]
     print(f"\n== render: {charts} charts of {WEEK_POINTS:,} points (7 days of 1-minute samples)")
-    print(f"   first chart  {1000 * first_seconds:.0f} ms (matplotlib imported with it)")
+    print(f"   first chart  {1000 * first_seconds:.0f} ms (Pillow and the fonts loaded with it)")
     print(f"   the others   {shown(walls)}  (mean {1000 * statistics.mean(walls):.1f} ms)")
     print(f"   CPU          {shown(cpus)}  (this thread's: what other processes' load leaves out)")
+    print(f"   of which     scene {shown(scenes)}  (pure Python: downsampling, layout)")
     print(f"   PNG          {statistics.mean(sizes) / 1024:.0f} KB on average, 1200x600")
+    heavy = [m for m in ("matplotlib", "numpy") if m in sys.modules]
+    print(f"   loaded       {', '.join(heavy) or 'neither matplotlib nor numpy'}")
     print(
         f"   RSS          {before:.1f} MB before the first chart, peak {after.peak_mb:.1f} MB, "
         f"{after.rss_mb:.1f} MB after: {added:.1f} MB added"
@@ -149,6 +161,27 @@ def bench_render(charts: int) -> bool:
         f"{RSS_TARGET_MB:.0f} MB: {'met' if added <= RSS_TARGET_MB else 'MISSED'}"
     )
     return met
+
+
+def bench_import(runs: int = 5) -> None:
+    """The bot's command line imported in fresh processes: what every command pays."""
+    import subprocess
+
+    code = (
+        "import time, sys; t = time.perf_counter(); import bot.cli, bot.wiring; "
+        "print(time.perf_counter() - t, 'PIL' in sys.modules)"
+    )
+    seconds, pillow = [], set()
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+        seconds.append(float(out[0]))
+        pillow.add(out[1])
+    print(
+        f"   import       bot.cli + bot.wiring: median {1000 * statistics.median(seconds):.0f} ms "
+        f"of {runs} processes; Pillow loaded: {'yes' if 'True' in pillow else 'no'}"
+    )
 
 
 # --------------------------------------------------------------------------- app
@@ -312,7 +345,10 @@ def run_phase(label: str, url: str, fake, bot, jobs: list[tuple[str, str, str]])
     return met
 
 
-def bench_app(requests_count: int, group_count: int, phases: list[str]) -> bool:
+def bench_app(
+    requests_count: int, group_count: int, phases: list[str], profile: bool = False
+) -> bool:
+    from profiling import print_profile, start_profiler, stop_profiler
     from support.fakeslack import FakeSlack
     from support.processes import STARTUP_TIMEOUT, BotProcess, free_port, start_simulator, stop
 
@@ -368,7 +404,17 @@ def bench_app(requests_count: int, group_count: int, phases: list[str]) -> bool:
                     (f"distinct{i:04d}", f"U{i:04d}", f"history {groups[i % len(groups)]} 24h")
                     for i in range(requests_count)
                 ]
-                met.append(run_phase(f"{len(groups)} distinct groups", url, fake, bot, jobs))
+                profiler = None
+                if profile:
+                    raw = tmp / "profile.txt"
+                    profiler = start_profiler(bot.process.pid, raw, tmp / "py-spy.log")
+                try:
+                    met.append(run_phase(f"{len(groups)} distinct groups", url, fake, bot, jobs))
+                finally:
+                    if profiler is not None:
+                        stop_profiler(profiler)
+                if profiler is not None:
+                    print_profile(raw)
             mem = memory(bot.process.pid)
             print(
                 f"\nbot memory: peak RSS {mem.peak_mb:.1f} MB, RSS at the end {mem.rss_mb:.1f} MB"
@@ -392,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phase", choices=["one", "distinct", "both"], default="both")
     parser.add_argument("--skip-render", action="store_true")
     parser.add_argument("--skip-app", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="py-spy on the distinct phase")
     args = parser.parse_args(argv)
     with contextlib.suppress(OSError):
         print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
@@ -401,9 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     met = []
     if not args.skip_render:
         met.append(bench_render(args.charts))
+        bench_import()
     if not args.skip_app:
         phases = ["one", "distinct"] if args.phase == "both" else [args.phase]
-        met.append(bench_app(args.requests, args.groups, phases))
+        met.append(bench_app(args.requests, args.groups, phases, args.profile))
     with contextlib.suppress(OSError):
         print(f"load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     return 0 if all(met) else 1

@@ -38,7 +38,11 @@ without it.
 
     .venv/bin/python bench/bench_slash.py [--commands 200] [--groups 200]
         [--concurrency 10] [--latency-ms 50] [--members 1000] [--page-size 400]
-        [--warmup 10] [--mode burst|users|both] [--profile] [--keep]
+        [--warmup 10] [--mode burst|users|both] [--scrape-every 0] [--profile] [--keep]
+
+``--scrape-every S`` scrapes the bot's GET /metrics every S seconds during the
+phases, as Prometheus would (issue #13: serving metrics moves these figures by at
+most 3 %; compare with 0, the default).
 
 Not a test: it prints figures.
 """
@@ -67,6 +71,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support.*
 from profiling import print_profile, start_profiler, stop_profiler
+from scraping import Scraper
 from support.fakeslack import FakeSlack
 from support.processes import STARTUP_TIMEOUT, BotProcess, free_port, start_simulator, stop
 from support.procstat import cpu_times, memory
@@ -400,6 +405,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="sample the bot with py-spy during the phases"
     )
+    parser.add_argument(
+        "--scrape-every",
+        type=float,
+        default=0.0,
+        help="GET the bot's /metrics every S seconds during the phases (0: never)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the logs (temporary directory)")
     args = parser.parse_args(argv)
     if args.groups < 1 or args.commands < 1:
@@ -464,8 +475,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if args.profile:
                 profiler = start_profiler(pid, profile_raw, profile_log)
-            for mode in modes:
-                met.append(run_phase(mode, bot_url, fake, processes, bot, setup))
+            with Scraper(f"{bot_url}/metrics", args.scrape_every) as scraper:
+                for mode in modes:
+                    met.append(run_phase(mode, bot_url, fake, processes, bot, setup))
+            print(f"\n{scraper.summary()}")
             if profiler is not None:
                 stop_profiler(profiler)
             mem = memory(pid)

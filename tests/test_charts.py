@@ -1,37 +1,39 @@
-"""bot/render/charts.py: the PNG (valid, its size), the figure (its artists, found by gid,
-not its pixels), downsampling (tables and properties), and that nothing imports
-matplotlib before a chart is drawn."""
+"""bot/render/charts.py and its parts: the PNG (valid, its size, its colours), the
+scene it is drawn from (its items, found by role, mapped back to times and counts
+through their panel's frame, not its pixels), font fallback, downsampling (tables
+and properties), and that nothing imports Pillow before a chart is drawn."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
-import math
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from matplotlib.collections import PolyCollection
-from matplotlib.dates import num2date
-from matplotlib.patches import Polygon, Rectangle
 from PIL import Image
 
+from bot.render import chart_raster
+from bot.render.chart_scene import Dot, Label, Shade, Stroke, extent
 from bot.render.charts import (
     BUCKETS,
     CHART_HEIGHT,
     CHART_WIDTH,
     MULTIPLE_HEIGHT,
+    PALETTE,
     Chart,
     Panel,
     Point,
     Span,
     Threshold,
     downsample,
-    draw,
     render_png,
+    scene,
     stats,
     with_gaps,
 )
@@ -52,12 +54,13 @@ def one_panel(points, thresholds=(), spans=(), *, zone="UTC", start=T0, end=None
     return Chart((panel,), start, end, ZoneInfo(zone))
 
 
-def by_gid(ax, gid):
-    return [a for a in ax.get_children() if a.get_gid() == gid]
+def rgb(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
-def texts(ax, gid):
-    return [t.get_text() for t in by_gid(ax, gid)]
+def pixels(png: bytes) -> set[tuple[int, int, int]]:
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return {colour for _, colour in image.getcolors(maxcolors=1 << 16)}
 
 
 # --------------------------------------------------------------------------- the PNG
@@ -77,16 +80,21 @@ def test_the_png_is_valid_and_1200_by_600():
     assert 5_000 < len(png) < 300_000
 
 
-def test_the_background_is_light():
-    png = render_png(one_panel(minutes(60), end=T0 + HOUR))
+def test_the_background_is_white_and_the_colours_are_the_charts_own():
+    thresholds = [Threshold("#1 below 400", 400, "below"), Threshold("#1 above 600", 600, "above")]
+    png = render_png(one_panel(minutes(600), thresholds, end=T0 + 10 * HOUR))
     image = Image.open(io.BytesIO(png)).convert("RGB")
 
     for corner in ((3, 3), (CHART_WIDTH - 3, CHART_HEIGHT - 3)):
-        assert min(image.getpixel(corner)) >= 250  # white, give or take the palette
+        assert image.getpixel(corner) == (255, 255, 255)
+    colours = pixels(png)
+    # the palette keeps every flat colour exactly: the line, both thresholds, the text
+    for colour in (PALETTE["blue"], PALETTE["vermillion"], PALETTE["orange"], "#222222"):
+        assert rgb(colour) in colours
 
 
 def test_the_same_chart_gives_the_same_png_whatever_was_drawn_in_between():
-    # render_png draws on one figure again and again: nothing of a chart may stay on it
+    # glyphs and palettes are cached: nothing of a chart may stay for the next
     first = one_panel(minutes(600), [Threshold("#1 above 505", 505, "above")])
     other = Chart(tuple(Panel(f"@TGS#g{i}", minutes(100)) for i in range(3)), T0, T0 + 2 * HOUR)
 
@@ -96,6 +104,25 @@ def test_the_same_chart_gives_the_same_png_whatever_was_drawn_in_between():
     assert render_png(first) == before
 
 
+def test_charts_drawn_at_once_in_threads_are_those_drawn_one_by_one():
+    charts = [
+        one_panel(
+            minutes(1440, value=lambda i, k=k: 100 * k + i % 50),
+            [Threshold(f"#{k} below {100 * k}", 100 * k, "below")],
+            [Span(T0 + k * HOUR, T0 + (k + 1) * HOUR)],
+            zone=("UTC", "Asia/Tokyo", "Europe/Paris")[k % 3],
+        )
+        for k in range(1, 9)
+    ]
+    alone = [render_png(chart) for chart in charts]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(render_png, charts))
+
+    assert together == alone
+    assert len(set(alone)) == len(charts)
+
+
 def test_small_multiples_are_two_columns_of_panels_with_one_legend():
     panels = tuple(
         Panel(f"@TGS#g{i}", minutes(120), (Threshold(f"#{i} below 500", 500, "below"),))
@@ -103,16 +130,18 @@ def test_small_multiples_are_two_columns_of_panels_with_one_legend():
     )
     chart = Chart(panels, T0, T0 + 2 * HOUR, title="5 groups")
 
-    figure = draw(chart)
+    drawn = scene(chart)
     png = render_png(chart)
 
-    visible = [ax for ax in figure.axes if ax.get_visible()]
-    assert len(visible) == 5 and len(figure.axes) == 6  # 3 rows of 2, the last cell empty
-    assert [texts(ax, "title")[0] for ax in visible] == [f"@TGS#g{i}" for i in range(5)]
-    assert all(ax.get_legend() is None for ax in visible)
-    (legend,) = figure.legends
-    assert [t.get_text() for t in legend.get_texts()] == ["audience"]
-    assert figure.texts[0].get_text() == "5 groups"  # the suptitle
+    assert len(drawn.frames) == 5
+    lefts = sorted({frame.box[0] for frame in drawn.frames})
+    tops = sorted({frame.box[1] for frame in drawn.frames})
+    assert len(lefts) == 2 and len(tops) == 3  # 3 rows of 2, the last cell empty
+    assert all(frame.box[2] <= CHART_WIDTH for frame in drawn.frames)
+    assert [drawn.texts("title", i)[0] for i in range(5)] == [f"@TGS#g{i}" for i in range(5)]
+    assert drawn.texts("legend") == drawn.texts("legend", -1) == ["audience"]  # one, shared
+    assert drawn.texts("chart-title") == ["5 groups"]
+    assert len(drawn.find("threshold")) == 5
     assert Image.open(io.BytesIO(png)).size == (1200, MULTIPLE_HEIGHT * 3 + 120)
 
 
@@ -123,7 +152,13 @@ def test_a_chart_needs_panels_and_time():
         Chart((Panel("@TGS#x", ()),), T0, T0)
 
 
-# --------------------------------------------------------------------------- the figure
+# --------------------------------------------------------------------------- the scene
+
+
+def values_of(drawn, role):
+    """The counts the horizontal strokes of ``role`` are drawn at."""
+    (frame,) = drawn.frames
+    return sorted(round(frame.value_at(s.runs[0][0][1]), 6) for s in drawn.find(role))
 
 
 def test_one_line_per_threshold_and_each_labelled():
@@ -132,26 +167,45 @@ def test_one_line_per_threshold_and_each_labelled():
         Threshold("#3 recover 450", 450, "recover"),
         Threshold("#4 above 1,200", 1200, "above"),
     ]
-    (ax,) = draw(one_panel(minutes(1440), thresholds)).axes
+    drawn = scene(one_panel(minutes(1440), thresholds))
 
-    lines = by_gid(ax, "threshold")
-    recovers = by_gid(ax, "recover")
-    assert sorted(line.get_ydata()[0] for line in lines) == [400, 1200]
-    assert [line.get_ydata()[0] for line in recovers] == [450]
-    assert all(line.get_linestyle() == "--" for line in lines)
-    assert recovers[0].get_linestyle() == ":"
-    assert sorted(texts(ax, "threshold-label")) == ["#3 below 400", "#4 above 1,200"]
-    assert texts(ax, "recover-label") == ["#3 recover 450"]
-    assert ax.get_ylim()[1] > 1200  # every line is in view
+    assert values_of(drawn, "threshold") == [400, 1200]
+    assert values_of(drawn, "recover") == [450]
+    dashed = drawn.find("threshold")
+    (dotted,) = drawn.find("recover")
+    assert all(s.dash[0] > s.dash[1] for s in dashed)  # dashes
+    assert dotted.dash[0] < dotted.dash[1]  # dots
+    assert sorted(drawn.texts("threshold-label")) == ["#3 below 400", "#4 above 1,200"]
+    assert drawn.texts("recover-label") == ["#3 recover 450"]
+    assert drawn.frames[0].top > 1200  # every line is in view
+    # the labels are drawn over the audience line, which is drawn over the lines
+    roles = [item.role for item in drawn.items]
+    assert roles.index("threshold") < roles.index("audience") < roles.index("threshold-label")
+
+
+def test_a_threshold_label_moves_off_the_last_counts_label():
+    # the last check sits just above the line, at the right end where its label goes
+    points = minutes(1440, value=lambda i: 900 if i < 700 else 405)
+    drawn = scene(one_panel(points, [Threshold("#1 below 400", 400, "below")]))
+
+    (last,) = drawn.find("last")
+    (label,) = drawn.find("threshold-label")
+    a, b = extent(last), extent(label)
+    assert b[2] < a[0]  # moved left of it, on its line
+    assert label.at[1] == drawn.find("threshold")[0].runs[0][0][1] - 5
 
 
 def test_the_audience_line_and_no_threshold_when_none():
-    (ax,) = draw(one_panel(minutes(90), end=T0 + 2 * HOUR)).axes
+    drawn = scene(one_panel(minutes(90), end=T0 + 2 * HOUR))
+    (frame,) = drawn.frames
 
-    (audience,) = by_gid(ax, "audience")
-    assert list(audience.get_ydata()) == [500 + i % 7 for i in range(90)]
-    assert by_gid(ax, "threshold") == [] and by_gid(ax, "recover") == []
-    assert ax.get_ylim()[0] == 0
+    (audience,) = drawn.find("audience")
+    (run,) = audience.runs
+    assert [round(frame.value_at(y)) for _, y in run] == [500 + i % 7 for i in range(90)]
+    assert [round(frame.time_at(x)) for x, _ in run] == [T0 + 60 * i for i in range(90)]
+    assert audience.smooth
+    assert drawn.find("threshold") == [] and drawn.find("recover") == []
+    assert frame.value_at(frame.box[3]) == 0  # the axis starts at 0
 
 
 def test_firing_periods_are_shaded_within_the_chart():
@@ -161,75 +215,76 @@ def test_firing_periods_are_shaded_within_the_chart():
         Span(T0 + 30 * HOUR, T0 + 31 * HOUR),  # after the chart: not drawn
         Span(T0 + 23 * HOUR),  # still firing: to the chart's end
     ]
-    (ax,) = draw(one_panel(minutes(1440), spans=spans)).axes
+    drawn = scene(one_panel(minutes(1440), spans=spans))
+    (frame,) = drawn.frames
 
-    shaded = by_gid(ax, "firing")
+    shaded = drawn.find("firing", 0)
     assert len(shaded) == 3
-    extents = []
-    for patch in shaded:
-        xs = _patch_xs(patch)
-        extents.append((num2date(min(xs)), num2date(max(xs))))
-    hours = sorted((a.timestamp() - T0) / HOUR for pair in extents for a in pair)
+    hours = sorted(
+        (frame.time_at(x) - T0) / HOUR for shade in shaded for x in (shade.box[0], shade.box[2])
+    )
     assert hours == pytest.approx([0, 1, 5, 6, 23, 24])
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend.count("alert firing") == 1
-
-
-def _patch_xs(patch):
-    if isinstance(patch, Rectangle):
-        return [patch.get_x(), patch.get_x() + patch.get_width()]
-    if isinstance(patch, Polygon):
-        return [x for x, _ in patch.get_xy()]
-    if isinstance(patch, PolyCollection):
-        return [x for path in patch.get_paths() for x, _ in path.vertices]
-    raise AssertionError(f"not a span: {patch!r}")
+    assert all(shade.box[1] == frame.box[1] and shade.box[3] == frame.box[3] for shade in shaded)
+    assert drawn.texts("legend").count("alert firing") == 1
 
 
 def test_min_max_and_last_are_annotated():
     values = {100: 20, 700: 900}  # the min at minute 100, the max at 700, last is 500+...
 
     points = minutes(1440, value=lambda i: values.get(i, 500))
-    (ax,) = draw(one_panel(points)).axes
+    drawn = scene(one_panel(points))
+    (frame,) = drawn.frames
 
-    assert texts(ax, "min") == ["min 20"]
-    assert texts(ax, "max") == ["max 900"]
-    assert texts(ax, "last") == ["last 500"]
-    (marker,) = by_gid(ax, "max-marker")
-    assert num2date(marker.get_xdata()[0]).timestamp() == pytest.approx(T0 + 700 * 60)
+    assert drawn.texts("min") == ["min 20"]
+    assert drawn.texts("max") == ["max 900"]
+    assert drawn.texts("last") == ["last 500"]
+    (marker,) = drawn.find("max-marker")
+    assert frame.time_at(marker.at[0]) == pytest.approx(T0 + 700 * 60)
+    assert frame.value_at(marker.at[1]) == pytest.approx(900)
 
 
 def test_a_flat_audience_is_annotated_once():
-    (ax,) = draw(one_panel(minutes(10, value=lambda i: 400), end=T0 + HOUR)).axes
+    drawn = scene(one_panel(minutes(10, value=lambda i: 400), end=T0 + HOUR))
 
-    assert texts(ax, "last") == ["last 400"]
-    assert texts(ax, "min") == texts(ax, "max") == []
+    assert drawn.texts("last") == ["last 400"]
+    assert drawn.texts("min") == drawn.texts("max") == []
 
 
 def test_points_of_the_same_count_close_together_share_a_label():
     points = minutes(100, value=lambda i: 50 if i < 99 else 300)  # the last is the max
-    (ax,) = draw(one_panel(points, end=T0 + 100 * 60)).axes
+    drawn = scene(one_panel(points, end=T0 + 100 * 60))
 
-    assert texts(ax, "max+last") == ["max & last 300"]
-    assert texts(ax, "min") == ["min 50"]
+    assert drawn.texts("max+last") == ["max & last 300"]
+    assert drawn.texts("min") == ["min 50"]
 
 
 def test_failed_checks_are_gaps_in_the_line_and_marks_on_the_axis():
     points = minutes(120, value=lambda i: None if 40 <= i < 45 else 500)
-    (ax,) = draw(one_panel(points, end=T0 + 2 * HOUR)).axes
+    drawn = scene(one_panel(points, end=T0 + 2 * HOUR))
+    (frame,) = drawn.frames
 
-    (audience,) = by_gid(ax, "audience")
-    ys = list(audience.get_ydata())
-    assert sum(math.isnan(y) for y in ys) == 5
-    (failed,) = by_gid(ax, "failed")
-    assert len(failed.get_xdata()) == 5
-    assert "failed check" in [t.get_text() for t in ax.get_legend().get_texts()]
+    (audience,) = drawn.find("audience")
+    assert [len(run) for run in audience.runs] == [40, 75]  # broken where checks failed
+    (failed,) = drawn.find("failed")
+    marks = [round(frame.time_at(run[0][0])) for run in failed.runs]
+    assert marks == [T0 + 60 * i for i in range(40, 45)]
+    assert "failed check" in drawn.texts("legend")
+
+
+def test_few_checks_are_dots_on_the_line():
+    drawn = scene(one_panel(minutes(12), end=T0 + HOUR))
+
+    assert len(drawn.find("audience-point")) == 12
+    assert drawn.find("audience-point", 0)[0].colour == PALETTE["blue"]
+    assert scene(one_panel(minutes(120), end=T0 + 2 * HOUR)).find("audience-point") == []
 
 
 def test_no_good_check_says_so():
-    (ax,) = draw(one_panel([Point(T0 + 60, None)], end=T0 + HOUR)).axes
+    drawn = scene(one_panel([Point(T0 + 60, None)], end=T0 + HOUR))
 
-    assert texts(ax, "empty") == ["every check failed"]
-    assert texts(ax, "last") == []
+    assert drawn.texts("empty") == ["every check failed"]
+    assert drawn.texts("last") == []
+    assert scene(one_panel([], end=T0 + HOUR)).texts("empty") == ["no checks in this range"]
 
 
 @pytest.mark.parametrize(
@@ -238,14 +293,19 @@ def test_no_good_check_says_so():
 )
 def test_times_are_shown_in_the_zone_named_on_the_axis(zone, first_hour):
     start = T0 + 3 * HOUR
-    chart = one_panel(minutes(361, start=start), start=start, end=start + 6 * HOUR, zone=zone)
-    figure = draw(chart)
-    (ax,) = figure.axes
-    figure.canvas.draw()
+    drawn = scene(
+        one_panel(minutes(361, start=start), start=start, end=start + 6 * HOUR, zone=zone)
+    )
+    (frame,) = drawn.frames
 
-    assert ax.get_xlabel() == f"time ({zone})"
-    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert f"time ({zone})" in drawn.texts("axis-label")
+    labels = drawn.texts("time-tick")
     assert labels[0] == first_hour  # a tick on the chart's start, in the zone's own hour
+    assert len(labels) == 7  # every hour
+    first = drawn.find("time-tick")[0]
+    assert frame.time_at(first.at[0]) == pytest.approx(start)
+    local = datetime.fromtimestamp(start, ZoneInfo(zone))
+    assert drawn.texts("date-note")[0].startswith(f"{local.date()}")  # the day it starts
 
 
 def test_times_follow_the_zone_across_a_dst_change():
@@ -253,46 +313,106 @@ def test_times_follow_the_zone_across_a_dst_change():
     start = datetime(2026, 3, 28, 22, tzinfo=UTC).timestamp()  # 23:00 in Paris
     chart = one_panel(minutes(360, start=start), start=start, end=start + 6 * HOUR)
     chart = Chart(chart.panels, chart.start, chart.end, ZoneInfo("Europe/Paris"))
-    figure = draw(chart)
-    figure.canvas.draw()
-    (ax,) = figure.axes
+    drawn = scene(chart)
+    (frame,) = drawn.frames
 
-    ticks = [num2date(x, tz=ZoneInfo("Europe/Paris")) for x in ax.get_xticks()]
-    in_range = [t for t in ticks if start <= t.timestamp() <= start + 6 * HOUR]
-    offsets = {t.utcoffset().total_seconds() / HOUR for t in in_range}
+    paris = ZoneInfo("Europe/Paris")
+    ticks = [datetime.fromtimestamp(frame.time_at(t.at[0]), paris) for t in drawn.find("time-tick")]
+    offsets = {t.utcoffset().total_seconds() / HOUR for t in ticks}
     assert offsets == {1.0, 2.0}  # ticks on both sides of the change, each in its offset
+    assert drawn.texts("time-tick") == [
+        "23:00",
+        "Mar 29",
+        "01:00",
+        "03:00",
+        "04:00",
+        "05:00",
+        "06:00",
+    ]
+    assert drawn.texts("date-note") == ["2026-03-28 to 2026-03-29"]
 
 
 def test_a_hostile_name_is_drawn_as_text():
-    # mathtext would read $...$; a newline would break the title; neither may happen
-    (ax,) = draw(one_panel(minutes(30), end=T0 + HOUR, name="$\\frac{1}{0}$ <b>\nLive")).axes
+    # a newline would break the title; markup means nothing in a PNG
+    chart = one_panel(minutes(30), end=T0 + HOUR, name="$\\frac{1}{0}$ <b>\nLive")
 
-    (title,) = texts(ax, "title")
-    assert title == "$\\frac{1}{0}$ <b> Live · @TGS#live"
-    render_png(one_panel(minutes(30), end=T0 + HOUR, name="$\\frac{1}{0}$ <b>\nLive"))
+    assert scene(chart).texts("title") == ["$\\frac{1}{0}$ <b> Live · @TGS#live"]
+    assert render_png(chart).startswith(PNG_SIGNATURE)
 
 
-def test_a_name_the_fonts_cannot_show_is_left_out():
-    # DejaVu has no CJK glyphs: drawn, they would be boxes (and a warning, an error here)
+# --------------------------------------------------------------------------- fonts
+
+MPL_FONTS = Path(chart_raster._dejavu_folder())
+
+
+@pytest.fixture
+def fonts(monkeypatch):
+    """The fallback fonts looked for anew, in the folders and families a test says."""
+
+    def use(families: tuple[str, ...], folders: tuple[str, ...]) -> None:
+        monkeypatch.setattr(chart_raster, "CJK_FONTS", families)
+        monkeypatch.setattr(chart_raster, "FONT_FOLDERS", folders)
+        chart_raster.forget_fonts()
+
+    yield use
+    monkeypatch.undo()
+    chart_raster.forget_fonts()
+
+
+def test_a_name_the_fonts_cannot_show_is_left_out(fonts):
+    fonts(("Noto Sans CJK SC",), ())  # none installed: DejaVu has no CJK glyphs
     chart = one_panel(minutes(30), end=T0 + HOUR, name="周五直播")
 
-    (ax,) = draw(chart).axes
-    render_png(chart)
+    assert not chart_raster.showable("周五直播")
+    assert scene(chart).texts("title") == ["@TGS#live"]  # boxes would say nothing
+    assert render_png(chart).startswith(PNG_SIGNATURE)
 
-    assert texts(ax, "title") == ["@TGS#live"]
+
+def test_a_character_dejavu_lacks_is_drawn_in_the_next_font_that_has_it(fonts):
+    # STIX stands in for a CJK font here: it has U+1D81, DejaVu Sans has not
+    fonts(("STIXGeneral",), (str(MPL_FONTS),))
+    text = "Live \u1d81 show"
+
+    runs = chart_raster.font_runs(text, bold=False)
+
+    assert [chunk for _, chunk in runs] == ["Live ", "\u1d81", " show"]
+    assert [Path(path).name for (path, _), _ in runs] == [
+        "DejaVuSans.ttf",
+        "STIXGeneral.ttf",
+        "DejaVuSans.ttf",
+    ]
+    assert chart_raster.showable(text)
+    chart = one_panel(minutes(30), end=T0 + HOUR, name=text)
+    assert scene(chart).texts("title") == [f"{text} · @TGS#live"]
+    assert render_png(chart).startswith(PNG_SIGNATURE)
 
 
 def test_a_long_series_is_drawn_downsampled_keeping_its_extremes():
     points = minutes(10_080, value=lambda i: 3 if i == 5000 else 9000 if i == 7000 else 500)
-    chart = one_panel(points, start=T0, end=T0 + 7 * 24 * HOUR)
+    drawn = scene(one_panel(points, start=T0, end=T0 + 7 * 24 * HOUR))
+    (frame,) = drawn.frames
 
-    (ax,) = draw(chart).axes
-
-    (audience,) = by_gid(ax, "audience")
-    ys = [y for y in audience.get_ydata() if not math.isnan(y)]
+    (audience,) = drawn.find("audience")
+    ys = [frame.value_at(y) for run in audience.runs for _, y in run]
     assert len(ys) <= 4 * BUCKETS
-    assert (min(ys), max(ys)) == (3, 9000)
-    assert texts(ax, "min") == ["min 3"] and texts(ax, "max") == ["max 9,000"]
+    assert (min(ys), max(ys)) == pytest.approx((3, 9000))
+    assert drawn.texts("min") == ["min 3"] and drawn.texts("max") == ["max 9,000"]
+
+
+def test_every_item_is_one_of_the_scenes_kinds_inside_the_image():
+    chart = one_panel(
+        minutes(1440, value=lambda i: None if i % 300 == 0 else 500 + i),
+        [Threshold("#1 below 400", 400, "below"), Threshold("#1 recover 450", 450, "recover")],
+        [Span(T0 + HOUR, T0 + 2 * HOUR)],
+    )
+    drawn = scene(chart)
+
+    assert {type(item) for item in drawn.items} == {Shade, Stroke, Dot, Label}
+    for item in drawn.items:
+        xs = [item.at[0]] if isinstance(item, Dot | Label) else []
+        xs += [x for run in getattr(item, "runs", ()) for x, _ in run]
+        xs += [item.box[0], item.box[2]] if isinstance(item, Shade) else []
+        assert all(0 <= x <= CHART_WIDTH for x in xs), item
 
 
 # --------------------------------------------------------------------------- pure parts
@@ -370,17 +490,21 @@ def test_downsample_properties(points, buckets):
     assert any(p.value is None for p in out) == any(p.value is None for p in points)
 
 
-def test_importing_the_bot_does_not_import_matplotlib():
-    # start-up of online, run and shell stays as it was: the plotting library comes with
-    # the first chart drawn
+def test_importing_the_bot_does_not_import_the_plotting_libraries():
+    # start-up of online, run and shell stays as it was: Pillow (and fontTools) come
+    # with the first chart drawn, and matplotlib never (its fonts are read as files)
     code = (
         "import sys, bot.cli, bot.wiring, bot.shell, bot.handlers, bot.slack.transport, "
-        "bot.render.charts, bot.render.history, bot.alerts.history\n"
+        "bot.render.charts, bot.render.chart_scene, bot.render.chart_raster, "
+        "bot.render.history, bot.alerts.history\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('matplotlib', 'numpy', 'PIL'))\n"
-        "print(loaded)"
+        "('matplotlib', 'numpy', 'PIL', 'fontTools'))\n"
+        "print(loaded)\n"
+        "from bot.render.charts import Chart, Panel, Point, render_png\n"
+        "render_png(Chart((Panel('@TGS#x', (Point(0, 1), Point(60, 2))),), 0, 120))\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'numpy'}))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
-    assert result.stdout.strip() == "[]"
+    assert result.stdout.split("\n")[:2] == ["[]", "[]"]
