@@ -19,17 +19,20 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING
 
 from bot.commands.grammar import (
     USAGE,
     WATCH_USAGE,
     CheckMembers,
+    DigestOff,
     Help,
     ListWatches,
     Mute,
     Query,
+    SetDigest,
+    ShowDigest,
     ShowHistory,
     Unmute,
     Unwatch,
@@ -48,6 +51,7 @@ from bot.render.alerts import (
 )
 from bot.render.blocks import Message
 from bot.render.charts import Chart, render_png
+from bot.render.digest import render_setting_digest
 from bot.render.history import HistoryView, render_drawing, render_history, render_no_history
 from bot.render.members import (
     PAGE_SIZE,
@@ -69,6 +73,7 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from bot.alerts.history import HistoryReader
+    from bot.digest.service import Digests
 
 __all__ = [
     "PAGE_SIZE",
@@ -207,12 +212,14 @@ class OnlineHandlers:
         watches: Watches | None = None,
         *,
         history: HistoryReader | None = None,
+        digests: Digests | None = None,
         reuse_seconds: float = SNAPSHOT_REUSE,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tencent = tencent
         self.watches = watches
         self.history = history
+        self.digests = digests
         self.reuse_seconds = reuse_seconds
         self._monotonic = monotonic
         # The same history asked within reuse_seconds (a team after an alert) is read,
@@ -245,7 +252,21 @@ class OnlineHandlers:
             )
         if isinstance(command, ShowHistory):
             return self._history_command(command, caller)
+        if isinstance(command, SetDigest | DigestOff | ShowDigest):
+            return self._digest_command(command, caller)
         return self._watch_command(command, caller)
+
+    def _digest_command(
+        self, command: SetDigest | DigestOff | ShowDigest, caller: Caller
+    ) -> Reply | Deferred:
+        """``/online digest``: set (the requester's zone may be asked of Slack), off, show."""
+        if self.digests is None:
+            return Reply(render_error("Digests need the bot's database: they work in `run`."))
+        work = functools.partial(self.digests.command, command, Actor(*astuple(caller)))
+        if isinstance(command, ShowDigest):
+            return self._guarded_reply(lambda: Reply(work()))
+        public = functools.partial(self._guarded, lambda: Reply(work(), public=True))
+        return Deferred(ack=render_setting_digest(), work=public)
 
     def query(self, query: Query) -> Deferred:
         """``/online <groupId> [mark]``: who is online (also the App Home's lookup)."""

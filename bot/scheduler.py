@@ -8,6 +8,8 @@
   Right after a cycle, the outbox is delivered.
 - deliver: every few seconds, for retries and messages left by a restart.
 - prune: once a day, samples older than HISTORY_DAYS.
+- digest: every DIGEST_EVERY seconds (and at start), the channels' daily digests that are
+  due are written to the outbox (bot/digest/service.py), then the outbox is delivered.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.alerts.delivery import Deliverer
 from bot.alerts.poller import Poller
+from bot.digest.service import Digests
 
-__all__ = ["DELIVER_EVERY", "start_scheduler"]
+__all__ = ["DELIVER_EVERY", "DIGEST_EVERY", "start_scheduler"]
 
 log = logging.getLogger(__name__)
 
 DELIVER_EVERY = 5
+#: A digest goes out within this many seconds of its time.
+DIGEST_EVERY = 20
 POLL_TICK = 5
 PUSH_TICK = 1
 
@@ -39,6 +44,7 @@ def start_scheduler(
     history_days: int,
     prompt: bool = False,
     on_cycle: Callable[[object], None] | None = None,
+    digests: Digests | None = None,
 ) -> BackgroundScheduler:
     """Start the jobs; ``prompt``: push is on, tick every PUSH_TICK."""
     scheduler = BackgroundScheduler(
@@ -82,10 +88,24 @@ def start_scheduler(
         except Exception:
             log.exception("pruning samples failed")
 
+    def digest() -> None:
+        assert digests is not None
+        try:
+            written = digests.send_due()
+        except Exception:
+            log.exception("writing the due digests failed; will retry")
+            return
+        if written:
+            deliver()
+
     tick = min(interval, PUSH_TICK if prompt else POLL_TICK)
     scheduler.add_job(poll, IntervalTrigger(seconds=tick), id="poll", next_run_time=_now())
     scheduler.add_job(deliver, IntervalTrigger(seconds=DELIVER_EVERY), id="deliver")
     scheduler.add_job(prune, IntervalTrigger(days=1), id="prune", next_run_time=_now())
+    if digests is not None:
+        scheduler.add_job(
+            digest, IntervalTrigger(seconds=DIGEST_EVERY), id="digest", next_run_time=_now()
+        )
     scheduler.start()
     return scheduler
 

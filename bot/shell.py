@@ -3,7 +3,8 @@
 Type ``/online <groupId>`` (the ``/online`` is optional); ``next`` and ``prev``
 press the paging buttons of the last answer; ``press ack|mute|unwatch [N]`` presses
 a button of alert N (default: the latest alert that has it); ``home [page]`` shows
-the App Home (every watch, by channel); files Slack would receive (a member list's
+the App Home (every watch, by channel); ``digest now`` shows this channel's daily digest
+as it would go now; files Slack would receive (a member list's
 CSV, a history's chart as PNG) are written to a local folder instead, and their
 paths printed. Charts show times in this machine's time zone.
 
@@ -17,12 +18,16 @@ import logging
 import secrets
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.alerts.delivery import PostError
+from bot.digest.service import DigestFile, Digests
 from bot.handlers import Answer, Caller, Deferred, HistoryAnswer, OnlineHandlers, Reply
 from bot.home import AppHome
 from bot.httpserver import http_server, routes_app, stop_http_server
@@ -59,8 +64,9 @@ class ShellPoster:
     """Alert messages printed to the terminal as they are delivered (the outbox's Poster);
     it keeps each alert's buttons, for ``press``."""
 
-    def __init__(self, write: Callable[[str], None] = print) -> None:
+    def __init__(self, write: Callable[[str], None] = print, files: Path | None = None) -> None:
         self._write = write
+        self._files = files or Path(tempfile.mkdtemp(prefix="online-bot-"))
         self._lock = threading.Lock()
         self._seq = 0
         self._buttons: dict[int, dict[str, str]] = {}  # alert number -> action_id -> value
@@ -85,6 +91,19 @@ class ShellPoster:
 
     def find(self, channel: str, key: str, *, since: float, thread_ts: str | None) -> str | None:
         return None  # the terminal keeps no history to look in
+
+    def upload(self, channel: str, file: dict[str, Any], *, thread_ts: str | None) -> str:
+        """A digest's chart: written to the files folder, its path printed."""
+        try:
+            self._files.mkdir(parents=True, exist_ok=True)
+            path = self._files / Path(file["filename"]).name
+            path.write_bytes(DigestFile.content(file))
+        except OSError as error:
+            why = f"could not write the file ({error.strerror})"
+            raise PostError(why, permanent=True) from None
+        with self._lock:
+            self._write(f"\n--- #{channel}: chart written to {path} ---\n")
+        return path.name
 
     def buttons(self, number: int | None = None, action: str = "") -> tuple[int, str] | None:
         """(alert number, value) of ``action``'s button on alert ``number``, or on the
@@ -143,8 +162,10 @@ class Shell:
         alerts: ShellPoster | None = None,
         *,
         zone: ZoneInfo | None = None,
+        digests: Digests | None = None,
     ) -> None:
         self.handlers = handlers
+        self.digests = digests
         self.files_dir = files_dir
         self.alerts = alerts
         self.zone = zone or local_zone()  # a chart's times
@@ -162,6 +183,8 @@ class Shell:
             return self._press(text.split()[1:])
         if text == "home" or text.startswith("home "):
             return self._home(text.split()[1:])
+        if text == "digest now":
+            return self._digest_now()
         if text.startswith("/online"):
             text = text.removeprefix("/online")
         outcome = self.handlers.command(text, SHELL_CALLER)
@@ -189,6 +212,26 @@ class Shell:
             message = outcome.message
             return self.alerts.replace(number, {"text": message.text, "blocks": message.blocks})
         return self._show(outcome.message)
+
+    def _digest_now(self) -> str:
+        """This channel's digest as it would go now (nothing sent); its chart written."""
+        digests = self.digests
+        if digests is None:
+            return "(no digests here: they need the bot's database)"
+        now = time.time()
+        day = datetime.fromtimestamp(now, self.zone).date()
+        view = digests.view(SHELL_CALLER.channel_id, self.zone, day, now)
+        message, chart = digests.compose(view)
+        shown = self._show(message)
+        if chart is None:
+            return shown
+        filename, _, _, png = chart
+        try:
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            (self.files_dir / filename).write_bytes(png)
+        except OSError as error:
+            return f"{shown}\n(the chart could not be written: {error.strerror})"
+        return f"{shown}\nChart written to {self.files_dir / filename}"
 
     def _home(self, words: list[str]) -> str:
         """The App Home as Slack would show it: ``home 2`` for its second page."""
@@ -280,7 +323,10 @@ class ShellTransport:
         self.read = read
         self.poll_interval = poll_interval  # --poll-interval, if given
         self.files = files or Path(tempfile.mkdtemp(prefix="online-bot-"))
-        self.alerts = ShellPoster(write)
+        self.alerts = ShellPoster(write, self.files)
+
+    def user_zone(self, user_id: str) -> ZoneInfo | None:
+        return local_zone()  # the terminal's user is this machine's
 
     def poster(self, replica: str) -> ShellPoster:
         return self.alerts
@@ -308,7 +354,7 @@ class ShellTransport:
 
     def serve(self, bot: Bot) -> None:
         """Read commands until ``quit`` or end of input."""
-        console = Shell(bot.handlers, self.files, alerts=self.alerts)
+        console = Shell(bot.handlers, self.files, alerts=self.alerts, digests=bot.digests)
         if bot.tencent.simulator is not None:
             self.write(f"Demo watch in this shell: /online {DEMO_WATCH}")
             created = console.execute(f"/online {DEMO_WATCH}")
@@ -323,7 +369,8 @@ class ShellTransport:
             "Type /online <groupId> [mark] [public], /online <groupId> is <a,b>, "
             "/online history <groupId> [24h], /online watches, /online help, "
             "next / prev to page, press ack|mute|unwatch [N] for an alert's buttons, "
-            "home [page] for the App Home, quit to leave."
+            "home [page] for the App Home, /online digest HH:MM [zone] and digest now for "
+            "the daily digest, quit to leave."
         )
         bot.start()
         with _pushed(bot):

@@ -29,10 +29,12 @@ from bot.alerts.messages import SPARK_SAMPLES, alert_view
 from bot.alerts.names import GroupNames
 from bot.commands.durations import format_duration
 from bot.commands.values import WatchDrop, WatchThreshold
+from bot.digest.setting import read_setting
 from bot.render import alerts as render
 from bot.render import home as home_render
 from bot.render import watches as watch_render
 from bot.render.blocks import Message
+from bot.render.digest import setting_line
 from bot.store import samples
 from bot.store.models import AlertStateRow, SampleRow, TargetRow, Watch, WatchChange
 from bot.tencent.client import TencentClient
@@ -257,7 +259,9 @@ class Watches:
                 )
                 for watch in watches
             ]
-        return watch_render.render_watch_list(rows, now=now)
+            digest = read_setting(session, actor.channel_id)
+        line = setting_line(digest) if digest is not None else None
+        return watch_render.render_watch_list(rows, now=now, digest=line)
 
     def listing(self) -> list[home_render.Listed]:
         """Every watch of the workspace, as far as the App Home pages and counts them (its

@@ -30,6 +30,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,6 +40,7 @@ from bot.alerts.history import HistoryReader
 from bot.alerts.names import GroupNames
 from bot.alerts.poller import Poller
 from bot.alerts.push import Inbox
+from bot.digest.service import Digests
 from bot.handlers import OnlineHandlers
 from bot.httpserver import WsgiApp
 from bot.metrics import METRICS_PATH, Metrics, metrics_app
@@ -265,6 +267,10 @@ class Transport(Protocol):
     #: The Slack user IDs in a user group (for WATCH_ADMINS), where the transport knows them.
     usergroup_members: Callable[[str], frozenset[str]] | None
 
+    def user_zone(self, user_id: str) -> ZoneInfo | None:
+        """The user's time zone (a digest's default), None when the transport cannot say."""
+        ...
+
     def poster(self, replica: str) -> Poster:
         """Where alert messages go; ``replica`` names this process (``replica_owner``)."""
         ...
@@ -291,11 +297,12 @@ class Bot:
     handlers: OnlineHandlers
     plan: Plan
     metrics: Metrics = field(default_factory=Metrics)
+    digests: Digests | None = None
     scheduler: BackgroundScheduler | None = None  # once started
     _closing: ExitStack = field(default_factory=ExitStack, repr=False)
 
     def start(self) -> None:
-        """Start the scheduler: poll, deliver, prune (once)."""
+        """Start the scheduler: poll, deliver, prune, digests (once)."""
         if self.scheduler is None:
             self.scheduler = start_scheduler(
                 self.alerting.poller,
@@ -303,6 +310,7 @@ class Bot:
                 interval=self.plan.poll_interval,
                 history_days=self.settings.history_days,
                 prompt=self.alerting.inbox is not None,
+                digests=self.digests,
             )
 
     def callback_routes(self) -> dict[str, WsgiApp]:
@@ -381,9 +389,18 @@ def build(
         history = HistoryReader(
             alerting.sessions, alerting.watches.names, kept_days=settings.history_days
         )
-        handlers = OnlineHandlers(tencent.client, alerting.watches, history=history)
+        digests = Digests(
+            alerting.sessions,
+            history,
+            alerting.watches,
+            owner=replica_owner(),
+            user_zone=transport.user_zone,
+        )
+        handlers = OnlineHandlers(
+            tencent.client, alerting.watches, history=history, digests=digests
+        )
         opened.callback(handlers.close)
-        bot = Bot(settings, transport, tencent, alerting, handlers, plan, metrics)
+        bot = Bot(settings, transport, tencent, alerting, handlers, plan, metrics, digests)
         opened.callback(bot._stop_polling)
         bot._closing = opened.pop_all()
     return bot

@@ -18,7 +18,7 @@ pytest_plugins = ["support.alerting"]
 #: With xdist (``-n 4 --dist loadgroup --no-loadscope-reorder``, in pyproject.toml) tests
 #: are handed out one at a time in this order, so each of these starts at once on a worker
 #: of its own, side by side, rather than one after another at the end of the run.
-SLOW_FIRST = ("test_replicas.py",)
+SLOW_FIRST = ("test_replicas.py", "test_digest_replicas.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

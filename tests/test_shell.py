@@ -253,3 +253,45 @@ def test_history_writes_the_chart_to_a_file_and_prints_its_path(sim, tmp_path):
 def test_history_needs_the_database(shell):
     out = shell.execute("/online history @TGS#small")
     assert "History needs the bot's database" in out
+
+
+def test_digest_in_the_shell_set_shown_and_now_with_its_chart(sim, tmp_path):
+    from zoneinfo import ZoneInfo
+
+    from PIL import Image
+
+    from bot.alerts.history import HistoryReader
+    from bot.digest.service import Digests
+
+    client = _client(sim)
+    database = f"sqlite:///{tmp_path / 'shell.db'}"
+    with open_alerting(
+        load_settings({}), client, database, ShellPoster(), poll_interval=60
+    ) as alerting:
+        history = HistoryReader(alerting.sessions, alerting.watches.names)
+        zone = ZoneInfo("Asia/Tokyo")
+        digests = Digests(
+            alerting.sessions, history, alerting.watches, owner="shell", user_zone=lambda _: zone
+        )
+        handlers = OnlineHandlers(client, alerting.watches, history=history, digests=digests)
+        shell = Shell(handlers, tmp_path / "files", zone=zone, digests=digests)
+        try:
+            shell.execute("/online watch @TGS#small below 5 recover 8")
+            set_out = shell.execute("/online digest 09:00")
+            shown = shell.execute("/online digest")
+            listed = shell.execute("/online watches")
+            now = shell.execute("digest now")
+        finally:
+            handlers.close()
+    client.close()
+
+    assert "daily digest goes out at *09:00* `Asia/Tokyo`" in set_out
+    assert "your Slack time zone" in set_out
+    assert "Daily digest at *09:00* `Asia/Tokyo`" in shown and "Usage:" in shown
+    assert "Daily digest at *09:00* `Asia/Tokyo`" in listed
+    assert "Daily digest: 1 watched group" in now
+    assert "Peak *2* at" in now and "· low 2 · average 2 · now 2" in now
+    (chart,) = (tmp_path / "files").glob("digest-*.png")
+    assert f"Chart written to {chart}" in now
+    with Image.open(chart) as image:
+        assert image.size == (1200, 600)

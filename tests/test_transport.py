@@ -49,3 +49,19 @@ def layout(env, callbacks):
 )
 def test_each_port_serves(env, callbacks, expected):
     assert layout(env, callbacks) == expected
+
+
+def test_a_users_zone_for_a_digest_is_slacks_or_none(fake_slack) -> None:
+    from zoneinfo import ZoneInfo
+
+    from slack_sdk import WebClient
+
+    from bot.slack.transport import SlackTransport
+
+    fake_slack.users = {"UPARIS": {"tz": "Europe/Paris"}, "UNOZONE": {}}
+    client = WebClient(token="xoxb-t", base_url=fake_slack.api_url)
+    transport = SlackTransport(load_settings(HTTP), client, say=lambda _: None)
+    assert transport.user_zone("UPARIS") == ZoneInfo("Europe/Paris")
+    assert transport.user_zone("UNOZONE") is None  # no zone in the profile: UTC, said so
+    fake_slack.fail_next("users.info", "missing_scope")
+    assert transport.user_zone("UOTHER") is None

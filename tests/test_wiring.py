@@ -39,6 +39,9 @@ class ConversationTransport:
         self.replica = replica
         return self.alerts
 
+    def user_zone(self, user_id: str) -> None:
+        return None  # a conversation has no user zones: digests default to UTC
+
     def plan(self, settings, tencent: Tencent) -> Plan:
         assert tencent.simulator is not None  # no TENCENT_IM_SDKAPPID in these tests
         self.simulator_url = tencent.simulator.url
@@ -106,6 +109,7 @@ def test_the_owner_named_once_reaches_the_poster_and_the_leases(tmp_path):
         bot.serve()
         assert transport.replica == replica_owner() == f"{socket.gethostname()}:{os.getpid()}"
         assert bot.alerting.poller.owner == bot.alerting.deliverer.owner == replica_owner()
+        assert bot.digests is not None and bot.digests.owner == replica_owner()
         assert bot.alerting.poller.lease_seconds == LeasePolicy.for_interval(60).targets
         assert bot.alerting.deliverer.lease_seconds == LeasePolicy.for_interval(60).outbox
     assert lines[-1] == "1 watches in this channel (all shown)"

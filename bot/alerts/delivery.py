@@ -11,7 +11,8 @@ that unknown, and the row is retried later, never posted twice nor paused for it
 Whether to retry is decided by the poster (``PostError.permanent``), apart from
 this loop: 429 waits for Retry-After, 5xx and network errors back off; a
 permanent error (the bot is not in the channel, the channel is gone...) pauses
-the watch with the reason shown in ``/online watches``. Anything else that goes
+the watch with the reason shown in ``/online watches``. A file (a digest's chart) that
+Slack refuses for good is replaced by a note in its thread saying why. Anything else that goes
 wrong with one row is recorded on that row like a transient error (attempts, last
 error, backoff, at most ``max_attempts``), and the other rows go out regardless.
 """
@@ -29,11 +30,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.mapping import to_dt
 from bot.logs import log_unexpected
+from bot.render.digest import render_chart_refused
 from bot.store.leases import LeasePolicy, claim_due
 from bot.store.models import (
     OPENING_KINDS,
     THREAD_KINDS,
     AlertStateRow,
+    DigestRow,
     Outbox,
     OutboxKind,
     OutboxStatus,
@@ -86,6 +89,11 @@ class Poster(Protocol):
 
     def find(self, channel: str, key: str, *, since: float, thread_ts: str | None) -> str | None:
         """The ts of a message already posted with this key in its metadata, if any."""
+        ...
+
+    def upload(self, channel: str, file: dict[str, Any], *, thread_ts: str | None) -> str:
+        """Upload a file (a digest's chart: ``payload["file"]``) into the channel, in a
+        thread if given; return its id. Raise PostError."""
         ...
 
 
@@ -170,13 +178,34 @@ class Deliverer:
         try:
             ts = self._send(plan)
         except PostError as error:
+            if plan.upload and (error.permanent or plan.attempts >= self.max_attempts):
+                self._refused_upload(row_id, plan, error, report)
+                return
             self._failed(row_id, error, report)
             return
         self._done(row_id, ts, plan, report)
 
+    def _refused_upload(
+        self, row_id: int, plan: _Plan, error: PostError, report: DeliveryReport
+    ) -> None:
+        """A file Slack will not take: a note in its thread says why, and the row is done."""
+        log.warning("upload %s refused for good (%s): posting a note instead", row_id, error)
+        note = render_chart_refused(error.reason)
+        try:
+            ts = self.poster.post(
+                plan.channel,
+                {"text": note.text, "blocks": note.blocks},
+                thread_ts=plan.thread_ts,
+                broadcast=False,
+            )
+        except PostError as second:
+            self._failed(row_id, second, report)
+            return
+        self._done(row_id, ts, plan, report, error=error.reason)
+
     def _send(self, plan: _Plan) -> str:
         ts = None
-        if plan.attempts > 1:
+        if plan.attempts > 1 and not plan.upload:
             try:
                 ts = self.poster.find(
                     plan.channel, plan.key, since=plan.created_at - 1, thread_ts=plan.thread_ts
@@ -192,6 +221,8 @@ class Deliverer:
                 ) from None
             if ts is not None:
                 plan.found = True
+        if plan.upload:  # a file leaves no metadata to find it by: uploaded on each attempt
+            return self.poster.upload(plan.channel, plan.payload["file"], thread_ts=plan.thread_ts)
         if ts is None:
             message = {k: v for k, v in plan.payload.items() if k in ("text", "blocks", "metadata")}
             ts = self.poster.post(
@@ -202,7 +233,9 @@ class Deliverer:
             self.poster.update(plan.channel, plan.thread_ts, update)
         return ts
 
-    def _done(self, row_id: int, ts: str, plan: _Plan, report: DeliveryReport) -> None:
+    def _done(
+        self, row_id: int, ts: str, plan: _Plan, report: DeliveryReport, error: str | None = None
+    ) -> None:
         now = self.clock()
         with self.sessions.begin() as session:
             row = session.get(Outbox, row_id)
@@ -212,7 +245,12 @@ class Deliverer:
             row.status = OutboxStatus.DELIVERED.value
             row.message_ts, row.delivered_at = ts, to_dt(now)
             row.claimed_by = row.claimed_until = None
-            row.last_error = None
+            row.last_error = error[:500] if error else None
+            if plan.upload:  # the file's bytes are not kept once it went (or was refused)
+                file = {k: v for k, v in row.payload["file"].items() if k != "png"}
+                row.payload = {**row.payload, "file": file}
+            if row.kind == OutboxKind.DIGEST:
+                _digest_refused(session, row.channel_id, None)
             if row.kind in OPENING_KINDS and row.watch_id is not None:
                 # Not through the versioned ORM row: a judge on another replica may be writing
                 # this state now, and its version check would fail one of the two (StaleDataError).
@@ -276,6 +314,8 @@ class Deliverer:
             log.error("alert message %s failed for good: %s", row.id, error, extra=context)
             if error.permanent and row.watch_id is not None:
                 _pause(session, row.watch_id, error.reason, now)
+            if row.kind == OutboxKind.DIGEST:
+                _digest_refused(session, row.channel_id, error.reason)
 
 
 def _stand_in(session: Session, opening: Outbox, before: int) -> Outbox | None:
@@ -293,6 +333,16 @@ def _stand_in(session: Session, opening: Outbox, before: int) -> Outbox | None:
         )
         .order_by(Outbox.id)
         .limit(1)
+    )
+
+
+def _digest_refused(session: Session, channel_id: str, reason: str | None) -> None:
+    """Show why the channel's last digest was not delivered (None: it was) with its setting."""
+    note = None
+    if reason is not None:
+        note = f"Slack refused the last digest ({reason}): invite the bot to the channel."
+    session.execute(
+        update(DigestRow).where(DigestRow.channel_id == channel_id).values(last_error=note)
     )
 
 
@@ -329,6 +379,11 @@ class _Plan:
     created_at: float
     waiting: bool = False
     found: bool = False
+
+    @property
+    def upload(self) -> bool:
+        """A file to upload (a digest's chart), not a message to post."""
+        return "file" in self.payload
 
     @classmethod
     def of(cls, row: Outbox, parent: Outbox | None) -> _Plan:

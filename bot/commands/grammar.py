@@ -13,6 +13,7 @@
                                                 WatchDrop
     history <groupId> [mark <K>] [<range>] [public]
                                                 ShowHistory
+    digest [HH:MM [timezone] | off]             ShowDigest, SetDigest, DigestOff
     watches                                     ListWatches
     unwatch <id>                                Unwatch
     mute <id> <duration> [reason...]            Mute
@@ -34,10 +35,12 @@ the values every form shares), ``query`` and ``watch`` (the forms), ``durations`
 
 from __future__ import annotations
 
+from bot.commands.digest import parse_digest
 from bot.commands.durations import format_duration, parse_duration
 from bot.commands.history import parse_history, parse_history_options
 from bot.commands.query import PUBLIC_WORDS, FormError, parse_lookup, parse_query, split_accounts
 from bot.commands.usage import (
+    DIGEST_FORM,
     HISTORY_FORM,
     MUTE_FORM,
     QUERY_FORM,
@@ -56,10 +59,13 @@ from bot.commands.values import (
     MAX_WATCH_ID,
     CheckMembers,
     Command,
+    DigestOff,
     Help,
     ListWatches,
     Mute,
     Query,
+    SetDigest,
+    ShowDigest,
     ShowHistory,
     Unmute,
     Unwatch,
@@ -82,11 +88,14 @@ __all__ = [
     "WATCH_USAGE",
     "CheckMembers",
     "Command",
+    "DigestOff",
     "FormError",
     "Help",
     "ListWatches",
     "Mute",
     "Query",
+    "SetDigest",
+    "ShowDigest",
     "ShowHistory",
     "Unmute",
     "Unwatch",
@@ -103,9 +112,9 @@ __all__ = [
 
 _HELP_WORDS = ("help", "?", "-h", "--help")
 _WATCH_TOPICS = ("watch", "watches", "unwatch", "mute", "unmute", "alert", "alerts", "drop")
-_KEYWORDS = ("help", "watch", "watches", "unwatch", "mute", "unmute", "history")
+_KEYWORDS = ("help", "watch", "watches", "unwatch", "mute", "unmute", "history", "digest")
 #: Each keyword's parser, given the words after the keyword.
-_PARSERS = {**KEYWORD_PARSERS, "history": parse_history}
+_PARSERS = {**KEYWORD_PARSERS, "history": parse_history, "digest": parse_digest}
 
 
 def parse(text: str) -> Command:
@@ -147,4 +156,5 @@ def _usage_of(keyword: str) -> str:
         "mute": MUTE_FORM,
         "unmute": UNMUTE_FORM,
         "history": HISTORY_FORM,
+        "digest": DIGEST_FORM,
     }.get(keyword, QUERY_FORM)

@@ -4,6 +4,7 @@ when what the user typed is not a command. Pure code."""
 from __future__ import annotations
 
 __all__ = [
+    "DIGEST_FORM",
     "DROP_FORM",
     "HISTORY_FORM",
     "IS_FORM",
@@ -31,6 +32,7 @@ UNWATCH_FORM = "/online unwatch <id>"
 MUTE_FORM = "/online mute <id> <duration> [reason]"
 UNMUTE_FORM = "/online unmute <id>"
 WATCHES_FORM = "/online watches"
+DIGEST_FORM = "/online digest HH:MM [timezone]  or  /online digest off"
 HISTORY_FORM = "/online history <groupId> [mark <K>] [1h|6h|24h|7d|<duration>] [public]"
 
 USAGE = """\
@@ -41,13 +43,16 @@ USAGE = """\
   /online @TGS#a6I4ZUUGO is alice,bob
 /online history <groupId> [24h]       a chart of a watched group's audience (1h, 6h, 7d...)
   /online history @TGS#a6I4ZUUGO 7d mark 1000 public
-/online watches                       this channel's watches
+/online watches                       this channel's watches (and its digest)
+/online digest HH:MM [timezone]       a daily digest of the watched groups here (off: none)
+  /online digest 09:00 Europe/Paris
 /online help watch                    alerts: below, above, drop, mute"""
 
 WATCH_USAGE = """\
 /online watch <groupId> below|above <N> [for <d>] [recover <M>] [mark <K>] [repeat <d>]
 /online watch <groupId> drop <P>% [within <d>] [mark <K>] [repeat <d>]
 /online watches  |  unwatch <id>  |  mute <id> <d> [reason]  |  unmute <id>
+/online digest HH:MM [timezone]  |  digest off  |  digest   (a daily summary of the watches)
   for      how long the condition must last before the alert (0 to 24h; default 0)
   recover  the count that clears a below/above alert (hysteresis; default N)
   within   the window a drop is measured over (1m to 24h; default 5m)

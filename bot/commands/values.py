@@ -16,10 +16,13 @@ __all__ = [
     "MAX_WATCH_ID",
     "CheckMembers",
     "Command",
+    "DigestOff",
     "Help",
     "ListWatches",
     "Mute",
     "Query",
+    "SetDigest",
+    "ShowDigest",
     "ShowHistory",
     "Unmute",
     "Unwatch",
@@ -112,6 +115,26 @@ class Unmute:
     watch_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class SetDigest:
+    """``digest HH:MM [zone]``: this channel's daily digest at that local time; ``zone``
+    an IANA name as the user typed it, checked (None: the requester's Slack zone, else UTC)."""
+
+    hour: int
+    minute: int
+    zone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestOff:
+    """``digest off``: no daily digest in this channel any more."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShowDigest:
+    """``digest``: this channel's digest setting, and how to change it."""
+
+
 Command: TypeAlias = (
     Help
     | Query
@@ -123,4 +146,7 @@ Command: TypeAlias = (
     | Mute
     | Unmute
     | ShowHistory
+    | SetDigest
+    | DigestOff
+    | ShowDigest
 )

@@ -221,10 +221,14 @@ def row_text(row: WatchRow, now: float, caps: RowCaps) -> str:
     return "\n".join(lines)
 
 
-def render_watch_list(rows: Sequence[WatchRow], *, now: float) -> Message:
-    """``/online watches``: one section per watch, long texts shortened to fit Slack."""
+def render_watch_list(
+    rows: Sequence[WatchRow], *, now: float, digest: str | None = None
+) -> Message:
+    """``/online watches``: one section per watch, long texts shortened to fit Slack;
+    ``digest``, the channel's daily digest (mrkdwn, bot/render/digest.py), last."""
     if not rows:
-        return message(_EMPTY_LIST, [section(_EMPTY_LIST)])
+        blocks = [section(_EMPTY_LIST)] + ([section(digest)] if digest else [])
+        return message(_EMPTY_LIST, blocks)
     title = f"Watches in this channel ({len(rows)})"
     blocks: list[Block] = [header(title)]
     candidates = rows[:MAX_LISTED_WATCHES]
@@ -245,6 +249,8 @@ def render_watch_list(rows: Sequence[WatchRow], *, now: float) -> Message:
     hidden = len(rows) - len(kept)
     if hidden:
         blocks.append(context(f"…and {hidden:,} more not shown."))
+    if digest:
+        blocks.append(section(digest))
     blocks.append(context(_LIST_HINT))
     shown = f"{len(kept)} shown" if hidden else "all shown"
     return message(f"{len(rows)} watches in this channel ({shown})", blocks)

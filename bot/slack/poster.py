@@ -1,4 +1,5 @@
-"""Alert messages into Slack: post, update, and find one already posted (by metadata key).
+"""Alert messages into Slack: post, update, find one already posted (by metadata key), and
+upload a digest's chart.
 
 Errors become ``PostError``: permanent ones (the bot cannot post in that channel)
 pause the watch; 429 carries Retry-After; 5xx, network errors and answers that
@@ -15,6 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.alerts.delivery import PostError
+from bot.digest.service import DigestFile
 from bot.metrics import Metrics
 from bot.slack.errors import error_code
 from bot.slack.metered import MeteredWebClient, request_id_of
@@ -92,6 +94,21 @@ class SlackPoster:
                 channel=channel, ts=ts, text=payload.get("text", ""), blocks=payload.get("blocks")
             )
         )
+
+    def upload(self, channel: str, file: dict[str, Any], *, thread_ts: str | None) -> str:
+        content = DigestFile.content(file)
+        response = _call(
+            lambda: self.client.files_upload_v2(
+                channel=channel,
+                content=content,
+                filename=file["filename"],
+                title=file.get("title"),
+                alt_txt=file.get("alt_text"),
+                thread_ts=thread_ts,
+            )
+        )
+        uploaded = response.get("files") or [response.get("file") or {}]
+        return str(uploaded[0].get("id") or "")
 
     def find(self, channel: str, key: str, *, since: float, thread_ts: str | None) -> str | None:
         cursor = None

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 
@@ -25,6 +26,7 @@ from bot.slack.home_refresh import HomeRefresh
 from bot.slack.poster import SlackPoster, poster_client
 from bot.slack.serve import build_app, check_auth, run_socket_mode, web_client, wsgi_app
 from bot.slack.serve import usergroup_members as _usergroup_members
+from bot.slack.userzones import UserZones
 from bot.store.db import safe_url
 from bot.webhook import CALLBACK_PATH
 from bot.wiring import Plan
@@ -67,6 +69,7 @@ class SlackTransport:
         self.client = client
         self.say = say  # notes for the operator (stderr)
         self.metrics = metrics if metrics is not None else Metrics()
+        self.zones = UserZones()
 
     @classmethod
     def connect(
@@ -89,6 +92,10 @@ class SlackTransport:
 
     def usergroup_members(self, usergroup: str) -> frozenset[str]:
         return _usergroup_members(self.client, usergroup)
+
+    def user_zone(self, user_id: str) -> ZoneInfo | None:
+        """The user's Slack time zone (users.info), None when Slack cannot say."""
+        return self.zones.known(self.client, user_id)
 
     def poster(self, replica: str) -> Poster:
         assert self.settings.slack_bot_token is not None

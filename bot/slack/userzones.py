@@ -49,6 +49,11 @@ class UserZones:
             return zone, _yours(zone)
         return UTC_ZONE, f"Times on the chart are in UTC: {note}."
 
+    def known(self, client: WebClient, user_id: str) -> ZoneInfo | None:
+        """The user's zone, or None when Slack cannot say (a digest then says UTC, and why)."""
+        zone, note = self.zone(client, user_id)
+        return zone if note == _yours(zone) else None
+
     def _ask(self, client: WebClient, user_id: str) -> tuple[ZoneInfo | None, str]:
         try:
             user = client.users_info(user=user_id).get("user")

@@ -1,4 +1,5 @@
-"""Leases: how replicas share due rows (targets to check, outbox rows to deliver).
+"""Leases: how replicas share due rows (targets to check, outbox rows to deliver, digests
+to write).
 
 A replica claims due rows in ONE atomic ``UPDATE … WHERE id IN (SELECT … LIMIT n)``
 that writes its name and the lease's end on them. On PostgreSQL the inner SELECT
@@ -18,7 +19,7 @@ from sqlalchemy import ColumnElement, Row, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot.store.db import is_postgresql
-from bot.store.models import Outbox, TargetRow
+from bot.store.models import DigestRow, Outbox, TargetRow
 
 __all__ = ["LEASE_COLUMNS", "LeasePolicy", "claim_due"]
 
@@ -26,6 +27,7 @@ __all__ = ["LEASE_COLUMNS", "LeasePolicy", "claim_due"]
 LEASE_COLUMNS: Mapping[type[Any], tuple[InstrumentedAttribute[Any], InstrumentedAttribute[Any]]] = {
     TargetRow: (TargetRow.lease_owner, TargetRow.lease_until),
     Outbox: (Outbox.claimed_by, Outbox.claimed_until),
+    DigestRow: (DigestRow.lease_owner, DigestRow.lease_until),
 }
 
 
@@ -54,7 +56,7 @@ class LeasePolicy:
 
 def claim_due(
     session: Session,
-    table: type[TargetRow] | type[Outbox],
+    table: type[TargetRow] | type[Outbox] | type[DigestRow],
     *,
     due: Sequence[ColumnElement[bool]],
     now: datetime,

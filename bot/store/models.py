@@ -8,6 +8,7 @@ Tables::
     outbox         Outbox         Slack messages to deliver, each transition enqueued once
     watch_changes  WatchChange    who created/muted/unwatched/... a watch, and when
     targets        TargetRow      each watched (group, mark), when it is next due, who holds it
+    digests        DigestRow      a channel's daily digest: its local time, zone, next due
 
 A class is named for one row of its table; where the rule engine (``bot.alerts.rules``)
 has a value of the same name (``AlertState``, ``Sample``) or the checks do (``Target``),
@@ -22,7 +23,7 @@ same names on both dialects (and SQLite batch migrations can find them to drop).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -30,6 +31,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -46,6 +48,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "CHANGE_ACTIONS",
+    "DIGEST_KINDS",
     "NAMING_CONVENTION",
     "NO_MARK",
     "OPENING_KINDS",
@@ -53,6 +56,7 @@ __all__ = [
     "THREAD_KINDS",
     "AlertStateRow",
     "Base",
+    "DigestRow",
     "Outbox",
     "OutboxKind",
     "OutboxStatus",
@@ -88,14 +92,24 @@ class OutboxKind(StrEnum):
     RECOVERED = "recovered"
     UPDATE = "update"
     NOTICE = "notice"
+    DIGEST = "digest"
+    DIGEST_CHART = "digest_chart"
 
 
 #: Kinds that open an incident with a top-level message.
 OPENING_KINDS = frozenset({OutboxKind.FIRING, OutboxKind.ERROR})
 #: Kinds that reply in the thread of their incident's opening message (closing ones update it).
 THREAD_KINDS = frozenset(
-    {OutboxKind.RESOLVED, OutboxKind.RECOVERED, OutboxKind.REPEAT, OutboxKind.REMINDER}
+    {
+        OutboxKind.RESOLVED,
+        OutboxKind.RECOVERED,
+        OutboxKind.REPEAT,
+        OutboxKind.REMINDER,
+        OutboxKind.DIGEST_CHART,
+    }
 )
+#: A channel's daily digest: the message, and its chart uploaded in its thread.
+DIGEST_KINDS = frozenset({OutboxKind.DIGEST, OutboxKind.DIGEST_CHART})
 
 
 class OutboxStatus(StrEnum):
@@ -380,3 +394,42 @@ class TargetRow(Base):
 
     def __repr__(self) -> str:
         return f"TargetRow(id={self.id!r}, group_id={self.group_id!r}, mark_key={self.mark_key!r})"
+
+
+class DigestRow(Base):
+    """A channel's daily digest (one per channel): sent at ``hour``:``minute`` in ``zone``.
+
+    ``next_due_at`` is the next local occurrence, in UTC; a replica claims due rows with a
+    lease (``lease_owner``/``lease_until``, as targets are claimed), writes the digest's
+    outbox rows and moves ``next_due_at`` on in one transaction. ``last_sent_for`` is the
+    local date of the last digest written: never two for one date.
+    """
+
+    __tablename__ = "digests"
+    __table_args__ = (
+        UniqueConstraint("channel_id"),
+        Index("ix_digests_next_due_at", "next_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    hour: Mapped[int] = mapped_column(Integer)
+    minute: Mapped[int] = mapped_column(Integer)
+    zone: Mapped[str] = mapped_column(String(64))  # an IANA name
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+    next_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_sent_for: Mapped[date | None] = mapped_column(Date)
+    #: Why Slack refused the last digest for good (the bot not in the channel...), shown
+    #: with the setting until a digest is delivered or the setting changes.
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return (
+            f"DigestRow(channel_id={self.channel_id!r}, at={self.hour:02d}:{self.minute:02d}, "
+            f"zone={self.zone!r})"
+        )
