@@ -138,6 +138,10 @@ if not any(isinstance(f, _ClientWins) for f in _bolt_log.filters):
     _bolt_log.addFilter(_ClientWins())
 
 
+#: The bolt app's name (its logger's name too).
+APP_NAME = "online-bot"
+
+
 def build_app(
     handlers: OnlineHandlers,
     client: WebClient,
@@ -147,6 +151,9 @@ def build_app(
     """The bolt app over ``handlers``; with ``metrics``, the listeners' Slack calls are
     counted too (``metered_listeners``)."""
     app = App(
+        # Named, or bolt names it from inspect.stack(): every frame's source looked up, a
+        # quarter of a second under a deep stack (a test's) for each app built.
+        name=APP_NAME,
         client=client,
         signing_secret="",  # not bolt's to check: wsgi_app does, before bolt parses the body
         request_verification_enabled=False,  # (and Socket Mode needs no signatures)

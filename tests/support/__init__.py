@@ -17,3 +17,11 @@ pytest puts it there; a benchmark inserts it):
 
 Fixtures live in conftest.py (and in alerting, a plugin conftest.py registers).
 """
+
+import sys
+
+# Compiled modules are cached (__pycache__, ignored by git) even where the environment says
+# PYTHONDONTWRITEBYTECODE=1: otherwise every pytest worker compiles and assertion-rewrites
+# every test module again (4-8 s of CPU each, 4 workers per run), and every ``python -m bot``
+# a test starts compiles the bot. conftest.py imports this package before the bot.
+sys.dont_write_bytecode = False
