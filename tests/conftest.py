@@ -60,11 +60,12 @@ def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mig
 def migrated_database_url(
     request: pytest.FixtureRequest, tmp_path: Path, migrated_templates: MigratedTemplates
 ) -> Iterator[str]:
-    """Like ``database_url``, but the database is already at head (a copy of a template)."""
+    """Like ``database_url``, but the database is already at head (a copy of a template;
+    on PostgreSQL, the test process's copy emptied)."""
     if request.param == "sqlite":
         yield migrated_templates.sqlite(tmp_path / "online-bot.db")
     else:
-        yield from fresh_postgres_database(migrated_templates.postgres_template())
+        yield migrated_templates.postgres()
 
 
 @pytest.fixture
