@@ -18,11 +18,23 @@ pytest_plugins = ["support.alerting"]
 #: With xdist (``-n 4 --dist loadgroup --no-loadscope-reorder``, in pyproject.toml) tests
 #: are handed out one at a time in this order, so each of these starts at once on a worker
 #: of its own, side by side, rather than one after another at the end of the run.
-SLOW_FIRST = ("test_replicas.py",)
+#: Then the files whose tests each start ``online-bot run`` (or build a wheel): a few seconds
+#: each, mostly waiting, so they overlap the quick tests rather than trail the run.
+SLOW_FIRST = (
+    "test_replicas.py",
+    "test_run_ops.py",
+    "test_run.py",
+    "test_packaging.py",
+    "test_wiring.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.path.name not in SLOW_FIRST)  # stable: else unchanged
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: else unchanged
 
 
 @pytest.fixture

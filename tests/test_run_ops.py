@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 from support.databases import allow_connections, fresh_postgres_database
-from support.processes import BotProcess, free_port
+from support.processes import STARTUP_SECONDS, BotProcess, free_port
 from support.slackapp import slash_command
 from support.waiting import wait_until
 
@@ -245,7 +245,7 @@ def test_a_metrics_port_in_use_stops_the_start_naming_it(start_bot, fake_slack):
             DATABASE_URL="sqlite:///" + str(bot._out.parent / "other.db"),
         )
     )
-    assert taken.process.wait(20) == 2
+    assert taken.process.wait(STARTUP_SECONDS) == 2
     assert f"Cannot listen on port {port}" in taken.stderr()
     assert "Traceback" not in taken.stderr()
 
