@@ -182,9 +182,8 @@ def test_app_token_selects_socket_mode(start_bot, fake_slack):
     )
     # The fake answers {"ok": true} without a WebSocket URL: the SDK fails to connect and
     # retries, which is enough to see that Socket Mode was chosen with the app-level token.
-    opened = fake_slack.wait_for(
-        "apps.connections.open", timeout=STARTUP_SECONDS
-    )  # the start-up: a bound, not a wait
+    # (STARTUP_SECONDS: the start-up comes first; a bound, not a wait)
+    opened = fake_slack.wait_for("apps.connections.open", timeout=STARTUP_SECONDS)
     assert {call.token for call in opened} == {"xapp-1-test"}
     (auth,) = fake_slack.calls("auth.test")
     assert auth.token == "xoxb-test"
