@@ -18,11 +18,24 @@ pytest_plugins = ["support.alerting"]
 #: With xdist (``-n 4 --dist loadgroup --no-loadscope-reorder``, in pyproject.toml) tests
 #: are handed out one at a time in this order, so each of these starts at once on a worker
 #: of its own, side by side, rather than one after another at the end of the run.
-SLOW_FIRST = ("test_replicas.py", "test_digest_replicas.py")
+#: Then the files whose tests each start ``online-bot run`` (or build a wheel): a few seconds
+#: each, mostly waiting, so they overlap the quick tests rather than trail the run.
+SLOW_FIRST = (
+    "test_replicas.py",
+    "test_digest_replicas.py",
+    "test_run_ops.py",
+    "test_run.py",
+    "test_packaging.py",
+    "test_wiring.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.path.name not in SLOW_FIRST)  # stable: else unchanged
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: else unchanged
 
 
 @pytest.fixture
@@ -60,11 +73,12 @@ def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mig
 def migrated_database_url(
     request: pytest.FixtureRequest, tmp_path: Path, migrated_templates: MigratedTemplates
 ) -> Iterator[str]:
-    """Like ``database_url``, but the database is already at head (a copy of a template)."""
+    """Like ``database_url``, but the database is already at head (a copy of a template;
+    on PostgreSQL, the test process's copy emptied)."""
     if request.param == "sqlite":
         yield migrated_templates.sqlite(tmp_path / "online-bot.db")
     else:
-        yield from fresh_postgres_database(migrated_templates.postgres_template())
+        yield migrated_templates.postgres()
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def test_a_public_group_is_watched_by_its_exact_count(env, sim, fake_slack):
     assert "Team chat" in alert["text"]
 
 
-def test_a_community_is_polled_on_its_own_count_endpoint(database_url, fake_slack):
+def test_a_community_is_polled_on_its_own_count_endpoint(migrated_database_url, fake_slack):
     """Without "Group Member Online Status" the ordinary count refuses a Community:
     the poller must ask the million_group endpoint, told by the @TGS#_ prefix."""
     scenario = Scenario(
@@ -85,7 +85,7 @@ def test_a_community_is_polled_on_its_own_count_endpoint(database_url, fake_slac
     with Simulator(scenario).start() as sim:
         sim.add_group("@TGS#_fans", "Fan club", "Community")
         sim.set_audience("@TGS#_fans", 300)
-        env = Env(database_url, sim, fake_slack, Clock())
+        env = Env(migrated_database_url, sim, fake_slack, Clock())
         try:
             env.watch("watch @TGS#_fans below 100")
             sim.set_audience("@TGS#_fans", 40)

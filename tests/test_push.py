@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,13 +13,14 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 from support.alerting import GROUP, posts
+from support.serving import served
 
 from bot.alerts import targets
 from bot.alerts.mapping import to_ts
 from bot.alerts.push import DEBOUNCE, Inbox, InboxUnavailable
 from bot.alerts.quiet import Quiet
 from bot.alerts.targets import Checked, Moves
-from bot.httpserver import MAX_BODY_BYTES, http_server, routes_app, stop_http_server
+from bot.httpserver import MAX_BODY_BYTES, routes_app
 from bot.metrics import Metrics
 from bot.store.models import TargetRow
 from bot.tencent.callbacks import MEMBER_STATE_CHANGE, MemberStateChange, sign, signed_query
@@ -227,13 +227,8 @@ def endpoint(env, inbox):
     app = callback_app(
         inbox, sdkappid=env.sim.scenario.sdkappid, token=TOKEN, clock=env.clock, metrics=metrics
     )
-    server = http_server(routes_app({CALLBACK_PATH: app}), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.effective_port}{CALLBACK_PATH}"
-    yield url, Callbacks(metrics)
-    stop_http_server(server)
-    thread.join(timeout=10)
+    with served(routes_app({CALLBACK_PATH: app})) as base:
+        yield base + CALLBACK_PATH, Callbacks(metrics)
 
 
 class Callbacks:

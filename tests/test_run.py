@@ -14,12 +14,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 import requests
 from support.processes import STARTUP_SECONDS, STOP_SECONDS, BotProcess, bot_env, free_port
-from support.slackapp import sign
+from support.slackapp import slash_command
 
 SECRET = "run-test-signing-secret"
 
@@ -53,31 +52,6 @@ def start_bot(tmp_path: Path) -> Iterator[Callable[..., BotProcess]]:
     yield start
     for bot in started:
         bot.stop()
-
-
-def _slash(
-    url: str, text: str, response_url: str, *, secret: str = SECRET, signature: str | None = None
-) -> requests.Response:
-    body = urlencode(
-        {
-            "token": "legacy",
-            "team_id": "T0001",
-            "channel_id": "C1",
-            "user_id": "U1",
-            "user_name": "ada",
-            "command": "/online",
-            "text": text,
-            "response_url": response_url,
-            "trigger_id": "1.2.3",
-        }
-    )
-    ts = int(time.time())
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": str(ts),
-        "X-Slack-Signature": signature or sign(body, ts, secret),
-    }
-    return requests.post(url + "/slack/events", data=body.encode(), headers=headers, timeout=10)
 
 
 def _http_settings(fake_slack, port: int) -> dict[str, str]:
@@ -149,7 +123,7 @@ def test_http_mode_answers_a_slash_command(start_bot, fake_slack):
     (auth,) = fake_slack.calls("auth.test")
     assert auth.token == "xoxb-test"
 
-    response = _slash(url, "@TGS#demo-small", fake_slack.response_url("r"))
+    response = slash_command(url, "@TGS#demo-small", fake_slack.response_url("r"), secret=SECRET)
     assert response.status_code == 200
     ack = response.json()
     assert ack["response_type"] == "ephemeral"
@@ -158,7 +132,7 @@ def test_http_mode_answers_a_slash_command(start_bot, fake_slack):
     assert "Office Hours" in answer["text"] + str(answer["blocks"])
     assert "@TGS#demo-small" in str(answer)
 
-    forged = _slash(url, "@TGS#demo-small", fake_slack.response_url("f"), secret="not-it")
+    forged = slash_command(url, "@TGS#demo-small", fake_slack.response_url("f"), secret="not-it")
     assert forged.status_code == 401
     assert fake_slack.calls("response_url:f") == []
 
@@ -208,7 +182,8 @@ def test_app_token_selects_socket_mode(start_bot, fake_slack):
     )
     # The fake answers {"ok": true} without a WebSocket URL: the SDK fails to connect and
     # retries, which is enough to see that Socket Mode was chosen with the app-level token.
-    opened = fake_slack.wait_for("apps.connections.open", timeout=15)
+    # (STARTUP_SECONDS: the start-up comes first; a bound, not a wait)
+    opened = fake_slack.wait_for("apps.connections.open", timeout=STARTUP_SECONDS)
     assert {call.token for call in opened} == {"xapp-1-test"}
     (auth,) = fake_slack.calls("auth.test")
     assert auth.token == "xoxb-test"

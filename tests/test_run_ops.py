@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -24,8 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 from support.databases import allow_connections, fresh_postgres_database
-from support.processes import BotProcess, free_port
-from support.slackapp import sign
+from support.processes import STARTUP_SECONDS, BotProcess, free_port
+from support.slackapp import slash_command
 from support.waiting import wait_until
 
 from bot.simulator import Faults, Scenario, Simulator
@@ -82,27 +81,8 @@ def audience(samples: Samples, group: str, mark: str = "") -> float | None:
     return value(samples, "online_bot_watched_online_members", group_id=group, mark=mark)
 
 
-def slash(url: str, text: str, response_url: str, secret: str = SECRET) -> requests.Response:
-    body = urlencode(
-        {
-            "token": "legacy",
-            "team_id": "T0001",
-            "channel_id": "C1",
-            "user_id": "U1",
-            "user_name": "ada",
-            "command": "/online",
-            "text": text,
-            "response_url": response_url,
-            "trigger_id": "1.2.3",
-        }
-    )
-    ts = int(time.time())
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": str(ts),
-        "X-Slack-Signature": sign(body, ts, secret),
-    }
-    answer = requests.post(url + "/slack/events", data=body.encode(), headers=headers, timeout=10)
+def slash(url: str, text: str, response_url: str) -> requests.Response:
+    answer = slash_command(url, text, response_url, secret=SECRET)
     assert answer.status_code == 200, answer.text
     return answer
 
@@ -292,7 +272,7 @@ def test_a_metrics_port_in_use_stops_the_start_naming_it(start_bot, fake_slack):
             DATABASE_URL="sqlite:///" + str(bot._out.parent / "other.db"),
         )
     )
-    assert taken.process.wait(20) == 2
+    assert taken.process.wait(STARTUP_SECONDS) == 2
     assert f"Cannot listen on port {port}" in taken.stderr()
     assert "Traceback" not in taken.stderr()
 

@@ -29,9 +29,11 @@ def test_create_replies_with_id_rule_and_current_count(env):
         assert (change.actor, change.action) == ("U1", "created")
 
 
-def test_watch_admins_refuse_with_reason(database_url, sim, fake_slack):
+def test_watch_admins_refuse_with_reason(migrated_database_url, sim, fake_slack):
     fake_slack.usergroups = {"S1": ["U5"]}
-    environment = Env(database_url, sim, fake_slack, Clock(), admins=frozenset({"U9", "S1"}))
+    environment = Env(
+        migrated_database_url, sim, fake_slack, Clock(), admins=frozenset({"U9", "S1"})
+    )
     try:
         with pytest.raises(WatchError, match="Only the watch admins"):
             environment.watch(f"watch {GROUP} below 100", user="U1")

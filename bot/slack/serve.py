@@ -139,6 +139,10 @@ if not any(isinstance(f, _ClientWins) for f in _bolt_log.filters):
     _bolt_log.addFilter(_ClientWins())
 
 
+#: The bolt app's name (its logger's name too).
+APP_NAME = "online-bot"
+
+
 def build_app(
     handlers: OnlineHandlers,
     client: WebClient,
@@ -150,6 +154,9 @@ def build_app(
     counted too (``metered_listeners``); with ``home_refresh``, the App Homes used are
     published again as watches change (started here, on ``client``)."""
     app = App(
+        # Named, or bolt names it from inspect.stack(): every frame's source looked up, a
+        # quarter of a second under a deep stack (a test's) for each app built.
+        name=APP_NAME,
         client=client,
         signing_secret="",  # not bolt's to check: wsgi_app does, before bolt parses the body
         request_verification_enabled=False,  # (and Socket Mode needs no signatures)

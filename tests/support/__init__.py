@@ -9,7 +9,7 @@ pytest puts it there; a benchmark inserts it):
 - replicas: several ``run`` replicas side by side (the replica tests and bench_replicas);
 - waiting: `wait_until`, bounded polling of something observable (never a bare sleep);
 - databases: a database of its own per test, on SQLite and PostgreSQL, copied from a
-  template at head;
+  template at head (on PostgreSQL, one per test process, emptied for each test);
 - benchdb: the benchmarks' scratch database and their watches, bulk-inserted (no pytest);
 - alerting: the alerting services over one database (the ``sim`` and ``env`` fixtures);
 - blockkit: checks of Block Kit messages (Slack's limits, no live markup);
@@ -17,3 +17,11 @@ pytest puts it there; a benchmark inserts it):
 
 Fixtures live in conftest.py (and in alerting, a plugin conftest.py registers).
 """
+
+import sys
+
+# Compiled modules are cached (__pycache__, ignored by git) even where the environment says
+# PYTHONDONTWRITEBYTECODE=1: otherwise every pytest worker compiles and assertion-rewrites
+# every test module again (4-8 s of CPU each, 4 workers per run), and every ``python -m bot``
+# a test starts compiles the bot. conftest.py imports this package before the bot.
+sys.dont_write_bytecode = False

@@ -16,7 +16,7 @@ from bot.alerts.poller import Poller
 from bot.commands.grammar import parse
 from bot.simulator import Faults, Scenario, Simulator
 from bot.slack.poster import SlackPoster, poster_client
-from bot.store import Outbox, make_engine, session_factory, upgrade
+from bot.store import Outbox, make_engine, session_factory
 from bot.store.models import AlertStateRow
 from bot.tencent.client import RetryPolicy, TencentClient
 from bot.tencent.ratelimit import RateLimits
@@ -39,10 +39,10 @@ class Clock:
 
 
 class Env:
-    """The alerting services over one database, the simulator and the fake Slack."""
+    """The alerting services over one database already at head (``migrated_database_url``),
+    the simulator and the fake Slack."""
 
     def __init__(self, database_url, sim, fake, clock, admins=frozenset()):
-        upgrade(database_url)
         self.engine = make_engine(database_url)
         self.sessions = session_factory(self.engine)
         self.sim, self.fake, self.clock = sim, fake, clock

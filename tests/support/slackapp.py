@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,6 @@ from slack_sdk import WebClient
 
 from bot.alerts.history import HistoryReader
 from bot.handlers import OnlineHandlers
-from bot.httpserver import http_server, stop_http_server
 from bot.metrics import Metrics
 from bot.simulator import Simulator
 from bot.slack.home_refresh import HomeRefresh
@@ -25,6 +23,7 @@ from bot.slack.serve import build_app, wsgi_app
 from bot.tencent.client import TencentClient
 from bot.tencent.ratelimit import RateLimits
 from bot.watches import Watches
+from support.serving import serve
 from support.waiting import wait_until
 
 SIGNING_SECRET = "test-signing-secret"
@@ -34,6 +33,66 @@ def sign(body: str | bytes, timestamp: int, secret: str = SIGNING_SECRET) -> str
     raw = body if isinstance(body, bytes) else body.encode()
     base = f"v0:{timestamp}:".encode() + raw
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def slash_body(text: str, response_url: str, *, user: str = "U1", channel: str = "C1") -> str:
+    """The form body Slack posts for ``/online text``."""
+    return urlencode(
+        {
+            "token": "legacy",
+            "team_id": "T0001",
+            "channel_id": channel,
+            "user_id": user,
+            "user_name": "ada",
+            "command": "/online",
+            "text": text,
+            "response_url": response_url,
+            "trigger_id": "1.2.3",
+        }
+    )
+
+
+def post_signed(
+    url: str,
+    body: str | bytes,
+    *,
+    secret: str = SIGNING_SECRET,
+    timestamp: int | str | None = None,
+    signature: str | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+    session: requests.Session | None = None,
+) -> requests.Response:
+    """POST ``body`` to ``url`` as Slack does, signed with ``secret`` (or with ``signature``
+    as given; a timestamp that is no number gets a dummy one)."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    raw = body if isinstance(body, bytes) else body.encode()
+    headers = {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": signature
+        or (sign(raw, ts, secret) if isinstance(ts, int) else "v0=0"),
+    }
+    return (session or requests).post(url, data=raw, headers=headers, timeout=10)
+
+
+def slash_command(
+    base_url: str, text: str, response_url: str, *, secret: str = SIGNING_SECRET, **kwargs: Any
+) -> requests.Response:
+    """``/online text`` posted to a running app at ``base_url`` (its /slack/events), signed
+    with ``secret``; ``kwargs`` as `post_signed` takes them."""
+    body = slash_body(text, response_url)
+    return post_signed(base_url + "/slack/events", body, secret=secret, **kwargs)
+
+
+def _button(action_id: str, value: str) -> dict[str, str]:
+    """The button a ``block_actions`` payload says was pressed."""
+    return {
+        "type": "button",
+        "action_id": action_id,
+        "block_id": "b",
+        "value": value,
+        "action_ts": "1",
+    }
 
 
 @dataclass
@@ -51,31 +110,19 @@ class RunningApp:
         signature: str | None = None,
         content_type: str = "application/x-www-form-urlencoded",
     ) -> requests.Response:
-        ts = int(time.time()) if timestamp is None else timestamp
-        raw = body if isinstance(body, bytes) else body.encode()
-        headers = {
-            "Content-Type": content_type,
-            "X-Slack-Request-Timestamp": str(ts),
-            "X-Slack-Signature": signature or (sign(raw, ts) if isinstance(ts, int) else "v0=0"),
-        }
-        return self.session.post(self.url + path, data=raw, headers=headers, timeout=10)
+        return post_signed(
+            self.url + path,
+            body,
+            timestamp=timestamp,
+            signature=signature,
+            content_type=content_type,
+            session=self.session,
+        )
 
     def command(
         self, text: str, response_url: str, *, user: str = "U1", channel: str = "C1", **kwargs: Any
     ) -> requests.Response:
-        body = urlencode(
-            {
-                "token": "legacy",
-                "team_id": "T0001",
-                "channel_id": channel,
-                "user_id": user,
-                "user_name": "ada",
-                "command": "/online",
-                "text": text,
-                "response_url": response_url,
-                "trigger_id": "1.2.3",
-            }
-        )
+        body = slash_body(text, response_url, user=user, channel=channel)
         return self.post("/slack/events", body, **kwargs)
 
     def press(
@@ -97,15 +144,7 @@ class RunningApp:
             "container": {"type": "message"},
             "api_app_id": "A1",
             "token": "legacy",
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "b",
-                    "value": value,
-                    "action_ts": "1",
-                }
-            ],
+            "actions": [_button(action_id, value)],
         }
         return self.post("/slack/events", urlencode({"payload": json.dumps(payload)}))
 
@@ -148,15 +187,7 @@ class RunningApp:
             "trigger_id": f"trigger-{time.monotonic_ns()}",
             "container": {"type": "view", "view_id": view.get("id", "V1")},
             "view": view,
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "b",
-                    "value": value,
-                    "action_ts": "1",
-                }
-            ],
+            "actions": [_button(action_id, value)],
         }
         return self.post("/slack/events", urlencode({"payload": json.dumps(payload)}))
 
@@ -209,24 +240,20 @@ def start_app(
             token="xoxb-test", base_url=api_url, timeout=slack_timeout, metrics=metrics
         )
     app = build_app(handlers, client, metrics=metrics, home_refresh=home_refresh)
-    server = http_server(wsgi_app(app, SIGNING_SECRET), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    serving = serve(wsgi_app(app, SIGNING_SECRET))
     # Waitress counts its threads busy until each first waits for a task; a request that
     # came sooner would be logged as queued ("Task queue depth is 1"), and tests count the
     # warnings logged. Ready means every thread idle.
-    dispatcher = server.task_dispatcher
+    dispatcher = serving.server.task_dispatcher
     wait_until(lambda: dispatcher.active_count == 0, timeout=10, what="waitress's threads idle")
     session = requests.Session()
-    running = RunningApp(f"http://127.0.0.1:{server.effective_port}", handlers, session)
+    running = RunningApp(serving.url, handlers, session)
 
     def stop() -> None:
         if home_refresh is not None:
             home_refresh.close()
         session.close()
-        stop_http_server(server)
-        thread.join(timeout=10)
-        assert not thread.is_alive(), "the HTTP server did not stop"
+        serving.stop()
         handlers.close()
         tencent.close()
 
