@@ -7,6 +7,8 @@
   machine slept or the process was down are coalesced into one, not replayed.
   Right after a cycle, the outbox is delivered.
 - deliver: every few seconds, for retries and messages left by a restart.
+- charts: every CHARTS_EVERY second, the charts of the alerts posted since (drawn in
+  this job's own thread, so drawing never delays a message; a read when none is due).
 - prune: once a day, samples older than HISTORY_DAYS.
 """
 
@@ -19,14 +21,16 @@ from datetime import datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.alerts.chart_delivery import ChartDeliverer
 from bot.alerts.delivery import Deliverer
 from bot.alerts.poller import Poller
 
-__all__ = ["DELIVER_EVERY", "start_scheduler"]
+__all__ = ["CHARTS_EVERY", "DELIVER_EVERY", "start_scheduler"]
 
 log = logging.getLogger(__name__)
 
 DELIVER_EVERY = 5
+CHARTS_EVERY = 1
 POLL_TICK = 5
 PUSH_TICK = 1
 
@@ -35,6 +39,7 @@ def start_scheduler(
     poller: Poller,
     deliverer: Deliverer,
     *,
+    charts: ChartDeliverer | None = None,
     interval: float,
     history_days: int,
     prompt: bool = False,
@@ -75,6 +80,13 @@ def start_scheduler(
         except Exception:
             log.exception("delivering alerts failed; will retry")
 
+    def draw_charts() -> None:
+        assert charts is not None
+        try:
+            charts.deliver_due()
+        except Exception:
+            log.exception("delivering alert charts failed; will retry")
+
     def prune() -> None:
         try:
             removed = poller.prune(history_days)
@@ -85,6 +97,8 @@ def start_scheduler(
     tick = min(interval, PUSH_TICK if prompt else POLL_TICK)
     scheduler.add_job(poll, IntervalTrigger(seconds=tick), id="poll", next_run_time=_now())
     scheduler.add_job(deliver, IntervalTrigger(seconds=DELIVER_EVERY), id="deliver")
+    if charts is not None:
+        scheduler.add_job(draw_charts, IntervalTrigger(seconds=CHARTS_EVERY), id="charts")
     scheduler.add_job(prune, IntervalTrigger(days=1), id="prune", next_run_time=_now())
     scheduler.start()
     return scheduler

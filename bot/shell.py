@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.alerts.delivery import PostError
 from bot.handlers import Answer, Caller, Deferred, HistoryAnswer, OnlineHandlers, Reply
 from bot.home import AppHome
 from bot.httpserver import http_server, routes_app, stop_http_server
@@ -59,8 +60,9 @@ class ShellPoster:
     """Alert messages printed to the terminal as they are delivered (the outbox's Poster);
     it keeps each alert's buttons, for ``press``."""
 
-    def __init__(self, write: Callable[[str], None] = print) -> None:
+    def __init__(self, write: Callable[[str], None] = print, files: Path | None = None) -> None:
         self._write = write
+        self._files = files
         self._lock = threading.Lock()
         self._seq = 0
         self._buttons: dict[int, dict[str, str]] = {}  # alert number -> action_id -> value
@@ -85,6 +87,41 @@ class ShellPoster:
 
     def find(self, channel: str, key: str, *, since: float, thread_ts: str | None) -> str | None:
         return None  # the terminal keeps no history to look in
+
+    def upload(
+        self,
+        channel: str,
+        *,
+        thread_ts: str | None,
+        filename: str,
+        title: str,
+        alt_text: str,
+        content: bytes,
+    ) -> str:
+        """An alert's chart: written to the files folder, its path printed."""
+        if self._files is None:
+            self._files = Path(tempfile.mkdtemp(prefix="online-bot-"))
+        path = self._files / filename
+        try:
+            self._files.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        except OSError as error:
+            why = f"could not write {path} ({error.strerror or error})"
+            raise PostError(why, permanent=True) from None
+        with self._lock:
+            where = f"alert {_number(thread_ts)}" if thread_ts else "an alert"
+            self._write(
+                f"\n--- #{channel}: chart of {where} ---\n{title}\nChart written to {path}\n"
+            )
+        return str(path)
+
+    def find_upload(
+        self, channel: str, *, thread_ts: str | None, filename: str, since: float
+    ) -> str | None:
+        """The chart's file, if it was written already."""
+        if self._files is None or not (self._files / filename).exists():
+            return None
+        return str(self._files / filename)
 
     def buttons(self, number: int | None = None, action: str = "") -> tuple[int, str] | None:
         """(alert number, value) of ``action``'s button on alert ``number``, or on the
@@ -280,7 +317,7 @@ class ShellTransport:
         self.read = read
         self.poll_interval = poll_interval  # --poll-interval, if given
         self.files = files or Path(tempfile.mkdtemp(prefix="online-bot-"))
-        self.alerts = ShellPoster(write)
+        self.alerts = ShellPoster(write, self.files)
 
     def poster(self, replica: str) -> ShellPoster:
         return self.alerts

@@ -34,6 +34,7 @@ from typing import Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.alerts.chart_delivery import ChartDeliverer, Uploader
 from bot.alerts.delivery import Deliverer, Poster
 from bot.alerts.history import HistoryReader
 from bot.alerts.names import GroupNames
@@ -152,6 +153,7 @@ class Alerting:
     poller: Poller
     deliverer: Deliverer
     inbox: Inbox | None  # Tencent's callbacks, when push is on
+    charts: ChartDeliverer | None = None  # alert charts, where the poster can upload
 
 
 @contextmanager
@@ -232,6 +234,7 @@ def _alerting(
             poller=poller,
             deliverer=Deliverer(sessions, poster, owner=owner, lease_seconds=lease.outbox),
             inbox=inbox,
+            charts=_charts(settings, sessions, names, poster, owner, lease.outbox),
         )
     finally:
         metrics.watch_database(None)
@@ -240,6 +243,21 @@ def _alerting(
             inbox.close()
         poller.close()
         engine.dispose()
+
+
+def _charts(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    names: GroupNames,
+    poster: Poster,
+    owner: str,
+    lease: float,
+) -> ChartDeliverer | None:
+    """The alert charts' deliverer, when the poster takes files (Slack, the shell)."""
+    if not isinstance(poster, Uploader):
+        return None
+    reader = HistoryReader(sessions, names, kept_days=settings.history_days)
+    return ChartDeliverer(sessions, poster, reader, owner=owner, lease_seconds=lease)
 
 
 # -- the whole bot ------------------------------------------------------------------------
@@ -299,6 +317,7 @@ class Bot:
             self.scheduler = start_scheduler(
                 self.alerting.poller,
                 self.alerting.deliverer,
+                charts=self.alerting.charts,
                 interval=self.plan.poll_interval,
                 history_days=self.settings.history_days,
                 prompt=self.alerting.inbox is not None,

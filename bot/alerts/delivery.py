@@ -35,12 +35,13 @@ from bot.store.models import (
     THREAD_KINDS,
     AlertStateRow,
     Outbox,
+    OutboxKind,
     OutboxStatus,
     Watch,
     WatchChange,
 )
 
-__all__ = ["Deliverer", "DeliveryReport", "PostError", "Poster"]
+__all__ = ["Deliverer", "DeliveryReport", "PostError", "Poster", "thread_of"]
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,11 @@ class Deliverer:
             claimed = claim_due(
                 session,
                 Outbox,
-                due=[Outbox.status == OutboxStatus.PENDING, Outbox.next_attempt_at <= now],
+                due=[
+                    Outbox.status == OutboxStatus.PENDING,
+                    Outbox.next_attempt_at <= now,
+                    Outbox.kind != OutboxKind.CHART,  # drawn apart (bot.alerts.chart_delivery)
+                ],
                 now=now,
                 lease=self.lease_seconds,
                 owner=self.owner,
@@ -242,6 +247,19 @@ class Deliverer:
             log.error("alert message %s failed for good: %s", row.id, error, extra=context)
             if error.permanent and row.watch_id is not None:
                 _pause(session, row.watch_id, error.reason, now)
+
+
+def thread_of(session: Session, row: Outbox) -> str | None:
+    """The ts of the thread a delivered row went into (None: it went to the channel),
+    as its delivery chose it: its incident's opening message, or what stands in for it."""
+    if row.kind not in THREAD_KINDS or row.parent_id is None:
+        return None
+    parent = session.get(Outbox, row.parent_id)
+    if parent is not None and parent.status == OutboxStatus.FAILED:
+        parent = _stand_in(session, parent, row.id) or parent
+    if parent is None or parent.status != OutboxStatus.DELIVERED:
+        return None
+    return parent.message_ts
 
 
 def _stand_in(session: Session, opening: Outbox, before: int) -> Outbox | None:

@@ -46,6 +46,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "CHANGE_ACTIONS",
+    "CHARTED_KINDS",
     "NAMING_CONVENTION",
     "NO_MARK",
     "OPENING_KINDS",
@@ -88,6 +89,8 @@ class OutboxKind(StrEnum):
     RECOVERED = "recovered"
     UPDATE = "update"
     NOTICE = "notice"
+    #: The chart that follows an alert (in its thread): ``parent_id`` is the alert's row.
+    CHART = "chart"
 
 
 #: Kinds that open an incident with a top-level message.
@@ -95,6 +98,10 @@ OPENING_KINDS = frozenset({OutboxKind.FIRING, OutboxKind.ERROR})
 #: Kinds that reply in the thread of their incident's opening message (closing ones update it).
 THREAD_KINDS = frozenset(
     {OutboxKind.RESOLVED, OutboxKind.RECOVERED, OutboxKind.REPEAT, OutboxKind.REMINDER}
+)
+#: Kinds followed by a chart of the audience (an ERROR has no count to draw).
+CHARTED_KINDS = frozenset(
+    {OutboxKind.FIRING, OutboxKind.REPEAT, OutboxKind.REMINDER, OutboxKind.RESOLVED}
 )
 
 

@@ -10,14 +10,16 @@ import time
 import pytest
 from sqlalchemy import select
 
+from bot.alerts.chart_delivery import ChartDeliverer
 from bot.alerts.delivery import Deliverer
+from bot.alerts.history import HistoryReader
 from bot.alerts.names import GroupNames
 from bot.alerts.poller import Poller
 from bot.commands.grammar import parse
 from bot.simulator import Faults, Scenario, Simulator
 from bot.slack.poster import SlackPoster, poster_client
 from bot.store import Outbox, make_engine, session_factory, upgrade
-from bot.store.models import AlertStateRow
+from bot.store.models import AlertStateRow, OutboxKind
 from bot.tencent.client import RetryPolicy, TencentClient
 from bot.tencent.ratelimit import RateLimits
 from bot.watches import Actor, Watches
@@ -65,9 +67,16 @@ class Env:
         self.poller = Poller(self.sessions, self.tencent, names=self.names, clock=clock)
         self.poster = SlackPoster(poster_client("xoxb-test", fake.api_url))
         self.deliverer = self.new_deliverer("replica-1")
+        self.reader = HistoryReader(self.sessions, self.names, clock=clock)
+        self.charts_deliverer = self.new_chart_deliverer("replica-1")
 
     def new_deliverer(self, owner):
         return Deliverer(self.sessions, self.poster, owner=owner, clock=self.clock)
+
+    def new_chart_deliverer(self, owner, **options):
+        return ChartDeliverer(
+            self.sessions, self.poster, self.reader, owner=owner, clock=self.clock, **options
+        )
 
     def watch(self, text, channel="C1", user="U1"):
         return self.watches.create(parse(text), Actor(user, channel))
@@ -79,8 +88,16 @@ class Env:
         return report, delivered
 
     def outbox(self):
+        """The messages' rows (the charts that follow them: ``charts()``)."""
         with self.sessions() as session:
-            return session.scalars(select(Outbox).order_by(Outbox.id)).all()
+            query = select(Outbox).where(Outbox.kind != OutboxKind.CHART).order_by(Outbox.id)
+            return session.scalars(query).all()
+
+    def charts(self):
+        """The rows of the charts that follow the alerts."""
+        with self.sessions() as session:
+            query = select(Outbox).where(Outbox.kind == OutboxKind.CHART).order_by(Outbox.id)
+            return session.scalars(query).all()
 
     def close(self):
         self.poller.close()
