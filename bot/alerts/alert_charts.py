@@ -127,7 +127,7 @@ def title_of(request: ChartRequest, view: HistoryView) -> str:
     mark = f" (mark {request.mark})" if request.mark is not None else ""
     watch = f"watch #{request.watch_id}" if request.watch_id is not None else "a watch"
     if request.resolved and request.incident_start is not None:
-        fired = format_span(request.alert_at - request.incident_start)
+        fired = format_span(round(request.alert_at - request.incident_start))
         title = (
             f"Incident of {watch}: audience of {name}{mark}, fired {fired} from "
             f"{utc_text(request.incident_start)} to {_until(request)}"
