@@ -132,6 +132,8 @@ def title_of(request: ChartRequest, view: HistoryView) -> str:
             f"Incident of {watch}: audience of {name}{mark}, fired {fired} from "
             f"{utc_text(request.incident_start)} to {_until(request)}"
         )
+    elif request.resolved:  # its opening is not known
+        title = f"Resolved, {watch}: audience of {name}{mark}, last hour, UTC"
     elif request.of == OutboxKind.FIRING:
         title = f"Alert of {watch}: audience of {name}{mark}, last hour, UTC"
     else:
