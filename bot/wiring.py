@@ -220,6 +220,7 @@ def _alerting(
     if push:
         debounce = settings.push_debounce
         inbox = Inbox(sessions) if debounce is None else Inbox(sessions, debounce=debounce)
+    charts = _charts(settings, sessions, names, poster, owner, lease.outbox)
     try:
         yield Alerting(
             sessions=sessions,
@@ -234,9 +235,11 @@ def _alerting(
             poller=poller,
             deliverer=Deliverer(sessions, poster, owner=owner, lease_seconds=lease.outbox),
             inbox=inbox,
-            charts=_charts(settings, sessions, names, poster, owner, lease.outbox),
+            charts=charts,
         )
     finally:
+        if charts is not None:
+            charts.close()
         metrics.watch_database(None)
         figures.close()
         if inbox is not None:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import pytest
 
 from bot.alerts.alert_charts import (
+    ChartDrawer,
     ChartRequest,
+    DrawingFailed,
     filename_of,
     margin,
     title_of,
     window,
 )
+from bot.render.charts import UTC_ZONE, Chart, Panel, Point
 from bot.render.history import HistoryView
 
 T = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
@@ -113,3 +116,17 @@ def test_a_title_without_a_name_shows_the_group_id():
 def test_the_file_name_carries_the_row_and_is_safe():
     assert filename_of(request(group="@TGS#a/../b")) == "alert-chart-7-TGS-a----b.png"
     assert filename_of(request("resolved")) == "incident-chart-7-TGS-live.png"
+
+
+def test_charts_are_drawn_in_a_process_of_their_own_which_a_timeout_replaces():
+    chart = Chart(
+        (Panel("@TGS#live", (Point(T - 60, 5), Point(T, 7))),), T - HOUR, T, UTC_ZONE, title=""
+    )
+    impatient = ChartDrawer(timeout=0.001)  # less than starting a process takes
+    try:
+        with pytest.raises(DrawingFailed, match=r"drawing took more than 0\.001s"):
+            impatient.png(chart)
+        impatient.timeout = 120
+        assert impatient.png(chart).startswith(b"\x89PNG")  # a new process
+    finally:
+        impatient.close()

@@ -9,11 +9,18 @@
 
 Each shows that watch's threshold line(s) and its firing period shaded, failed checks
 marked (``HistoryReader.read_window``), times in UTC (a channel has many readers; the
-title says so). ``window`` is pure; ``draw_alert_chart`` reads the store and draws.
+title says so). ``window`` is pure; ``draw_alert_chart`` reads the store and has the
+chart drawn by a ``ChartDrawer``: in a process of its own, so that drawing never holds up
+anything else the bot does (``render_png`` is called there, and nowhere else here).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +37,10 @@ __all__ = [
     "LATE_CAP",
     "MAX_WINDOW",
     "AlertChart",
+    "ChartDrawer",
     "ChartRequest",
+    "DrawingFailed",
     "draw_alert_chart",
-    "draw_png",
     "filename_of",
     "margin",
     "title_of",
@@ -45,6 +53,8 @@ ALERT_WINDOW = HOUR
 LATE_CAP = 5 * MINUTE
 #: The longest incident a resolve's chart covers (the longest history range).
 MAX_WINDOW = 31 * DAY
+#: The longest a chart may take to draw (the first one starts the drawing process).
+DRAW_TIMEOUT = 60.0
 _MIN_MARGIN = 5 * MINUTE
 _TITLE_CAP = 250
 
@@ -148,7 +158,9 @@ def _until(request: ChartRequest) -> str:
     return end.split(" ", 1)[1] if start[:10] == end[:10] else end
 
 
-def draw_alert_chart(reader: HistoryReader, request: ChartRequest, drawn_at: float) -> AlertChart:
+def draw_alert_chart(
+    reader: HistoryReader, drawer: ChartDrawer, request: ChartRequest, drawn_at: float
+) -> AlertChart:
     """Read the request's window from the store and draw it."""
     start, end = window(request, drawn_at)
     view = reader.read_window(
@@ -164,13 +176,54 @@ def draw_alert_chart(reader: HistoryReader, request: ChartRequest, drawn_at: flo
         filename=filename_of(request),
         title=title,
         alt_text=cut(f"{title}. {view.alt_text(UTC_ZONE)}", 1000),
-        content=draw_png(view.chart(UTC_ZONE)),
+        content=drawer.png(view.chart(UTC_ZONE)),
         start=start,
         end=end,
         view=view,
     )
 
 
-def draw_png(chart: Chart) -> bytes:
-    """The one place alerts draw a chart (``bot.render.charts``)."""
-    return render_png(chart)
+class ChartDrawer:
+    """Draws charts in a process of its own, started with the first chart and kept for
+    the next: the drawing library's import and its drawing, CPU-bound, never hold this
+    process's interpreter lock, so messages, checks and answers go on meanwhile, and
+    the bot's own process never loads the drawing library for an alert."""
+
+    def __init__(self, *, timeout: float = DRAW_TIMEOUT) -> None:
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def png(self, chart: Chart) -> bytes:
+        """The PNG of ``chart`` (``bot.render.charts``); DrawingFailed if it cannot be had."""
+        pool = self._executor()
+        try:
+            return pool.submit(render_png, chart).result(timeout=self.timeout)
+        except FutureTimeout:
+            self._discard(pool)  # a new process for the next chart; this one may be stuck
+            raise DrawingFailed(f"drawing took more than {self.timeout:g}s") from None
+        except BrokenProcessPool:
+            self._discard(pool)
+            raise DrawingFailed("the drawing process died") from None
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+class DrawingFailed(Exception):
+    """A chart could not be drawn (the drawing process died, or took too long)."""

@@ -30,7 +30,13 @@ from typing import Protocol, runtime_checkable
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from bot.alerts.alert_charts import ChartRequest, draw_alert_chart, filename_of
+from bot.alerts.alert_charts import (
+    ChartDrawer,
+    ChartRequest,
+    DrawingFailed,
+    draw_alert_chart,
+    filename_of,
+)
 from bot.alerts.delivery import PostError, thread_of
 from bot.alerts.history import HistoryReader
 from bot.alerts.mapping import to_dt
@@ -95,6 +101,7 @@ class ChartDeliverer:
         uploader: Uploader,
         reader: HistoryReader,
         *,
+        drawer: ChartDrawer | None = None,
         owner: str,
         clock: Callable[[], float] = time.time,
         lease_seconds: float = LeasePolicy().outbox,
@@ -103,10 +110,15 @@ class ChartDeliverer:
         self.sessions = sessions
         self.uploader = uploader
         self.reader = reader
+        self.drawer = drawer if drawer is not None else ChartDrawer()
         self.owner = owner
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+
+    def close(self) -> None:
+        """Stop the drawing process (if one was started)."""
+        self.drawer.close()
 
     def deliver_due(self, limit: int = 10) -> ChartReport:
         """Draw and upload the charts whose alerts are posted (a read, and nothing more,
@@ -203,7 +215,10 @@ class ChartDeliverer:
                 ) from None
             if found is not None:
                 return found, True
-        chart = draw_alert_chart(self.reader, request, self.clock())
+        try:
+            chart = draw_alert_chart(self.reader, self.drawer, request, self.clock())
+        except DrawingFailed as error:
+            raise PostError(f"the chart could not be drawn: {error}", permanent=False) from None
         file_id = self.uploader.upload(
             request.channel_id,
             thread_ts=job.thread_ts,

@@ -10,6 +10,7 @@ import time
 import pytest
 from sqlalchemy import select
 
+from bot.alerts.alert_charts import ChartDrawer
 from bot.alerts.chart_delivery import ChartDeliverer
 from bot.alerts.delivery import Deliverer
 from bot.alerts.history import HistoryReader
@@ -43,7 +44,7 @@ class Clock:
 class Env:
     """The alerting services over one database, the simulator and the fake Slack."""
 
-    def __init__(self, database_url, sim, fake, clock, admins=frozenset()):
+    def __init__(self, database_url, sim, fake, clock, admins=frozenset(), drawer=None):
         upgrade(database_url)
         self.engine = make_engine(database_url)
         self.sessions = session_factory(self.engine)
@@ -68,6 +69,8 @@ class Env:
         self.poster = SlackPoster(poster_client("xoxb-test", fake.api_url))
         self.deliverer = self.new_deliverer("replica-1")
         self.reader = HistoryReader(self.sessions, self.names, clock=clock)
+        self.drawer = drawer or ChartDrawer()
+        self._own_drawer = drawer is None
         self.charts_deliverer = self.new_chart_deliverer("replica-1")
 
     def new_deliverer(self, owner):
@@ -75,7 +78,13 @@ class Env:
 
     def new_chart_deliverer(self, owner, **options):
         return ChartDeliverer(
-            self.sessions, self.poster, self.reader, owner=owner, clock=self.clock, **options
+            self.sessions,
+            self.poster,
+            self.reader,
+            drawer=self.drawer,
+            owner=owner,
+            clock=self.clock,
+            **options,
         )
 
     def watch(self, text, channel="C1", user="U1"):
@@ -100,6 +109,8 @@ class Env:
             return session.scalars(query).all()
 
     def close(self):
+        if self._own_drawer:
+            self.drawer.close()
         self.poller.close()
         self.tencent.close()
         self.engine.dispose()
@@ -114,9 +125,17 @@ def sim():
         yield running
 
 
+@pytest.fixture(scope="session")
+def chart_drawer():
+    """One drawing process for the session's alert charts (each starts in a second or so)."""
+    drawer = ChartDrawer()
+    yield drawer
+    drawer.close()
+
+
 @pytest.fixture
-def env(migrated_database_url, sim, fake_slack):
-    environment = Env(migrated_database_url, sim, fake_slack, Clock())
+def env(migrated_database_url, sim, fake_slack, chart_drawer):
+    environment = Env(migrated_database_url, sim, fake_slack, Clock(), drawer=chart_drawer)
     yield environment
     environment.close()
 
