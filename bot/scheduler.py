@@ -7,17 +7,20 @@
   machine slept or the process was down are coalesced into one, not replayed.
   Right after a cycle, the outbox is delivered.
 - deliver: every few seconds, for retries and messages left by a restart.
-- charts: every CHARTS_EVERY second, the charts of the alerts posted since (drawn in
-  this job's own thread, so drawing never delays a message; a read when none is due).
+- charts: every CHARTS_EVERY second, the charts of the alerts posted since, in a thread
+  of their own (not a job: a chart taking longer than a tick is no missed run), stopped
+  with the scheduler; a read when none is due. Drawing is in a process of its own.
 - prune: once a day, samples older than HISTORY_DAYS.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -25,7 +28,7 @@ from bot.alerts.chart_delivery import ChartDeliverer
 from bot.alerts.delivery import Deliverer
 from bot.alerts.poller import Poller
 
-__all__ = ["CHARTS_EVERY", "DELIVER_EVERY", "start_scheduler"]
+__all__ = ["CHARTS_EVERY", "DELIVER_EVERY", "run_chart_loop", "start_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ def start_scheduler(
     on_cycle: Callable[[object], None] | None = None,
 ) -> BackgroundScheduler:
     """Start the jobs; ``prompt``: push is on, tick every PUSH_TICK."""
+    stopped = threading.Event()
     scheduler = BackgroundScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
     )
@@ -80,13 +84,6 @@ def start_scheduler(
         except Exception:
             log.exception("delivering alerts failed; will retry")
 
-    def draw_charts() -> None:
-        assert charts is not None
-        try:
-            charts.deliver_due()
-        except Exception:
-            log.exception("delivering alert charts failed; will retry")
-
     def prune() -> None:
         try:
             removed = poller.prune(history_days)
@@ -97,11 +94,23 @@ def start_scheduler(
     tick = min(interval, PUSH_TICK if prompt else POLL_TICK)
     scheduler.add_job(poll, IntervalTrigger(seconds=tick), id="poll", next_run_time=_now())
     scheduler.add_job(deliver, IntervalTrigger(seconds=DELIVER_EVERY), id="deliver")
-    if charts is not None:
-        scheduler.add_job(draw_charts, IntervalTrigger(seconds=CHARTS_EVERY), id="charts")
     scheduler.add_job(prune, IntervalTrigger(days=1), id="prune", next_run_time=_now())
     scheduler.start()
+    if charts is not None:
+        loop = threading.Thread(target=run_chart_loop, args=(charts, stopped), name="charts")
+        scheduler.add_listener(lambda _: stopped.set(), EVENT_SCHEDULER_SHUTDOWN)
+        loop.daemon = True
+        loop.start()
     return scheduler
+
+
+def run_chart_loop(charts: ChartDeliverer, stopped: threading.Event) -> None:
+    """Deliver the charts due every CHARTS_EVERY second, until ``stopped``."""
+    while not stopped.wait(CHARTS_EVERY):
+        try:
+            charts.deliver_due()
+        except Exception:
+            log.exception("delivering alert charts failed; will retry")
 
 
 def _now() -> datetime:

@@ -315,8 +315,11 @@ class Bot:
     _closing: ExitStack = field(default_factory=ExitStack, repr=False)
 
     def start(self) -> None:
-        """Start the scheduler: poll, deliver, prune (once)."""
+        """Start the scheduler: poll, deliver, charts, prune (once); and the drawing process
+        in the background, so that the first alert's chart is not late."""
         if self.scheduler is None:
+            if self.alerting.charts is not None:
+                self.alerting.charts.drawer.warm()
             self.scheduler = start_scheduler(
                 self.alerting.poller,
                 self.alerting.deliverer,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -26,7 +26,7 @@ from typing import Any
 
 from bot.alerts.history import HistoryReader
 from bot.commands.durations import DAY, HOUR, MINUTE, format_span
-from bot.render.charts import UTC_ZONE, Chart, render_png
+from bot.render.charts import UTC_ZONE, Chart, Panel, Point, render_png
 from bot.render.escape import cut, utc_text
 from bot.render.history import HistoryView
 from bot.render.words import display_name
@@ -198,13 +198,18 @@ class ChartDrawer:
         """The PNG of ``chart`` (``bot.render.charts``); DrawingFailed if it cannot be had."""
         pool = self._executor()
         try:
-            return pool.submit(render_png, chart).result(timeout=self.timeout)
+            return _submit(pool, chart).result(timeout=self.timeout)
         except FutureTimeout:
             self._discard(pool)  # a new process for the next chart; this one may be stuck
             raise DrawingFailed(f"drawing took more than {self.timeout:g}s") from None
         except BrokenProcessPool:
             self._discard(pool)
             raise DrawingFailed("the drawing process died") from None
+
+    def warm(self) -> None:
+        """Start the drawing process now, and have it draw once (the library's import, its
+        font cache), without waiting: the first alert's chart is then as quick as the next."""
+        _submit(self._executor(), _WARM_UP)
 
     def close(self) -> None:
         with self._lock:
@@ -223,6 +228,15 @@ class ChartDrawer:
             if self._pool is pool:
                 self._pool = None
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+#: What the drawing process draws first, to be ready.
+_WARM_UP = Chart((Panel("warm-up", (Point(0.0, 1), Point(60.0, 2))),), 0.0, 60.0, UTC_ZONE, "")
+
+
+def _submit(pool: ProcessPoolExecutor, chart: Chart) -> Future[bytes]:
+    """The one call of the drawing (``bot.render.charts``), in the drawing process."""
+    return pool.submit(render_png, chart)
 
 
 class DrawingFailed(Exception):
