@@ -34,7 +34,7 @@ from typing import Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alerts.chart_delivery import ChartDeliverer, Uploader
+from bot.alerts.chart_delivery import LEASE_EXTRA, ChartDeliverer, Uploader
 from bot.alerts.delivery import Deliverer, Poster
 from bot.alerts.history import HistoryReader
 from bot.alerts.names import GroupNames
@@ -260,7 +260,7 @@ def _charts(
     if not isinstance(poster, Uploader):
         return None
     reader = HistoryReader(sessions, names, kept_days=settings.history_days)
-    return ChartDeliverer(sessions, poster, reader, owner=owner, lease_seconds=lease)
+    return ChartDeliverer(sessions, poster, reader, owner=owner, lease_seconds=lease + LEASE_EXTRA)
 
 
 # -- the whole bot ------------------------------------------------------------------------

@@ -12,9 +12,10 @@ from sqlalchemy import select
 from support.alerting import GROUP, posts
 
 from bot.alerts.alert_charts import ChartRequest, draw_alert_chart
-from bot.alerts.chart_delivery import MAX_CHART_ATTEMPTS
+from bot.alerts.chart_delivery import LEASE_EXTRA, MAX_CHART_ATTEMPTS
 from bot.render.charts import Span, Threshold
 from bot.store import Watch
+from bot.store.leases import LeasePolicy
 from bot.watches import Actor
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -144,7 +145,7 @@ def test_a_crash_between_the_upload_and_its_record_uploads_once(env, sim, fake_s
         content=chart.content,
     )
     assert env.new_chart_deliverer("replica-2").deliver_due().uploaded == 0  # still leased
-    env.clock.advance(200)  # its lease runs out
+    env.clock.advance(LeasePolicy().outbox + LEASE_EXTRA + 1)  # its lease runs out
 
     report = env.new_chart_deliverer("replica-2").deliver_due()
 
@@ -278,3 +279,23 @@ def test_a_chart_being_uploaded_delays_no_other_alert(env, sim, fake_slack):
     assert [c.status for c in env.charts()] == ["delivered", "pending"]  # C2's, not yet
     assert env.charts_deliverer.deliver_due().uploaded == 1
     assert [f.channel_id for f in fake_slack.uploaded_files()] == ["C1", "C2"]
+
+
+def test_a_chart_whose_lease_ran_out_while_it_was_drawn_is_not_uploaded(env, sim, fake_slack):
+    fire(env, sim)
+    env.deliverer.deliver_due()
+    slow = env.new_chart_deliverer("replica-1", lease_seconds=10)
+    clock = env.clock
+
+    class SlowReader:  # the store is read, then drawing takes longer than the lease
+        def read_window(self, *args, **kwargs):
+            view = env.reader.read_window(*args, **kwargs)
+            clock.advance(11)
+            return view
+
+    slow.reader = SlowReader()
+    report = slow.deliver_due()
+    assert (report.uploaded, report.failed, report.retried) == (0, 0, 0)
+    assert fake_slack.calls("files.getUploadURLExternal") == []  # left to another replica
+    report = env.new_chart_deliverer("replica-2").deliver_due()
+    assert report.uploaded == 1 and len(fake_slack.uploaded_files()) == 1

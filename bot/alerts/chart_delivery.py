@@ -31,6 +31,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.alerts.alert_charts import (
+    DRAW_TIMEOUT,
     ChartDrawer,
     ChartRequest,
     DrawingFailed,
@@ -44,7 +45,7 @@ from bot.logs import log_unexpected
 from bot.store.leases import LeasePolicy, claim_due
 from bot.store.models import Outbox, OutboxKind, OutboxStatus
 
-__all__ = ["MAX_CHART_ATTEMPTS", "ChartDeliverer", "ChartReport", "Uploader"]
+__all__ = ["LEASE_EXTRA", "MAX_CHART_ATTEMPTS", "ChartDeliverer", "ChartReport", "Uploader"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 MAX_CHART_ATTEMPTS = 4
 #: The longest wait between attempts.
 MAX_BACKOFF = 60.0
+#: A chart's lease is a message's and this much more: the longest drawing, and an upload
+#: (three calls). A replica never uploads a chart whose lease it lost meanwhile.
+LEASE_EXTRA = DRAW_TIMEOUT + 30.0
 
 
 @runtime_checkable
@@ -104,7 +108,7 @@ class ChartDeliverer:
         drawer: ChartDrawer | None = None,
         owner: str,
         clock: Callable[[], float] = time.time,
-        lease_seconds: float = LeasePolicy().outbox,
+        lease_seconds: float = LeasePolicy().outbox + LEASE_EXTRA,
         max_attempts: int = MAX_CHART_ATTEMPTS,
     ) -> None:
         self.sessions = sessions
@@ -192,6 +196,9 @@ class ChartDeliverer:
         except PostError as error:
             self._failed(row_id, error, report)
             return
+        except _LeaseLost:
+            log.warning("chart %s: its lease ran out while it was drawn; left to another", row_id)
+            return
         self._done(row_id, file_id)
         report.uploaded += 1
         report.found_already_uploaded += found
@@ -219,6 +226,8 @@ class ChartDeliverer:
             chart = draw_alert_chart(self.reader, self.drawer, request, self.clock())
         except DrawingFailed as error:
             raise PostError(f"the chart could not be drawn: {error}", permanent=False) from None
+        if not self._still_mine(request.row_id):
+            raise _LeaseLost
         file_id = self.uploader.upload(
             request.channel_id,
             thread_ts=job.thread_ts,
@@ -228,6 +237,20 @@ class ChartDeliverer:
             content=chart.content,
         )
         return file_id, False
+
+    def _still_mine(self, row_id: int) -> bool:
+        """Whether this replica still holds the row's lease (another may have taken it
+        over while the chart was drawn, and be uploading it)."""
+        now = to_dt(self.clock())
+        assert now is not None
+        with self.sessions() as session:
+            row = session.get(Outbox, row_id)
+            return (
+                row is not None
+                and row.claimed_by == self.owner
+                and row.claimed_until is not None
+                and row.claimed_until > now
+            )
 
     def _done(self, row_id: int, file_id: str) -> None:
         with self.sessions.begin() as session:
@@ -259,3 +282,7 @@ class ChartDeliverer:
             row.status = OutboxStatus.FAILED.value
             report.failed += 1
             log.warning("chart %s given up: %s", row.id, error, extra=context)
+
+
+class _LeaseLost(Exception):
+    """This replica's lease on a chart ran out while it was drawn."""
