@@ -7,6 +7,9 @@
   machine slept or the process was down are coalesced into one, not replayed.
   Right after a cycle, the outbox is delivered.
 - deliver: every few seconds, for retries and messages left by a restart.
+- charts: every CHARTS_EVERY second, the charts of the alerts posted since, in a thread
+  of their own (not a job: a chart taking longer than a tick is no missed run), stopped
+  with the scheduler; a read when none is due. Drawing is in a process of its own.
 - prune: once a day, samples older than HISTORY_DAYS.
 - digest: every DIGEST_EVERY seconds (and at start), the channels' daily digests that are
   due are written to the outbox (bot/digest/service.py), then the outbox is delivered.
@@ -15,23 +18,27 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.alerts.chart_delivery import ChartDeliverer
 from bot.alerts.delivery import Deliverer
 from bot.alerts.poller import Poller
 from bot.digest.service import Digests
 
-__all__ = ["DELIVER_EVERY", "DIGEST_EVERY", "start_scheduler"]
+__all__ = ["CHARTS_EVERY", "DELIVER_EVERY", "DIGEST_EVERY", "run_chart_loop", "start_scheduler"]
 
 log = logging.getLogger(__name__)
 
 DELIVER_EVERY = 5
 #: A digest goes out within this many seconds of its time.
 DIGEST_EVERY = 20
+CHARTS_EVERY = 1
 POLL_TICK = 5
 PUSH_TICK = 1
 
@@ -40,6 +47,7 @@ def start_scheduler(
     poller: Poller,
     deliverer: Deliverer,
     *,
+    charts: ChartDeliverer | None = None,
     interval: float,
     history_days: int,
     prompt: bool = False,
@@ -47,6 +55,7 @@ def start_scheduler(
     digests: Digests | None = None,
 ) -> BackgroundScheduler:
     """Start the jobs; ``prompt``: push is on, tick every PUSH_TICK."""
+    stopped = threading.Event()
     scheduler = BackgroundScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
     )
@@ -107,7 +116,21 @@ def start_scheduler(
             digest, IntervalTrigger(seconds=DIGEST_EVERY), id="digest", next_run_time=_now()
         )
     scheduler.start()
+    if charts is not None:
+        loop = threading.Thread(target=run_chart_loop, args=(charts, stopped), name="charts")
+        scheduler.add_listener(lambda _: stopped.set(), EVENT_SCHEDULER_SHUTDOWN)
+        loop.daemon = True
+        loop.start()
     return scheduler
+
+
+def run_chart_loop(charts: ChartDeliverer, stopped: threading.Event) -> None:
+    """Deliver the charts due every CHARTS_EVERY second, until ``stopped``."""
+    while not stopped.wait(CHARTS_EVERY):
+        try:
+            charts.deliver_due()
+        except Exception:
+            log.exception("delivering alert charts failed; will retry")
 
 
 def _now() -> datetime:

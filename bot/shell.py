@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.alerts.delivery import PostError
-from bot.digest.service import DigestFile, Digests
+from bot.digest.service import Digests
 from bot.handlers import Answer, Caller, Deferred, HistoryAnswer, OnlineHandlers, Reply
 from bot.home import AppHome
 from bot.httpserver import http_server, routes_app, stop_http_server
@@ -92,18 +92,38 @@ class ShellPoster:
     def find(self, channel: str, key: str, *, since: float, thread_ts: str | None) -> str | None:
         return None  # the terminal keeps no history to look in
 
-    def upload(self, channel: str, file: dict[str, Any], *, thread_ts: str | None) -> str:
-        """A digest's chart: written to the files folder, its path printed."""
+    def upload(
+        self,
+        channel: str,
+        *,
+        thread_ts: str | None,
+        filename: str,
+        title: str,
+        alt_text: str,
+        content: bytes,
+    ) -> str:
+        """An alert's chart: written to the files folder, its path printed."""
+        path = self._files / filename
         try:
             self._files.mkdir(parents=True, exist_ok=True)
-            path = self._files / Path(file["filename"]).name
-            path.write_bytes(DigestFile.content(file))
+            path.write_bytes(content)
         except OSError as error:
-            why = f"could not write the file ({error.strerror})"
+            why = f"could not write {path} ({error.strerror or error})"
             raise PostError(why, permanent=True) from None
         with self._lock:
-            self._write(f"\n--- #{channel}: chart written to {path} ---\n")
-        return path.name
+            where = f"alert {_number(thread_ts)}" if thread_ts else "an alert"
+            self._write(
+                f"\n--- #{channel}: chart of {where} ---\n{title}\nChart written to {path}\n"
+            )
+        return str(path)
+
+    def find_upload(
+        self, channel: str, *, thread_ts: str | None, filename: str, since: float
+    ) -> str | None:
+        """The chart's file, if it was written already."""
+        if self._files is None or not (self._files / filename).exists():
+            return None
+        return str(self._files / filename)
 
     def buttons(self, number: int | None = None, action: str = "") -> tuple[int, str] | None:
         """(alert number, value) of ``action``'s button on alert ``number``, or on the

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.alerts.chart_delivery import LEASE_EXTRA, ChartDeliverer, Uploader
 from bot.alerts.delivery import Deliverer, Poster
 from bot.alerts.history import HistoryReader
 from bot.alerts.names import GroupNames
@@ -154,6 +155,7 @@ class Alerting:
     poller: Poller
     deliverer: Deliverer
     inbox: Inbox | None  # Tencent's callbacks, when push is on
+    charts: ChartDeliverer | None = None  # alert charts, where the poster can upload
 
 
 @contextmanager
@@ -220,6 +222,7 @@ def _alerting(
     if push:
         debounce = settings.push_debounce
         inbox = Inbox(sessions) if debounce is None else Inbox(sessions, debounce=debounce)
+    charts = _charts(settings, sessions, names, poster, owner, lease.outbox)
     try:
         yield Alerting(
             sessions=sessions,
@@ -235,14 +238,32 @@ def _alerting(
             poller=poller,
             deliverer=Deliverer(sessions, poster, owner=owner, lease_seconds=lease.outbox),
             inbox=inbox,
+            charts=charts,
         )
     finally:
+        if charts is not None:
+            charts.close()
         metrics.watch_database(None)
         figures.close()
         if inbox is not None:
             inbox.close()
         poller.close()
         engine.dispose()
+
+
+def _charts(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    names: GroupNames,
+    poster: Poster,
+    owner: str,
+    lease: float,
+) -> ChartDeliverer | None:
+    """The alert charts' deliverer, when the poster takes files (Slack, the shell)."""
+    if not isinstance(poster, Uploader):
+        return None
+    reader = HistoryReader(sessions, names, kept_days=settings.history_days)
+    return ChartDeliverer(sessions, poster, reader, owner=owner, lease_seconds=lease + LEASE_EXTRA)
 
 
 # -- the whole bot ------------------------------------------------------------------------
@@ -302,11 +323,15 @@ class Bot:
     _closing: ExitStack = field(default_factory=ExitStack, repr=False)
 
     def start(self) -> None:
-        """Start the scheduler: poll, deliver, prune, digests (once)."""
+        """Start the scheduler: poll, deliver, charts, prune, digests (once); and the drawing
+        process in the background, so that the first alert's chart is not late."""
         if self.scheduler is None:
+            if self.alerting.charts is not None:
+                self.alerting.charts.drawer.warm()
             self.scheduler = start_scheduler(
                 self.alerting.poller,
                 self.alerting.deliverer,
+                charts=self.alerting.charts,
                 interval=self.plan.poll_interval,
                 history_days=self.settings.history_days,
                 prompt=self.alerting.inbox is not None,

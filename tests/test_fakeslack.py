@@ -246,6 +246,23 @@ def test_files_upload_v2_goes_through_all_three_steps(
     assert (uploaded.channel_id, uploaded.initial_comment) == ("C1", "42 online")
 
 
+def test_a_file_shared_in_a_thread_is_listed_there_as_slack_lists_it(
+    fake_slack: FakeSlack, client: WebClient
+) -> None:
+    parent = client.chat_postMessage(channel="C1", text="alert")["ts"]
+    answer = client.files_upload_v2(
+        channel="C1", thread_ts=parent, content=b"png", filename="c.png", title="Chart"
+    )
+
+    replies = client.conversations_replies(channel="C1", ts=parent)["messages"]
+    assert replies[0]["ts"] == parent
+    (shared,) = replies[1:]
+    assert shared["thread_ts"] == parent and shared["upload"] is True
+    assert shared["files"] == [{"id": answer["file"]["id"], "name": "c.png", "title": "Chart"}]
+    assert fake_slack.uploaded_files()[0].thread_ts == parent
+    assert [m["ts"] for m in client.conversations_history(channel="C1")["messages"]] == [parent]
+
+
 def test_csv_in_a_dm_opened_with_conversations_open(
     fake_slack: FakeSlack, client: WebClient
 ) -> None:

@@ -106,9 +106,12 @@ def test_a_state_changed_by_another_writer_meanwhile_is_not_overwritten(env, sim
         assert first.last_value == 7  # the other writer's, kept
         assert second.last_value == audience
         assert second.version > 0
-        assert [o.watch_id for o in session.scalars(select(Outbox))] == (
-            [2] if audience < 100 else []
-        )
+        written = session.scalars(select(Outbox).order_by(Outbox.id)).all()
+        assert [(o.watch_id, o.kind) for o in written] == (
+            [(2, "firing"), (2, "chart")] if audience < 100 else []
+        )  # the alert with its chart, pointing at it
+        if written:
+            assert written[1].parent_id == written[0].id
 
 
 class ReadsThenWaits(Judge):
@@ -151,15 +154,18 @@ def test_the_same_observation_judged_twice_at_once_alerts_once(env, sim, audienc
         t.join(timeout=60)
     assert len(reports) == 2
     with env.sessions() as session:
-        rows = session.scalars(select(Outbox).order_by(Outbox.id)).all()
+        everything = session.scalars(select(Outbox).order_by(Outbox.id)).all()
+        rows = [r for r in everything if r.kind != "chart"]
+        charts = [r for r in everything if r.kind == "chart"]
         states = [session.get(AlertStateRow, 1), session.get(AlertStateRow, 2)]
         samples = session.scalar(select(func.count(SampleRow.id)))
     if audience < 100:
         assert sorted(r.watch_id for r in rows) == [1, 2]  # one alert per watch, not two
         assert all(r.kind == "firing" for r in rows)
+        assert sorted(c.parent_id for c in charts) == [r.id for r in rows]  # one chart each
         assert all(s.status == "firing" and s.last_value == audience for s in states)
     else:
-        assert rows == []
+        assert everything == []
     # The second writer's batch was stale: each watch judged again on its new state.
     assert sum(r.notifications for r in reports.values()) == len(rows)
     assert sum(r.evaluated for r in reports.values()) == 4

@@ -88,7 +88,17 @@ def top_level(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
 
 
 def replies(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
-    return [m for m in fake.messages(channel) if m.get("thread_ts", m["ts"]) != m["ts"]]
+    """The messages in threads (the alerts' charts apart: ``shares``)."""
+    return [
+        m
+        for m in fake.messages(channel)
+        if m.get("thread_ts", m["ts"]) != m["ts"] and not m.get("upload")
+    ]
+
+
+def shares(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
+    """The files shared in the channel: the alerts' charts."""
+    return [m for m in fake.messages(channel) if m.get("upload")]
 
 
 def updates(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
@@ -183,8 +193,10 @@ class Cluster:
         return time.time()
 
     def outbox(self) -> list[Outbox]:
+        """The messages' rows (not their charts')."""
         with self.sessions() as session:
-            return list(session.scalars(select(Outbox).order_by(Outbox.id)).all())
+            query = select(Outbox).where(Outbox.kind != "chart").order_by(Outbox.id)
+            return list(session.scalars(query).all())
 
     def lease_owner_since(self, claimed_at: float) -> str | None:
         """A replica holding targets it claimed at ``claimed_at`` or later, if any."""
@@ -239,8 +251,26 @@ class Cluster:
             for alert in alerts:
                 payload = alert["metadata"]["event_payload"]
                 assert (payload["watch_id"], payload["kind"]) == (self.watch_of[channel], "firing")
-            keys = [m["metadata"]["event_payload"]["key"] for m in self.fake.messages(channel)]
+            posted = [m for m in self.fake.messages(channel) if not m.get("upload")]
+            keys = [m["metadata"]["event_payload"]["key"] for m in posted]
             assert len(keys) == len(set(keys)), (channel, keys)
+
+    def assert_charted_once(self, charts: int) -> None:
+        """Each channel: ``charts`` charts, each in the thread of one of its alerts, and
+        no chart twice (waiting for the last ones: they follow their messages)."""
+        wait_until(
+            lambda: all(len(shares(self.fake, c)) >= charts for c in CHANNELS),
+            timeout=60,  # 23 alerts at once: their charts queue (one drawing process each)
+            what=f"{charts} chart(s) in every channel: "
+            + str({c: len(shares(self.fake, c)) for c in CHANNELS}),
+            every=0.1,
+        )
+        for channel in CHANNELS:
+            alerts = {m["ts"] for m in top_level(self.fake, channel)}
+            shared = shares(self.fake, channel)
+            assert len(shared) == charts and {m["thread_ts"] for m in shared} <= alerts
+            names = [f["name"] for m in shared for f in m["files"]]
+            assert len(names) == len(set(names)) == charts, (channel, names)
 
     def assert_resolved_once(self, incidents: int) -> None:
         for channel in CHANNELS:
@@ -370,6 +400,7 @@ def test_replicas_share_the_checks_and_alert_once(cluster: Cluster) -> None:
     until = cluster.wait_cycles(2)
     cluster.assert_alerted_once(1)
     cluster.assert_resolved_once(1)
+    cluster.assert_charted_once(2)  # the alert's, and the incident's
     assert all(r.status == "delivered" for r in cluster.outbox())
 
     cluster.assert_checked_every_interval(started, until)

@@ -186,6 +186,35 @@ def test_alert_buttons_are_pressed_in_the_shell(sim, tmp_path):
     client.close()
 
 
+def test_an_alert_prints_then_the_path_of_its_chart(sim, tmp_path):
+    client = _client(sim)
+    printed: list[str] = []
+    poster = ShellPoster(printed.append, tmp_path)
+    database = f"sqlite:///{tmp_path / 'shell.db'}"
+    with open_alerting(load_settings({}), client, database, poster, poll_interval=60) as alerting:
+        handlers = OnlineHandlers(client, alerting.watches)
+        shell = Shell(handlers, tmp_path, alerts=poster)
+        try:
+            shell.execute("/online watch @TGS#small below 5")  # 2 online: it fires
+            alerting.poller.run_cycle()
+            assert alerting.charts is not None
+            assert alerting.charts.deliver_due().uploaded == 0  # not before its alert
+            alerting.deliverer.deliver_due()
+            assert alerting.charts.deliver_due().uploaded == 1
+            assert alerting.charts.deliver_due().uploaded == 0  # once
+        finally:
+            handlers.close()
+    client.close()
+    alert, chart = printed
+    assert "--- #CSHELL: alert 1 ---" in alert and "Audience 2 is below 5" in alert
+    head, title, written = chart.strip().splitlines()
+    assert head == "--- #CSHELL: chart of alert 1 ---"
+    assert title == "Alert of watch #1: audience of Office Hours, last hour, UTC"
+    path = tmp_path / "alert-chart-2-TGS-small.png"
+    assert written == f"Chart written to {path}"
+    assert path.read_bytes().startswith(b"\x89PNG")
+
+
 def test_home_shows_every_watch_as_the_app_home_does(sim, tmp_path):
     client = _client(sim)
     database = f"sqlite:///{tmp_path / 'shell.db'}"

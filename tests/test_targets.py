@@ -106,7 +106,7 @@ def test_two_replicas_share_the_targets_and_check_each_once(migrated_database_ur
     if migrated_database_url.startswith("postgresql"):
         assert all(r.targets > 0 for r in reports.values())  # shared, not only failed over
     with env.sessions() as session:
-        assert session.scalar(select(func.count(Outbox.id))) == 40
+        assert session.scalar(select(func.count(Outbox.id)).where(Outbox.kind != "chart")) == 40
     # Nothing is due again until the interval has passed.
     assert replicas[0].run_cycle().targets == 0
 

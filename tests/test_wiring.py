@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import requests
@@ -230,3 +231,43 @@ def test_the_shell_demo_drop_alerts_and_resolves_by_push_not_by_polling(tmp_path
     assert took < 30  # far from the 60 s poll: the callbacks did it
     assert pusher_stats and pusher_stats[0].callbacks >= 2 * 8  # 360 out, 360 back, 50 a call
     assert pusher_stats[0].failures == 0
+
+
+def test_the_shell_prints_each_alert_then_the_path_of_its_chart(tmp_path):
+    """The running shell (its scheduler's jobs): the demo drop's alert, then a line with
+    its chart's PNG; the resolve, then the incident's chart."""
+    scenario = demo_scenario()
+    groups = [
+        replace(g, curve=Drop(start=400, end=40, at=3, recover_at=9))
+        if g.group_id == "@TGS#demo-drop"
+        else g
+        for g in scenario.groups
+    ]
+    lines: list[str] = []
+    charted = threading.Event()
+
+    def write(line: str) -> None:
+        lines.append(line)
+        if sum("Chart written to" in entry for entry in lines) == 2:
+            charted.set()
+
+    def read(prompt: str) -> str:
+        assert charted.wait(timeout=40), "\n".join(lines)
+        return "quit"
+
+    transport = ShellTransport(write, files=tmp_path, read=read)
+    settings = load_settings({"PUSH_DEBOUNCE": "1"})
+    with build(settings, transport, replace(scenario, groups=groups)) as bot:
+        bot.serve()
+    text = "\n".join(lines)
+    alert = text.index("Audience 40 is below 100")
+    first_chart = text.index("--- #CSHELL: chart of alert 1 ---")
+    resolve = text.index("Resolved: 400 online")
+    second_chart = text.index("--- #CSHELL: chart of alert 1 ---", first_chart + 1)
+    assert alert < first_chart < resolve < second_chart
+    paths = [
+        Path(line[len("Chart written to ") :]) for line in text.splitlines() if "Chart" in line
+    ]
+    assert [p.parent for p in paths] == [tmp_path, tmp_path]
+    assert [p.name.split("-chart-")[0] for p in paths] == ["alert", "incident"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)

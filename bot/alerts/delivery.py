@@ -19,6 +19,7 @@ error, backoff, at most ``max_attempts``), and the other rows go out regardless.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections.abc import Callable
@@ -44,7 +45,15 @@ from bot.store.models import (
     WatchChange,
 )
 
-__all__ = ["STATE_KINDS", "Deliverer", "DeliveryReport", "PostError", "Poster"]
+__all__ = [
+    "STATE_KINDS",
+    "Deliverer",
+    "DeliveryReport",
+    "DigestFile",
+    "PostError",
+    "Poster",
+    "thread_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +100,42 @@ class Poster(Protocol):
         """The ts of a message already posted with this key in its metadata, if any."""
         ...
 
-    def upload(self, channel: str, file: dict[str, Any], *, thread_ts: str | None) -> str:
-        """Upload a file (a digest's chart: ``payload["file"]``) into the channel, in a
-        thread if given; return its id. Raise PostError."""
+    def upload(
+        self,
+        channel: str,
+        *,
+        thread_ts: str | None,
+        filename: str,
+        title: str,
+        alt_text: str,
+        content: bytes,
+    ) -> str:
+        """Share a file (a chart) in the channel, in a thread if given; return its id.
+        Raise PostError."""
         ...
+
+    def find_upload(
+        self, channel: str, *, thread_ts: str | None, filename: str, since: float
+    ) -> str | None:
+        """The id of a file already shared there under this name, if any. Raise PostError."""
+        ...
+
+
+class DigestFile:
+    """A digest's chart as the outbox carries it (``payload["file"]``), PNG in base64."""
+
+    @staticmethod
+    def payload(filename: str, title: str, alt_text: str, png: bytes) -> dict[str, Any]:
+        return {
+            "filename": filename,
+            "title": title,
+            "alt_text": alt_text,
+            "png": base64.b64encode(png).decode("ascii"),
+        }
+
+    @staticmethod
+    def content(file: dict[str, Any]) -> bytes:
+        return base64.b64decode(file["png"])
 
 
 @dataclass
@@ -152,7 +193,11 @@ class Deliverer:
             claimed = claim_due(
                 session,
                 Outbox,
-                due=[Outbox.status == OutboxStatus.PENDING, Outbox.next_attempt_at <= now],
+                due=[
+                    Outbox.status == OutboxStatus.PENDING,
+                    Outbox.next_attempt_at <= now,
+                    Outbox.kind != OutboxKind.CHART,  # drawn apart (bot.alerts.chart_delivery)
+                ],
                 now=now,
                 lease=self.lease_seconds,
                 owner=self.owner,
@@ -221,8 +266,8 @@ class Deliverer:
                 ) from None
             if ts is not None:
                 plan.found = True
-        if plan.upload:  # a file leaves no metadata to find it by: uploaded on each attempt
-            return self.poster.upload(plan.channel, plan.payload["file"], thread_ts=plan.thread_ts)
+        if plan.upload:
+            return self._upload(plan)
         if ts is None:
             message = {k: v for k, v in plan.payload.items() if k in ("text", "blocks", "metadata")}
             ts = self.poster.post(
@@ -232,6 +277,28 @@ class Deliverer:
         if update and plan.thread_ts:
             self.poster.update(plan.channel, plan.thread_ts, update)
         return ts
+
+    def _upload(self, plan: _Plan) -> str:
+        """A digest's chart, found by its name in the thread before it is shared again."""
+        file = plan.payload["file"]
+        if plan.attempts > 1:
+            found = self.poster.find_upload(
+                plan.channel,
+                thread_ts=plan.thread_ts,
+                filename=file["filename"],
+                since=plan.created_at - 1,
+            )
+            if found is not None:
+                plan.found = True
+                return found
+        return self.poster.upload(
+            plan.channel,
+            thread_ts=plan.thread_ts,
+            filename=file["filename"],
+            title=file.get("title") or file["filename"],
+            alt_text=file.get("alt_text") or "",
+            content=DigestFile.content(file),
+        )
 
     def _done(
         self, row_id: int, ts: str, plan: _Plan, report: DeliveryReport, error: str | None = None
@@ -316,6 +383,19 @@ class Deliverer:
                 _pause(session, row.watch_id, error.reason, now)
             if row.kind == OutboxKind.DIGEST:
                 _digest_refused(session, row.channel_id, error.reason)
+
+
+def thread_of(session: Session, row: Outbox) -> str | None:
+    """The ts of the thread a delivered row went into (None: it went to the channel),
+    as its delivery chose it: its incident's opening message, or what stands in for it."""
+    if row.kind not in THREAD_KINDS or row.parent_id is None:
+        return None
+    parent = session.get(Outbox, row.parent_id)
+    if parent is not None and parent.status == OutboxStatus.FAILED:
+        parent = _stand_in(session, parent, row.id) or parent
+    if parent is None or parent.status != OutboxStatus.DELIVERED:
+        return None
+    return parent.message_ts
 
 
 def _stand_in(session: Session, opening: Outbox, before: int) -> Outbox | None:

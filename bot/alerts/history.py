@@ -77,7 +77,21 @@ class HistoryReader:
         """The last ``seconds`` of (group_id, mark), with the thresholds and firing periods
         of ``channel_id``'s watches on it (None: every channel's)."""
         end = self.clock()
-        start = end - seconds
+        return self.read_window(group_id, mark, end - seconds, end, channel_id)
+
+    def read_window(
+        self,
+        group_id: str,
+        mark: int | None,
+        start: float,
+        end: float,
+        channel_id: str | None,
+        *,
+        watch_id: int | None = None,
+    ) -> HistoryView:
+        """(group_id, mark) from ``start`` to ``end``, with the thresholds and firing
+        periods of ``channel_id``'s watches on it (None: every channel's), or of that one
+        watch (``watch_id``: an alert's chart)."""
         with self.sessions() as session:
             rows = session.execute(
                 select(SampleRow.taken_at, SampleRow.value, SampleRow.error)
@@ -100,6 +114,8 @@ class HistoryReader:
                     )
                 )
             watches = self._watches(session, group_id, mark, channel_id)
+            if watch_id is not None:
+                watches = [w for w in watches if w.id == watch_id]
             spans = self._spans(session, watches, start, end)
         active = [w for w in watches if w.deleted_at is None]
         return HistoryView(

@@ -27,10 +27,18 @@ from sqlalchemy.orm.exc import StaleDataError
 from bot.alerts import rules
 from bot.alerts.checks import Target
 from bot.alerts.mapping import apply_state, rule_of, state_columns, state_of, to_dt, to_ts
-from bot.alerts.messages import outbox_row
+from bot.alerts.messages import chart_row, outbox_row
 from bot.alerts.names import GroupNames
 from bot.alerts.quiet import Quiet, quiet_range
-from bot.store.models import OPENING_KINDS, AlertStateRow, Outbox, OutboxKind, SampleRow, Watch
+from bot.store.models import (
+    CHARTED_KINDS,
+    OPENING_KINDS,
+    AlertStateRow,
+    Outbox,
+    OutboxKind,
+    SampleRow,
+    Watch,
+)
 from bot.store.samples import of_target
 
 __all__ = ["KIND_OF", "Judge", "JudgeReport", "Observation"]
@@ -292,7 +300,11 @@ class Judge:
                 incident = row.incident_id
             else:
                 incident = previous_incident or row.incident_id or str(uuid.uuid4())
-            session.add(self._message(session, watch, row, kind, incident, note, now))
+            message = self._message(session, watch, row, kind, incident, note, now)
+            session.add(message)
+            if kind in CHARTED_KINDS:
+                session.flush()  # the chart's row points at its message's
+                session.add(chart_row(session, watch, message, now=now))
             enqueued += 1
             previous_incident = row.incident_id
         return enqueued

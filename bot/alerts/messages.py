@@ -16,7 +16,7 @@ from bot.render import alerts as render
 from bot.store import samples
 from bot.store.models import OPENING_KINDS, AlertStateRow, Outbox, OutboxKind, Watch
 
-__all__ = ["SPARK_SAMPLES", "alert_view", "outbox_row"]
+__all__ = ["SPARK_SAMPLES", "alert_view", "chart_row", "outbox_row"]
 
 #: How many recent samples an alert's sparkline shows.
 SPARK_SAMPLES = 20
@@ -85,6 +85,37 @@ def outbox_row(
         channel_id=watch.channel_id,
         parent_id=opening.id if opening is not None else None,
         payload=payload,
+        next_attempt_at=to_dt(now),
+        created_at=to_dt(now),
+    )
+
+
+def chart_row(session: Session, watch: Watch, message: Outbox, *, now: float) -> Outbox:
+    """The row of the chart that follows ``message`` (an alert, flushed: it has its id)
+    in its thread: the last hour of an alert, the whole incident of a resolve. It is
+    drawn once the message is posted (``bot.alerts.chart_delivery``)."""
+    incident_start = None
+    if message.kind == OutboxKind.RESOLVED and message.parent_id is not None:
+        opening = session.get(Outbox, message.parent_id)
+        incident_start = to_ts(opening.created_at) if opening is not None else None
+    key = f"{message.dedup_key}:chart"
+    return Outbox(
+        watch_id=watch.id,
+        incident_id=message.incident_id,
+        kind=OutboxKind.CHART.value,
+        dedup_key=key,
+        channel_id=message.channel_id,
+        parent_id=message.id,
+        payload={
+            "chart": {
+                "group_id": watch.group_id,
+                "mark": watch.mark,
+                "of": message.kind,
+                "alert_at": now,
+                "incident_start": incident_start,
+            },
+            "key": key,
+        },
         next_attempt_at=to_dt(now),
         created_at=to_dt(now),
     )

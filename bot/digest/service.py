@@ -17,7 +17,6 @@ Changing or removing the digest clears its lease, so a job holding it writes not
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.alerts.delivery import DigestFile
 from bot.alerts.history import HistoryReader
 from bot.alerts.mapping import to_dt
 from bot.commands.usage import DIGEST_FORM
@@ -45,7 +45,7 @@ from bot.store.models import DigestRow, Outbox, OutboxKind, Watch
 from bot.watches import Actor, WatchError, Watches
 from bot.zones import UTC_ZONE, parse_zone
 
-__all__ = ["DAY", "DigestFile", "Digests", "digest_key", "read_setting"]
+__all__ = ["DAY", "Digests", "digest_key", "read_setting"]
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +57,6 @@ DIGEST_LEASE = 120.0
 def digest_key(channel_id: str, day: date) -> str:
     """The outbox key of a channel's digest for a local date: unique, so never two."""
     return f"digest:{channel_id}:{day.isoformat()}"
-
-
-class DigestFile:
-    """A digest's chart as the outbox carries it (``payload["file"]``), PNG in base64."""
-
-    @staticmethod
-    def payload(filename: str, title: str, alt_text: str, png: bytes) -> dict[str, Any]:
-        return {
-            "filename": filename,
-            "title": title,
-            "alt_text": alt_text,
-            "png": base64.b64encode(png).decode("ascii"),
-        }
-
-    @staticmethod
-    def content(file: dict[str, Any]) -> bytes:
-        return base64.b64decode(file["png"])
 
 
 class Digests:

@@ -9,6 +9,7 @@ later. No retry sleeps here: the outbox schedules the next attempt.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
@@ -16,12 +17,11 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.alerts.delivery import PostError
-from bot.digest.service import DigestFile
 from bot.metrics import Metrics
 from bot.slack.errors import error_code
 from bot.slack.metered import MeteredWebClient, request_id_of
 
-__all__ = ["PERMANENT_ERRORS", "SlackPoster", "poster_client"]
+__all__ = ["PERMANENT_ERRORS", "TRANSIENT_UPLOAD_ERRORS", "SlackPoster", "poster_client"]
 
 #: Slack errors after which posting to that channel cannot succeed until a human acts.
 PERMANENT_ERRORS = frozenset(
@@ -37,6 +37,10 @@ PERMANENT_ERRORS = frozenset(
         "ekm_access_denied",
         "team_access_not_granted",
     }
+)
+#: Upload errors worth another attempt (Slack's own trouble); any other refusal is final.
+TRANSIENT_UPLOAD_ERRORS = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
 #: How far back ``find`` reads a channel, in pages of 200 messages.
 FIND_PAGES = 3
@@ -95,21 +99,6 @@ class SlackPoster:
             )
         )
 
-    def upload(self, channel: str, file: dict[str, Any], *, thread_ts: str | None) -> str:
-        content = DigestFile.content(file)
-        response = _call(
-            lambda: self.client.files_upload_v2(
-                channel=channel,
-                content=content,
-                filename=file["filename"],
-                title=file.get("title"),
-                alt_txt=file.get("alt_text"),
-                thread_ts=thread_ts,
-            )
-        )
-        uploaded = response.get("files") or [response.get("file") or {}]
-        return str(uploaded[0].get("id") or "")
-
     def find(self, channel: str, key: str, *, since: float, thread_ts: str | None) -> str | None:
         cursor = None
         for _ in range(FIND_PAGES):
@@ -143,8 +132,65 @@ class SlackPoster:
                 return None
         return None
 
+    def upload(
+        self,
+        channel: str,
+        *,
+        thread_ts: str | None,
+        filename: str,
+        title: str,
+        alt_text: str,
+        content: bytes,
+    ) -> str:
+        """files_upload_v2 into the thread; the file's id. Any refusal but Slack's own
+        trouble is for good (the chart is optional: it is never retried for long)."""
+        response = _call(
+            lambda: self.client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                content=content,
+                filename=filename,
+                title=title,
+                alt_txt=alt_text,
+            ),
+            permanent=lambda code: code not in TRANSIENT_UPLOAD_ERRORS,
+        )
+        files = response.get("files")
+        file_id = files[0].get("id") if isinstance(files, list) and files else None
+        if not isinstance(file_id, str) or not file_id:
+            raise PostError(f"{UNREADABLE}: it had no file", permanent=False)
+        return file_id
 
-def _call(send: Any) -> Any:
+    def find_upload(
+        self, channel: str, *, thread_ts: str | None, filename: str, since: float
+    ) -> str | None:
+        """The id of a file named ``filename`` shared in the thread (or the channel)."""
+        cursor = None
+        for _ in range(FIND_PAGES):
+            if thread_ts:
+                response = _call(
+                    lambda c=cursor: self.client.conversations_replies(
+                        channel=channel, ts=thread_ts, oldest=f"{since:.6f}", limit=200, cursor=c
+                    )
+                )
+            else:
+                response = _call(
+                    lambda c=cursor: self.client.conversations_history(
+                        channel=channel, oldest=f"{since:.6f}", limit=200, cursor=c
+                    )
+                )
+            for message in response.get("messages") or []:
+                for shared in message.get("files") or []:
+                    if isinstance(shared, dict) and shared.get("name") == filename:
+                        return str(shared.get("id"))
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
+
+
+def _call(send: Any, permanent: Callable[[str], bool] = PERMANENT_ERRORS.__contains__) -> Any:
+    """Send; Slack's refusals as PostError, ``permanent`` for the codes it says."""
     try:
         return send()
     except SlackApiError as error:
@@ -157,9 +203,7 @@ def _call(send: Any) -> Any:
             ) from None
         code = error_code(error)
         if code is not None:
-            raise PostError(
-                code, permanent=code in PERMANENT_ERRORS, request_id=request_id
-            ) from None
+            raise PostError(code, permanent=permanent(code), request_id=request_id) from None
         reason = f"HTTP {status}" if status != 200 else UNREADABLE
         raise PostError(reason, permanent=False, request_id=request_id) from None
     except (SlackClientError, OSError) as error:

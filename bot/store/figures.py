@@ -23,7 +23,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.metrics import PREFIX, gauge_text
-from bot.store.models import NO_MARK, AlertStateRow, Outbox, OutboxStatus, TargetRow, Watch
+from bot.store.models import (
+    NO_MARK,
+    AlertStateRow,
+    Outbox,
+    OutboxKind,
+    OutboxStatus,
+    TargetRow,
+    Watch,
+)
 
 __all__ = [
     "WATCH_STATES",
@@ -95,7 +103,8 @@ def watch_states(session: Session, now: datetime) -> dict[str, int]:
 @dataclass(frozen=True, slots=True)
 class Backlog:
     """The outbox's messages not delivered: still to send (``pending``; the oldest one's
-    creation time, None when there is none) and given up on (``failed``)."""
+    creation time, None when there is none) and given up on (``failed``). Alert charts
+    (optional, and given up on after a few attempts) are not counted."""
 
     pending: int
     failed: int
@@ -106,6 +115,7 @@ def outbox_backlog(session: Session) -> Backlog:
     rows = session.execute(
         select(Outbox.status, func.count(), func.min(Outbox.created_at))
         .where(Outbox.status.in_([OutboxStatus.PENDING.value, OutboxStatus.FAILED.value]))
+        .where(Outbox.kind != OutboxKind.CHART)
         .group_by(Outbox.status)
     )
     found = {status: (count, oldest) for status, count, oldest in rows}

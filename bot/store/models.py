@@ -48,6 +48,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "CHANGE_ACTIONS",
+    "CHARTED_KINDS",
     "DIGEST_KINDS",
     "NAMING_CONVENTION",
     "NO_MARK",
@@ -94,6 +95,8 @@ class OutboxKind(StrEnum):
     NOTICE = "notice"
     DIGEST = "digest"
     DIGEST_CHART = "digest_chart"
+    #: The chart that follows an alert (in its thread): ``parent_id`` is the alert's row.
+    CHART = "chart"
 
 
 #: Kinds that open an incident with a top-level message.
@@ -110,6 +113,10 @@ THREAD_KINDS = frozenset(
 )
 #: A channel's daily digest: the message, and its chart uploaded in its thread.
 DIGEST_KINDS = frozenset({OutboxKind.DIGEST, OutboxKind.DIGEST_CHART})
+#: Kinds followed by a chart of the audience (an ERROR has no count to draw).
+CHARTED_KINDS = frozenset(
+    {OutboxKind.FIRING, OutboxKind.REPEAT, OutboxKind.REMINDER, OutboxKind.RESOLVED}
+)
 
 
 class OutboxStatus(StrEnum):

@@ -10,14 +10,17 @@ import time
 import pytest
 from sqlalchemy import select
 
+from bot.alerts.alert_charts import ChartDrawer
+from bot.alerts.chart_delivery import ChartDeliverer
 from bot.alerts.delivery import Deliverer
+from bot.alerts.history import HistoryReader
 from bot.alerts.names import GroupNames
 from bot.alerts.poller import Poller
 from bot.commands.grammar import parse
 from bot.simulator import Faults, Scenario, Simulator
 from bot.slack.poster import SlackPoster, poster_client
 from bot.store import Outbox, make_engine, session_factory
-from bot.store.models import AlertStateRow
+from bot.store.models import AlertStateRow, OutboxKind
 from bot.tencent.client import RetryPolicy, TencentClient
 from bot.tencent.ratelimit import RateLimits
 from bot.watches import Actor, Watches
@@ -42,7 +45,7 @@ class Env:
     """The alerting services over one database already at head (``migrated_database_url``),
     the simulator and the fake Slack."""
 
-    def __init__(self, database_url, sim, fake, clock, admins=frozenset()):
+    def __init__(self, database_url, sim, fake, clock, admins=frozenset(), drawer=None):
         self.engine = make_engine(database_url)
         self.sessions = session_factory(self.engine)
         self.sim, self.fake, self.clock = sim, fake, clock
@@ -65,9 +68,24 @@ class Env:
         self.poller = Poller(self.sessions, self.tencent, names=self.names, clock=clock)
         self.poster = SlackPoster(poster_client("xoxb-test", fake.api_url))
         self.deliverer = self.new_deliverer("replica-1")
+        self.reader = HistoryReader(self.sessions, self.names, clock=clock)
+        self.drawer = drawer or ChartDrawer()
+        self._own_drawer = drawer is None
+        self.charts_deliverer = self.new_chart_deliverer("replica-1")
 
     def new_deliverer(self, owner):
         return Deliverer(self.sessions, self.poster, owner=owner, clock=self.clock)
+
+    def new_chart_deliverer(self, owner, **options):
+        return ChartDeliverer(
+            self.sessions,
+            self.poster,
+            self.reader,
+            drawer=self.drawer,
+            owner=owner,
+            clock=self.clock,
+            **options,
+        )
 
     def watch(self, text, channel="C1", user="U1"):
         return self.watches.create(parse(text), Actor(user, channel))
@@ -79,10 +97,20 @@ class Env:
         return report, delivered
 
     def outbox(self):
+        """The messages' rows (the charts that follow them: ``charts()``)."""
         with self.sessions() as session:
-            return session.scalars(select(Outbox).order_by(Outbox.id)).all()
+            query = select(Outbox).where(Outbox.kind != OutboxKind.CHART).order_by(Outbox.id)
+            return session.scalars(query).all()
+
+    def charts(self):
+        """The rows of the charts that follow the alerts."""
+        with self.sessions() as session:
+            query = select(Outbox).where(Outbox.kind == OutboxKind.CHART).order_by(Outbox.id)
+            return session.scalars(query).all()
 
     def close(self):
+        if self._own_drawer:
+            self.drawer.close()
         self.poller.close()
         self.tencent.close()
         self.engine.dispose()
@@ -97,9 +125,17 @@ def sim():
         yield running
 
 
+@pytest.fixture(scope="session")
+def chart_drawer():
+    """One drawing process for the session's alert charts (each starts in a second or so)."""
+    drawer = ChartDrawer()
+    yield drawer
+    drawer.close()
+
+
 @pytest.fixture
-def env(migrated_database_url, sim, fake_slack):
-    environment = Env(migrated_database_url, sim, fake_slack, Clock())
+def env(migrated_database_url, sim, fake_slack, chart_drawer):
+    environment = Env(migrated_database_url, sim, fake_slack, Clock(), drawer=chart_drawer)
     yield environment
     environment.close()
 

@@ -13,7 +13,8 @@ What it serves (all paths on ``http://127.0.0.1:<port>``):
 Web API methods with behaviour: auth.test, chat.postMessage, chat.postEphemeral, chat.update,
 conversations.open, conversations.history, conversations.replies, files.getUploadURLExternal,
 files.completeUploadExternal, usergroups.users.list, users.info, views.publish, views.open,
-views.update.
+views.update. A file shared in a channel (``channel_id``, and ``thread_ts`` in a thread) is
+listed there as Slack lists a share: a message whose ``files`` name it (id, name, title).
 Any other method answers {"ok": true}. The views methods refuse, as Slack does, a view over
 its limits (invalid_arguments: more than 100 blocks, a modal title over 24 characters,
 private_metadata over 3,000) and views.open without a trigger_id (invalid_trigger_id);
@@ -310,7 +311,8 @@ class FakeSlack:
             return list(self._shared)
 
     def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
-        """Messages stored by chat.postMessage (as updated by chat.update), oldest first."""
+        """Messages stored by chat.postMessage (as updated by chat.update) and files shared
+        (``"upload": True``), oldest first."""
         with self._cond:
             channels = [channel] if channel is not None else list(self._messages)
             return [dict(m) for ch in channels for m in self._messages.get(ch, [])]
@@ -704,8 +706,10 @@ class FakeSlack:
         if channel_id is None and params.get("channels"):
             channel_id = str(params["channels"]).split(",")[0]
         answer = []
+        shown = []
         for entry, title in pending:
             assert entry.content is not None
+            shown.append({"id": entry.file_id, "name": entry.filename, "title": title})
             self._shared.append(
                 UploadedFile(
                     file_id=entry.file_id,
@@ -725,7 +729,28 @@ class FakeSlack:
                     "size": len(entry.content),
                 }
             )
+        if channel_id is not None:  # as Slack shows a share: a message carrying the files
+            self._post_share(str(channel_id), params, shown)
         return _ok(files=answer)
+
+    def _post_share(self, channel: str, params: dict[str, Any], files: list[Any]) -> None:
+        message: dict[str, Any] = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "text": params.get("initial_comment") or "",
+            "ts": self._next_ts(),
+            "upload": True,
+            "files": files,
+        }
+        thread_ts = params.get("thread_ts")
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+            parent = self._find_message(channel, thread_ts)
+            if parent is not None:
+                parent["thread_ts"] = thread_ts
+                parent["reply_count"] = parent.get("reply_count", 0) + 1
+        self._messages[channel].append(message)
 
     def _usergroups_users_list(self, params: dict[str, Any]) -> _Reply:
         group = str(params.get("usergroup") or "")
