@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,7 +34,7 @@ from bot.alerts.names import GroupNames
 from bot.render.charts import Point, Span, Threshold
 from bot.render.history import HistoryView, WatchedRule
 from bot.store.models import AlertStateRow, Outbox, OutboxKind, SampleRow, Watch
-from bot.store.samples import of_target
+from bot.store.samples import between, of_target
 
 __all__ = ["FIRING_LOOKBACK_DAYS", "HistoryReader", "firing_spans", "thresholds_of"]
 
@@ -67,16 +67,9 @@ class HistoryReader:
         end = self.clock()
         start = end - seconds
         with self.sessions() as session:
-            rows = session.execute(
-                select(SampleRow.taken_at, SampleRow.value, SampleRow.error)
-                .where(of_target(group_id, mark), SampleRow.taken_at >= to_dt(start))
-                .where(SampleRow.taken_at <= to_dt(end))
-                .order_by(SampleRow.taken_at, SampleRow.id)
-            ).all()
-            points = tuple(
-                Point(at.timestamp(), None if error is not None else value)
-                for at, value, error in rows
-            )
+            since, until = datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+            checks = between(session, group_id, mark, since, until)
+            points = tuple(map(Point._make, checks))
             latest = None
             if not points:
                 latest = to_ts(
