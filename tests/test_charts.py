@@ -342,7 +342,30 @@ def test_a_hostile_name_is_drawn_as_text():
 
 # --------------------------------------------------------------------------- fonts
 
-MPL_FONTS = Path(chart_raster._dejavu_folder())
+
+def cjk_stand_in(path: Path) -> Path:
+    """A tiny TrueType font, family "Stand-in CJK", with one glyph: 中 (U+4E2D, which DejaVu
+    Sans lacks), a filled square."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    pen = TTGlyphPen(None)
+    pen.moveTo((100, -100))
+    pen.lineTo((100, 800))
+    pen.lineTo((900, 800))
+    pen.lineTo((900, -100))
+    pen.closePath()
+    builder = FontBuilder(1000, isTTF=True)
+    builder.setupGlyphOrder([".notdef", "uni4E2D"])
+    builder.setupCharacterMap({0x4E2D: "uni4E2D"})
+    builder.setupGlyf({".notdef": TTGlyphPen(None).glyph(), "uni4E2D": pen.glyph()})
+    builder.setupHorizontalMetrics({".notdef": (1000, 0), "uni4E2D": (1000, 100)})
+    builder.setupHorizontalHeader(ascent=880, descent=-120)
+    builder.setupNameTable({"familyName": "Stand-in CJK", "styleName": "Regular"})
+    builder.setupOS2(sTypoAscender=880, sTypoDescender=-120, usWinAscent=880, usWinDescent=120)
+    builder.setupPost()
+    builder.save(str(path))
+    return path
 
 
 @pytest.fixture
@@ -368,23 +391,32 @@ def test_a_name_the_fonts_cannot_show_is_left_out(fonts):
     assert render_png(chart).startswith(PNG_SIGNATURE)
 
 
-def test_a_character_dejavu_lacks_is_drawn_in_the_next_font_that_has_it(fonts):
-    # STIX stands in for a CJK font here: it has U+1D81, DejaVu Sans has not
-    fonts(("STIXGeneral",), (str(MPL_FONTS),))
-    text = "Live \u1d81 show"
+def test_a_character_dejavu_lacks_is_drawn_in_the_next_font_that_has_it(fonts, tmp_path):
+    folder = tmp_path / "fonts"
+    folder.mkdir()
+    cjk_stand_in(folder / "stand-in-cjk.ttf")
+    fonts(("Stand-in CJK",), (str(folder),))
+    text = "Live 中 show"
 
     runs = chart_raster.font_runs(text, bold=False)
 
-    assert [chunk for _, chunk in runs] == ["Live ", "\u1d81", " show"]
+    assert [chunk for _, chunk in runs] == ["Live ", "中", " show"]
     assert [Path(path).name for (path, _), _ in runs] == [
         "DejaVuSans.ttf",
-        "STIXGeneral.ttf",
+        "stand-in-cjk.ttf",
         "DejaVuSans.ttf",
     ]
     assert chart_raster.showable(text)
     chart = one_panel(minutes(30), end=T0 + HOUR, name=text)
     assert scene(chart).texts("title") == [f"{text} · @TGS#live"]
-    assert render_png(chart).startswith(PNG_SIGNATURE)
+    # the glyph is a filled square: the title has more ink than with a space instead
+    spaced = one_panel(minutes(30), end=T0 + HOUR, name="Live   show")
+    assert dark_pixels(render_png(chart)) > dark_pixels(render_png(spaced)) + 300
+
+
+def dark_pixels(png: bytes) -> int:
+    image = Image.open(io.BytesIO(png)).convert("L")
+    return sum(image.histogram()[:128])
 
 
 def test_a_long_series_is_drawn_downsampled_keeping_its_extremes():

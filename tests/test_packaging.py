@@ -1,4 +1,5 @@
-"""The package as pip installs it from a wheel: every package listed, the migrations inside."""
+"""The package as pip installs it from a wheel: every package listed, the migrations and the
+charts' fonts inside."""
 
 import os
 import shutil
@@ -53,3 +54,20 @@ def test_a_wheel_install_migrates_a_database(tmp_path):
     with sqlite3.connect(database) as connection:
         (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
     assert revision == head_revision()
+
+    fonts = site / "bot" / "render" / "fonts"
+    assert sorted(p.name for p in fonts.iterdir()) == [
+        "DejaVuSans-Bold.ttf",
+        "DejaVuSans.ttf",
+        "LICENSE_DEJAVU",
+    ]
+    code = (
+        "from bot.render import chart_raster; from bot.render.charts import *; "
+        "png = render_png(Chart((Panel('@TGS#x', (Point(0, 1), Point(60, 2))),), 0, 120)); "
+        "print(png[:8] == b'\\x89PNG\\r\\n\\x1a\\n'); "
+        "print(chart_raster.font_runs('Live', bold=True)[0][0][0])"
+    )
+    shown = _run(
+        sys.executable, "-c", code, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)}
+    )
+    assert shown.split() == ["True", str(fonts / "DejaVuSans-Bold.ttf")]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,7 @@ from bot.alerts.names import GroupNames
 from bot.render.charts import Point, Span, Threshold
 from bot.render.history import HistoryView, WatchedRule
 from bot.store.models import AlertStateRow, Outbox, OutboxKind, SampleRow, Watch
-from bot.store.samples import of_target
+from bot.store.samples import between, of_target
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -93,16 +93,9 @@ class HistoryReader:
         periods of ``channel_id``'s watches on it (None: every channel's), or of that one
         watch (``watch_id``: an alert's chart)."""
         with self.sessions() as session:
-            rows = session.execute(
-                select(SampleRow.taken_at, SampleRow.value, SampleRow.error)
-                .where(of_target(group_id, mark), SampleRow.taken_at >= to_dt(start))
-                .where(SampleRow.taken_at <= to_dt(end))
-                .order_by(SampleRow.taken_at, SampleRow.id)
-            ).all()
-            points = tuple(
-                Point(at.timestamp(), None if error is not None else value)
-                for at, value, error in rows
-            )
+            since, until = datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+            checks = between(session, group_id, mark, since, until)
+            points = tuple(map(Point._make, checks))
             latest = None
             if not points:
                 latest = to_ts(
@@ -161,8 +154,15 @@ class HistoryReader:
         ).all()
         states = {
             row.watch_id: row
-            for row in session.scalars(select(AlertStateRow).where(AlertStateRow.watch_id.in_(ids)))
-        }
+            for row in session.execute(
+                select(
+                    AlertStateRow.watch_id,
+                    AlertStateRow.status,
+                    AlertStateRow.firing_since,
+                    AlertStateRow.since,
+                ).where(AlertStateRow.watch_id.in_(ids))
+            )
+        }  # columns, not rows of the ORM: a third of the cost
         events: dict[int, list[tuple[str, str, float]]] = defaultdict(list)
         for watch_id, incident, kind, at in rows:
             events[watch_id].append((incident, kind, at.timestamp()))

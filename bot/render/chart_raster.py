@@ -8,8 +8,8 @@ without it. Items are drawn in the scene's order on an opaque RGB image:
   their colour is pasted through it;
 - other strokes are axis-aligned (grid, ticks, threshold lines): drawn crisp, dashed
   by hand;
-- texts fall back font by font, character by character: DejaVu Sans (matplotlib's
-  copy, found without importing matplotlib) first, then the CJK fonts installed
+- texts fall back font by font, character by character: DejaVu Sans (shipped in the
+  package: bot/render/fonts/) first, then the CJK fonts installed
   (``CJK_FONTS``, found in the system's font folders), so a Chinese group name is
   drawn in a font that has it.
 
@@ -26,7 +26,6 @@ labels come back chart after chart).
 from __future__ import annotations
 
 import functools
-import importlib.util
 import io
 import itertools
 import math
@@ -303,15 +302,11 @@ def _face_for(ch: str, bold: bool) -> tuple[str, int] | None:
 def _chain(bold: bool) -> tuple[tuple[str, int], ...]:
     """DejaVu Sans (bold or not), then the CJK fonts installed."""
     name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    return ((str(_dejavu_folder() / name), 0), *_cjk_faces())
+    return ((str(FONTS_FOLDER / name), 0), *_cjk_faces())
 
 
-def _dejavu_folder() -> Path:
-    """matplotlib's fonts, found without importing it (which costs half a second)."""
-    spec = importlib.util.find_spec("matplotlib")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("matplotlib's fonts are needed to draw charts")
-    return Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "fonts" / "ttf"
+#: DejaVu Sans and DejaVu Sans Bold, shipped in the package (their licence beside them).
+FONTS_FOLDER = Path(__file__).resolve().parent / "fonts"
 
 
 @functools.cache

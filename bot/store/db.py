@@ -21,6 +21,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,24 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import (
+    URL,
+    ColumnElement,
+    Connection,
+    Dialect,
+    Engine,
+    Float,
+    create_engine,
+    event,
+    inspect,
+    make_url,
+    text,
+)
 from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from bot.store.models import Base, UTCDateTime
 
@@ -54,6 +70,7 @@ __all__ = [
     "revision_of",
     "safe_url",
     "session_factory",
+    "unix_seconds",
     "upgrade",
 ]
 
@@ -201,6 +218,51 @@ def is_postgresql(bind: Session | Engine | Connection) -> bool:
     if isinstance(bind, Session):
         return bind.get_bind().dialect.name == "postgresql"
     return bind.dialect.name == "postgresql"
+
+
+#: The Unix epoch, naive: SQLite's timestamps are naive UTC text.
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _sqlite_seconds(stored: str | None) -> float | None:
+    return None if stored is None else (datetime.fromisoformat(stored) - _EPOCH).total_seconds()
+
+
+class _Seconds(Float[float]):
+    """Unix seconds as a float: as PostgreSQL's driver gives it, or parsed from SQLite's text."""
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        return _sqlite_seconds if dialect.name == "sqlite" else None
+
+
+class _UnixSeconds(FunctionElement[float]):
+    type = _Seconds()
+    inherit_cache = True
+
+
+def unix_seconds(column: ColumnElement[datetime]) -> ColumnElement[float]:
+    """A ``UTCDateTime`` column read as Unix seconds (a float), equal to the datetime's
+    ``timestamp()`` to the microsecond, for reading thousands of rows: about half the CPU
+    of making aware datetimes (the driver's, then ``UTCDateTime``'s, per row).
+
+    PostgreSQL computes it: ``EXTRACT(EPOCH ...)`` of the ``timestamptz`` is exact (a
+    numeric), and its conversion to ``double precision`` is correctly rounded, like
+    ``timestamp()``'s one division of the microseconds. SQLite returns the stored naive UTC
+    text (``YYYY-MM-DD HH:MM:SS[.ffffff]``), parsed here by ``datetime.fromisoformat``
+    (SQLite's own date functions cost more, and round to milliseconds).
+    """
+    return _UnixSeconds(column)
+
+
+@compiles(_UnixSeconds)
+def _unix_seconds_postgresql(element: _UnixSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"CAST(EXTRACT(EPOCH FROM {column}) AS DOUBLE PRECISION)"
+
+
+@compiles(_UnixSeconds, "sqlite")
+def _unix_seconds_sqlite(element: _UnixSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
 
 
 @contextmanager
