@@ -1,10 +1,10 @@
 """Benchmark: how soon an alert's chart follows its alert, and whether charts delay alerts.
 
 The bot's alerting parts run here as ``online-bot run`` runs them (``open_alerting``:
-the poller, the text deliverer, the chart deliverer with its drawing process, warmed
-as ``Bot.start`` does), over a SQLite file, the simulator in-process and the fake
-Slack over loopback. This thread plays the poll job (a cycle, then the outbox
-delivered at once); the chart loop runs in its own thread (``run_chart_loop``).
+the poller, the text deliverer, the chart deliverer), over a SQLite file, the
+simulator in-process and the fake Slack over loopback. This thread plays the poll job
+(a cycle, then the outbox delivered at once); the chart loop runs in its own thread
+(``run_chart_loop``).
 Each watch is ``below 100`` on a group of its own, in a channel of its own, with an
 hour of checks stored before it fires.
 
@@ -72,7 +72,6 @@ def main() -> None:
         with open_alerting(load_settings({}), client, database, poster, poll_interval=60) as bot:
             assert bot.charts is not None
             started = time.monotonic()
-            bot.charts.drawer.warm()
             for i in range(groups):
                 group = f"@TGS#bench{i:03d}"
                 sim.add_group(group, f"Room {i}", "AVChatRoom")
@@ -84,7 +83,7 @@ def main() -> None:
             loop.start()
             try:
                 print(
-                    f"setup (watches, samples, drawing process warming): "
+                    f"setup (watches, samples): "
                     f"{time.monotonic() - started:.1f}s"
                 )
                 _one_at_a_time(bot, sim, fake, args.alerts)

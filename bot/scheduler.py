@@ -9,7 +9,7 @@
 - deliver: every few seconds, for retries and messages left by a restart.
 - charts: every CHARTS_EVERY second, the charts of the alerts posted since, in a thread
   of their own (not a job: a chart taking longer than a tick is no missed run), stopped
-  with the scheduler; a read when none is due. Drawing is in a process of its own.
+  with the scheduler; a read when none is due.
 - prune: once a day, samples older than HISTORY_DAYS.
 - digest: every DIGEST_EVERY seconds (and at start), the channels' daily digests that are
   due are written to the outbox (bot/digest/service.py), then the outbox is delivered.

@@ -241,8 +241,6 @@ def _alerting(
             charts=charts,
         )
     finally:
-        if charts is not None:
-            charts.close()
         metrics.watch_database(None)
         figures.close()
         if inbox is not None:
@@ -323,11 +321,8 @@ class Bot:
     _closing: ExitStack = field(default_factory=ExitStack, repr=False)
 
     def start(self) -> None:
-        """Start the scheduler: poll, deliver, charts, prune, digests (once); and the drawing
-        process in the background, so that the first alert's chart is not late."""
+        """Start the scheduler: poll, deliver, charts, prune, digests (once)."""
         if self.scheduler is None:
-            if self.alerting.charts is not None:
-                self.alerting.charts.drawer.warm()
             self.scheduler = start_scheduler(
                 self.alerting.poller,
                 self.alerting.deliverer,

@@ -78,7 +78,7 @@ def test_the_alert_chart_is_the_last_hour_with_its_line_and_firing_shaded(env, s
     env.deliverer.deliver_due()
     fired_at = env.clock.now
     (row,) = env.charts()
-    chart = draw_alert_chart(env.reader, env.drawer, request_of(row), fired_at + 2)
+    chart = draw_alert_chart(env.reader, env.draw, request_of(row), fired_at + 2)
     assert (chart.start, chart.end) == (fired_at + 2 - 3600, fired_at + 2)
     assert chart.view.points[-1] == (pytest.approx(fired_at), 10)
     assert all(chart.start - 1e-3 <= p.at <= chart.end for p in chart.view.points)
@@ -86,9 +86,7 @@ def test_the_alert_chart_is_the_last_hour_with_its_line_and_firing_shaded(env, s
     assert chart.view.thresholds == (Threshold("#1 below 100", 100, "below"),)
     (span,) = chart.view.spans
     assert span.end is None and span.start == pytest.approx(fired_at)  # to the end
-    late = draw_alert_chart(
-        env.reader, env.drawer, request_of(row), fired_at + 3600
-    )  # retried late
+    late = draw_alert_chart(env.reader, env.draw, request_of(row), fired_at + 3600)  # retried late
     assert late.end == fired_at + 300  # still the alert's hour
 
 
@@ -119,7 +117,7 @@ def test_the_resolve_carries_the_chart_of_the_whole_incident(env, sim, fake_slac
     assert complete.time > fake_slack.calls("chat.postMessage")[1].time  # after the resolve
 
     row = env.charts()[1]
-    chart = draw_alert_chart(env.reader, env.drawer, request_of(row), resolved_at + 2)
+    chart = draw_alert_chart(env.reader, env.draw, request_of(row), resolved_at + 2)
     assert chart.start == pytest.approx(fired_at - 300)  # a little margin before
     assert chart.end == pytest.approx(resolved_at + 2)
     (span,) = chart.view.spans
@@ -134,7 +132,7 @@ def test_a_crash_between_the_upload_and_its_record_uploads_once(env, sim, fake_s
     # Replica 1 claims the chart, draws and uploads it, then dies before recording it.
     (row_id,) = env.charts_deliverer._claim(10)
     (row,) = env.charts()
-    chart = draw_alert_chart(env.reader, env.drawer, request_of(row), env.clock.now)
+    chart = draw_alert_chart(env.reader, env.draw, request_of(row), env.clock.now)
     thread = fake_slack.messages("C1")[0]["ts"]
     env.poster.upload(
         "C1",

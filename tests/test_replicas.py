@@ -260,7 +260,7 @@ class Cluster:
         no chart twice (waiting for the last ones: they follow their messages)."""
         wait_until(
             lambda: all(len(shares(self.fake, c)) >= charts for c in CHANNELS),
-            timeout=60,  # 23 alerts at once: their charts queue (one drawing process each)
+            timeout=60,  # 23 alerts at once: their charts queue behind each other
             what=f"{charts} chart(s) in every channel: "
             + str({c: len(shares(self.fake, c)) for c in CHANNELS}),
             every=0.1,

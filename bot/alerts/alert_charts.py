@@ -10,37 +10,37 @@
 Each shows that watch's threshold line(s) and its firing period shaded, failed checks
 marked (``HistoryReader.read_window``), times in UTC (a channel has many readers; the
 title says so). ``window`` is pure; ``draw_alert_chart`` reads the store and has the
-chart drawn by a ``ChartDrawer``: in a process of its own, so that drawing never holds up
-anything else the bot does (``render_png`` is called there, and nowhere else here).
+chart drawn by ``draw_png`` (``render_png``, in the caller's thread: an hour's chart
+takes about 10 ms of CPU, most of it in Pillow's C code, so a thread of its own is
+enough for drawing never to hold up what else the bot does).
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import threading
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bot.alerts.history import HistoryReader
 from bot.commands.durations import DAY, HOUR, MINUTE, format_span
-from bot.render.charts import UTC_ZONE, Chart, Panel, Point, render_png
+from bot.render.charts import UTC_ZONE, Chart, render_png
 from bot.render.escape import cut, utc_text
 from bot.render.history import HistoryView
 from bot.render.words import display_name
 from bot.store.models import OutboxKind
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ALERT_WINDOW",
     "LATE_CAP",
     "MAX_WINDOW",
     "AlertChart",
-    "ChartDrawer",
     "ChartRequest",
     "DrawingFailed",
     "draw_alert_chart",
+    "draw_png",
     "filename_of",
     "margin",
     "title_of",
@@ -53,8 +53,6 @@ ALERT_WINDOW = HOUR
 LATE_CAP = 5 * MINUTE
 #: The longest incident a resolve's chart covers (the longest history range).
 MAX_WINDOW = 31 * DAY
-#: The longest a chart may take to draw (the first one starts the drawing process).
-DRAW_TIMEOUT = 60.0
 _MIN_MARGIN = 5 * MINUTE
 _TITLE_CAP = 250
 
@@ -159,7 +157,10 @@ def _until(request: ChartRequest) -> str:
 
 
 def draw_alert_chart(
-    reader: HistoryReader, drawer: ChartDrawer, request: ChartRequest, drawn_at: float
+    reader: HistoryReader,
+    draw: Callable[[Chart], bytes],
+    request: ChartRequest,
+    drawn_at: float,
 ) -> AlertChart:
     """Read the request's window from the store and draw it."""
     start, end = window(request, drawn_at)
@@ -176,68 +177,22 @@ def draw_alert_chart(
         filename=filename_of(request),
         title=title,
         alt_text=cut(f"{title}. {view.alt_text(UTC_ZONE)}", 1000),
-        content=drawer.png(view.chart(UTC_ZONE)),
+        content=draw(view.chart(UTC_ZONE)),
         start=start,
         end=end,
         view=view,
     )
 
 
-class ChartDrawer:
-    """Draws charts in a process of its own, started with the first chart and kept for
-    the next: the drawing library's import and its drawing, CPU-bound, never hold this
-    process's interpreter lock, so messages, checks and answers go on meanwhile, and
-    the bot's own process never loads the drawing library for an alert."""
-
-    def __init__(self, *, timeout: float = DRAW_TIMEOUT) -> None:
-        self.timeout = timeout
-        self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
-
-    def png(self, chart: Chart) -> bytes:
-        """The PNG of ``chart`` (``bot.render.charts``); DrawingFailed if it cannot be had."""
-        pool = self._executor()
-        try:
-            return _submit(pool, chart).result(timeout=self.timeout)
-        except FutureTimeout:
-            self._discard(pool)  # a new process for the next chart; this one may be stuck
-            raise DrawingFailed(f"drawing took more than {self.timeout:g}s") from None
-        except BrokenProcessPool:
-            self._discard(pool)
-            raise DrawingFailed("the drawing process died") from None
-
-    def warm(self) -> None:
-        """Start the drawing process now, and have it draw once (the library's import, its
-        font cache), without waiting: the first alert's chart is then as quick as the next."""
-        _submit(self._executor(), _WARM_UP)
-
-    def close(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _executor(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            return self._pool
-
-    def _discard(self, pool: ProcessPoolExecutor) -> None:
-        with self._lock:
-            if self._pool is pool:
-                self._pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-#: What the drawing process draws first, to be ready.
-_WARM_UP = Chart((Panel("warm-up", (Point(0.0, 1), Point(60.0, 2))),), 0.0, 60.0, UTC_ZONE, "")
-
-
-def _submit(pool: ProcessPoolExecutor, chart: Chart) -> Future[bytes]:
-    """The one call of the drawing (``bot.render.charts``), in the drawing process."""
-    return pool.submit(render_png, chart)
+def draw_png(chart: Chart) -> bytes:
+    """The PNG of ``chart``: the one call of the drawing (``bot.render.charts``) for
+    alerts; DrawingFailed, with the cause in the log, if it cannot be drawn."""
+    try:
+        return render_png(chart)
+    except Exception as error:
+        log.exception("an alert's chart could not be drawn")
+        raise DrawingFailed(f"drawing failed ({type(error).__name__})") from error
 
 
 class DrawingFailed(Exception):
-    """A chart could not be drawn (the drawing process died, or took too long)."""
+    """A chart could not be drawn (see the log for why)."""

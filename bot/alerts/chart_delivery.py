@@ -31,17 +31,17 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.alerts.alert_charts import (
-    DRAW_TIMEOUT,
-    ChartDrawer,
     ChartRequest,
     DrawingFailed,
     draw_alert_chart,
+    draw_png,
     filename_of,
 )
 from bot.alerts.delivery import PostError, thread_of
 from bot.alerts.history import HistoryReader
 from bot.alerts.mapping import to_dt
 from bot.logs import log_unexpected
+from bot.render.charts import Chart
 from bot.store.leases import LeasePolicy, claim_due
 from bot.store.models import Outbox, OutboxKind, OutboxStatus
 
@@ -53,9 +53,9 @@ log = logging.getLogger(__name__)
 MAX_CHART_ATTEMPTS = 4
 #: The longest wait between attempts.
 MAX_BACKOFF = 60.0
-#: A chart's lease is a message's and this much more: the longest drawing, and an upload
-#: (three calls). A replica never uploads a chart whose lease it lost meanwhile.
-LEASE_EXTRA = DRAW_TIMEOUT + 30.0
+#: A chart's lease is a message's and this much more: the drawing (milliseconds) and an
+#: upload (three calls). A replica never uploads a chart whose lease it lost meanwhile.
+LEASE_EXTRA = 30.0
 
 
 @runtime_checkable
@@ -105,7 +105,7 @@ class ChartDeliverer:
         uploader: Uploader,
         reader: HistoryReader,
         *,
-        drawer: ChartDrawer | None = None,
+        draw: Callable[[Chart], bytes] = draw_png,
         owner: str,
         clock: Callable[[], float] = time.time,
         lease_seconds: float = LeasePolicy().outbox + LEASE_EXTRA,
@@ -114,15 +114,11 @@ class ChartDeliverer:
         self.sessions = sessions
         self.uploader = uploader
         self.reader = reader
-        self.drawer = drawer if drawer is not None else ChartDrawer()
+        self.draw = draw
         self.owner = owner
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
-
-    def close(self) -> None:
-        """Stop the drawing process (if one was started)."""
-        self.drawer.close()
 
     def deliver_due(self, limit: int = 10) -> ChartReport:
         """Draw and upload the charts whose alerts are posted (a read, and nothing more,
@@ -223,7 +219,7 @@ class ChartDeliverer:
             if found is not None:
                 return found, True
         try:
-            chart = draw_alert_chart(self.reader, self.drawer, request, self.clock())
+            chart = draw_alert_chart(self.reader, self.draw, request, self.clock())
         except DrawingFailed as error:
             raise PostError(f"the chart could not be drawn: {error}", permanent=False) from None
         if not self._still_mine(request.row_id):

@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from bot.alerts.alert_charts import ChartDrawer
+from bot.alerts.alert_charts import draw_png
 from bot.alerts.chart_delivery import ChartDeliverer
 from bot.alerts.delivery import Deliverer
 from bot.alerts.history import HistoryReader
@@ -45,7 +45,7 @@ class Env:
     """The alerting services over one database already at head (``migrated_database_url``),
     the simulator and the fake Slack."""
 
-    def __init__(self, database_url, sim, fake, clock, admins=frozenset(), drawer=None):
+    def __init__(self, database_url, sim, fake, clock, admins=frozenset()):
         self.engine = make_engine(database_url)
         self.sessions = session_factory(self.engine)
         self.sim, self.fake, self.clock = sim, fake, clock
@@ -69,8 +69,7 @@ class Env:
         self.poster = SlackPoster(poster_client("xoxb-test", fake.api_url))
         self.deliverer = self.new_deliverer("replica-1")
         self.reader = HistoryReader(self.sessions, self.names, clock=clock)
-        self.drawer = drawer or ChartDrawer()
-        self._own_drawer = drawer is None
+        self.draw = draw_png
         self.charts_deliverer = self.new_chart_deliverer("replica-1")
 
     def new_deliverer(self, owner):
@@ -81,7 +80,7 @@ class Env:
             self.sessions,
             self.poster,
             self.reader,
-            drawer=self.drawer,
+            draw=self.draw,
             owner=owner,
             clock=self.clock,
             **options,
@@ -109,8 +108,6 @@ class Env:
             return session.scalars(query).all()
 
     def close(self):
-        if self._own_drawer:
-            self.drawer.close()
         self.poller.close()
         self.tencent.close()
         self.engine.dispose()
@@ -125,17 +122,9 @@ def sim():
         yield running
 
 
-@pytest.fixture(scope="session")
-def chart_drawer():
-    """One drawing process for the session's alert charts (each starts in a second or so)."""
-    drawer = ChartDrawer()
-    yield drawer
-    drawer.close()
-
-
 @pytest.fixture
-def env(migrated_database_url, sim, fake_slack, chart_drawer):
-    environment = Env(migrated_database_url, sim, fake_slack, Clock(), drawer=chart_drawer)
+def env(migrated_database_url, sim, fake_slack):
+    environment = Env(migrated_database_url, sim, fake_slack, Clock())
     yield environment
     environment.close()
 
