@@ -22,7 +22,7 @@ from bot.alerts.rules import Quiet
 from bot.alerts.targets import Checked, Moves
 from bot.httpserver import MAX_BODY_BYTES, http_server, routes_app, stop_http_server
 from bot.metrics import Metrics
-from bot.store.models import TargetRow
+from bot.store.models import TargetRow, Watch
 from bot.tencent.callbacks import MEMBER_STATE_CHANGE, MemberStateChange, sign, signed_query
 from bot.watches import Actor
 from bot.webhook import CALLBACK_PATH, callback_app
@@ -129,6 +129,31 @@ def test_callbacks_during_a_check_are_not_lost_to_its_completion(env, sim):
     # no quiet range was known while the check ran: the callback's check still comes
     assert to_ts(row.next_due_at) == pytest.approx(now + 1 + DEBOUNCE)
     assert row.push_delta == -1
+
+
+def test_on_a_start_callbacks_for_targets_not_checked_yet_wait_behind_a_known_fall(env, sim):
+    env.watch(f"watch {GROUP} below 100")
+    env.poller.run_cycle()  # known: 500 online, quiet from 105 up
+    new = [f"@TGS#new{i:03d}" for i in range(300)]
+    with env.sessions.begin() as session:  # a start: 300 more watches, none checked yet
+        session.add_all(
+            Watch(channel_id="C1", group_id=g, rule_kind="below", threshold=5, created_by="U1")
+            for g in new
+        )
+    now = env.clock()
+    targets.sync(env.sessions, due_at=now)
+    with env.sessions.begin() as session:  # their callbacks first, then the known one's fall
+        targets.record_push(session, {g: Moves(-1, now, now) for g in new}, debounce=DEBOUNCE)
+        targets.record_push(session, {GROUP: Moves(-460, now + 1, now + 1)}, debounce=DEBOUNCE)
+    with env.sessions() as session:
+        asked = session.scalars(
+            select(TargetRow.group_id).where(TargetRow.push_due_at.is_not(None))
+        )
+        assert list(asked) == [GROUP]  # the new ones' first check answers theirs
+    ((_, first),) = targets.claim(
+        env.sessions, now=now + 1 + DEBOUNCE, owner="me", lease=60, limit=1
+    )
+    assert first.group_id == GROUP  # the fall goes before the first pass's 300
 
 
 def test_a_marked_target_is_checked_on_any_callback(env, sim, inbox):
