@@ -294,7 +294,7 @@ class Bot:
     _closing: ExitStack = field(default_factory=ExitStack, repr=False)
 
     def start(self) -> None:
-        """Start the scheduler: poll, deliver, prune (once)."""
+        """Start the scheduler: poll, push, deliver, prune (once)."""
         if self.scheduler is None:
             self.scheduler = start_scheduler(
                 self.alerting.poller,

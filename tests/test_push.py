@@ -17,6 +17,7 @@ from support.alerting import GROUP, posts
 
 from bot.alerts import targets
 from bot.alerts.mapping import to_ts
+from bot.alerts.poller import Poller
 from bot.alerts.push import DEBOUNCE, Inbox, InboxUnavailable
 from bot.alerts.rules import Quiet
 from bot.alerts.targets import Checked, Moves
@@ -154,6 +155,59 @@ def test_on_a_start_callbacks_for_targets_not_checked_yet_wait_behind_a_known_fa
         env.sessions, now=now + 1 + DEBOUNCE, owner="me", lease=60, limit=1
     )
     assert first.group_id == GROUP  # the fall goes before the first pass's 300
+
+
+def test_a_check_a_callback_asked_for_runs_beside_a_poll_cycle_held_mid_batch(
+    env, sim, fake_slack, inbox
+):
+    env.watch(f"watch {GROUP} below 100")
+    env.poller.run_cycle()  # known: 500 online
+    for i in range(4):  # due by interval: the cycle's
+        sim.add_group(f"@TGS#p{i}", f"P{i}", "AVChatRoom")
+        sim.set_audience(f"@TGS#p{i}", 50)
+        env.watch(f"watch @TGS#p{i} below 5")
+    env.clock.advance(5)
+    sim.set_audience(GROUP, 40)
+    inbox.add(offline(460))
+    env.clock.advance(DEBOUNCE)
+    cycle = Poller(env.sessions, env.tencent, names=env.names, clock=env.clock, batch=2)
+    held, go = threading.Event(), threading.Event()
+    fetch = cycle.check_targets
+
+    def check_held(batch, now):
+        held.set()
+        go.wait(timeout=30)
+        return fetch(batch, now)
+
+    cycle.check_targets = check_held
+    reports = []
+    running = threading.Thread(target=lambda: reports.append(cycle.run_cycle(asked=False)))
+    running.start()
+    try:
+        assert held.wait(timeout=30)  # the cycle's batches wait, fetching
+        woken = []
+        pushed = env.poller.run_pushed(wrote_outbox=lambda: woken.append(1))
+        assert pushed.targets == 1 and pushed.notifications == 1 and woken == [1]
+    finally:
+        go.set()
+        running.join(timeout=30)
+        cycle.close()
+    assert reports[0].targets == 4 and reports[0].notifications == 0  # not the asked one
+    env.deliverer.deliver_due()
+    (alert,) = posts(fake_slack)
+    assert "40" in alert["text"]
+
+
+def test_a_cycle_beside_the_push_lane_leaves_it_the_asked_checks(env, sim, inbox):
+    env.watch(f"watch {GROUP} below 100")
+    env.poller.run_cycle()
+    sim.set_audience(GROUP, 40)
+    inbox.add(offline(460))
+    env.clock.advance(DEBOUNCE)
+    assert env.poller.run_cycle(asked=False).targets == 0
+    assert env.poller.run_pushed().notifications == 1
+    assert env.poller.run_pushed().targets == 0  # answered
+    assert target_row(env).push_due_at is None
 
 
 def test_a_marked_target_is_checked_on_any_callback(env, sim, inbox):
