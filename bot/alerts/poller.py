@@ -112,9 +112,9 @@ class Poller:
         self._warned_unshared_at: float | None = None
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
-        """Claim nothing more, and wait up to ``timeout`` s for a running cycle to finish
-        the batches it has claimed; True once no cycle runs. (Leases of a cycle cut short
-        run out, and the targets are taken over: nothing is lost either way.)"""
+        """Claim nothing more, and wait up to ``timeout`` s for a running cycle (and push
+        lane) to finish the batches it has claimed; True once neither runs. (Leases of a
+        cycle cut short run out, and the targets are taken over: nothing is lost.)"""
         self._stopping.set()
         deadline = time.monotonic() + timeout
         for running in (self._cycle, self._pushed):
