@@ -232,3 +232,24 @@ def test_resyncs_of_targets_checked_together_are_spread_over_a_share_of_the_inte
 def _rows(env):
     with env.sessions() as session:
         return {t.group_id: t for t in session.scalars(select(TargetRow))}
+
+
+def test_a_resync_never_comes_sooner_than_the_poll_interval(env):
+    groups = [f"@TGS#q{i:02d}" for i in range(10)]
+    _add_watches(env, groups)
+    t0 = env.clock()
+    targets.sync(env.sessions, due_at=t0)
+    _push_fed(env, groups, t0)
+    claimed = targets.claim(env.sessions, now=t0, owner="me", lease=60, limit=100)
+    targets.complete(
+        env.sessions,
+        [Checked(target_id, 50, Quiet(low=6, high=None, settled=True)) for target_id, _ in claimed],
+        owner="me",
+        claimed_at=t0,
+        interval=60,
+        resync=70,  # a resync interval hardly longer than polling's: no earlier than polling
+        checked_at=t0,
+    )
+    due = [to_ts(row.next_due_at) - t0 for row in _rows(env).values()]
+    assert len(due) == 10 and all(60 - 0.001 <= d <= 70 + 0.001 for d in due)
+    assert min(due) == pytest.approx(60, abs=0.001)  # some would have come sooner

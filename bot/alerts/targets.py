@@ -175,6 +175,11 @@ def resync_early(target_id: int, resync: float) -> float:
     return RESYNC_SPREAD * resync * ((target_id * _GOLDEN) % 1.0)
 
 
+def _resync_after(target_id: int, resync: float, interval: float) -> float:
+    """Seconds from a claim to this target's resync: never sooner than ``interval``."""
+    return max(interval, resync - resync_early(target_id, resync))
+
+
 def complete(
     sessions: sessionmaker[Session],
     checked: Sequence[Checked],
@@ -222,7 +227,7 @@ def complete(
                     "low": _stored(c.quiet, "low"),
                     "high": _stored(c.quiet, "high"),
                     "settled": c.quiet is not None and c.quiet.settled,
-                    "resync_at": to_dt(claimed_at + resync - resync_early(c.target_id, resync)),
+                    "resync_at": to_dt(claimed_at + _resync_after(c.target_id, resync, interval)),
                 }
                 for c in checked
             ],
