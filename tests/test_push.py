@@ -132,6 +132,30 @@ def test_callbacks_during_a_check_are_not_lost_to_its_completion(env, sim):
     assert row.push_delta == -1
 
 
+def test_a_callback_during_a_known_targets_check_asks_for_another(env, sim):
+    env.watch(f"watch {GROUP} below 100")
+    env.poller.run_cycle()  # 500 online: quiet from 105 up
+    env.clock.advance(60)
+    now = env.clock()
+    sim.set_audience(GROUP, 40)
+    ((target_id, _),) = targets.claim(env.sessions, now=now, owner="me", lease=60, limit=10)
+    with env.sessions.begin() as session:  # it rises back while the check reads the fall
+        targets.record_push(session, {GROUP: Moves(+460, now + 1, now + 1)}, debounce=DEBOUNCE)
+    # 500 + 460 is inside the range being replaced: it asks all the same
+    assert to_ts(target_row(env).push_due_at) == pytest.approx(now + 1 + DEBOUNCE, abs=0.001)
+    targets.complete(
+        env.sessions,
+        [Checked(target_id, 40, Quiet(low=None, high=95, settled=False))],  # firing now
+        owner="me",
+        claimed_at=now,
+        interval=60,
+        resync=600,
+        checked_at=now + 2,
+    )
+    row = target_row(env)  # 40 + 460 is out of the new range: its check comes
+    assert to_ts(row.next_due_at) == pytest.approx(now + 1 + DEBOUNCE, abs=0.001)
+
+
 def test_on_a_start_callbacks_for_targets_not_checked_yet_wait_behind_a_known_fall(env, sim):
     env.watch(f"watch {GROUP} below 100")
     env.poller.run_cycle()  # known: 500 online, quiet from 105 up

@@ -263,14 +263,15 @@ def record_push(session: Session, moves: Mapping[str, Moves], *, debounce: float
     push-fed (``last_push_at``). A check is asked for, ``debounce`` seconds after the
     first callback (Tencent's own count catches up by then), when the estimate leaves
     the target's quiet range, or the target has none (a failed check, a ``for`` clock
-    running, a mark the callbacks cannot tell). One is asked at most once until it
-    runs: a storm of callbacks costs one check per debounce.
+    running, a mark the callbacks cannot tell), or its check is under way (leased: that
+    check may have read the count before this move, and its completion replaces the
+    range). One is asked at most once until it runs: a storm of callbacks costs one
+    check per debounce.
 
-    A target never checked yet asks for nothing: it is due for its first check anyway
-    (``sync`` makes it due at once), and that check answers these callbacks; so on a
-    start with thousands of new targets, their callbacks do not queue before a known
-    target's fall. Unless that first check is under way (leased): it may have read the
-    count before this move.
+    A target never checked yet asks for nothing (unless its first check is under way):
+    it is due for that check anyway (``sync`` makes it due at once), which answers these
+    callbacks; so on a start with thousands of new targets, their callbacks do not
+    queue before a known target's fall.
     """
     if not moves:
         return 0
@@ -301,10 +302,11 @@ def _push_update() -> Any:
         estimate < table.quiet_low,
         estimate > table.quiet_high,
     )
-    asks = case(
-        (table.last_checked_at.is_not(None), outside),
-        # never checked: only while its first check is under way (it may predate this move)
-        else_=table.lease_owner.is_not(None),
+    asks = or_(
+        # a check under way may have read the count before this move, and its completion
+        # replaces the range this move would be judged against
+        table.lease_owner.is_not(None),
+        and_(table.last_checked_at.is_not(None), outside),  # never checked: due anyway
     )
     return (
         update(TargetRow.__table__)
