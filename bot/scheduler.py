@@ -1,12 +1,16 @@
-"""The in-process triggers (APScheduler 3.x): poll, deliver, prune.
+"""The in-process triggers (APScheduler 3.x): poll, push, deliver, prune.
 
 - poll: checks the targets that are due (each one is due once per POLL_INTERVAL,
   whichever replica claims it); it ticks every POLL_TICK seconds at most, so a due
-  target waits little; every PUSH_TICK with push on, so that a check a callback asked
-  for runs within a second of its time. Never two at once (max_instances=1); ticks missed while the
-  machine slept or the process was down are coalesced into one, not replayed.
-  Right after a cycle, the outbox is delivered.
-- deliver: every few seconds, for retries and messages left by a restart.
+  target waits little (every PUSH_TICK with push on). Never two at once
+  (max_instances=1); ticks missed while the machine slept or the process was down
+  are coalesced into one, not replayed.
+- push (with push on): every PUSH_TICK, the checks callbacks asked for
+  (``Poller.run_pushed``), beside a poll cycle however long, so that one runs within
+  a second of its time.
+- deliver (a thread of its own, the ``Courier``): one delivery at a time, at once
+  after a batch of checks wrote alert messages, and every DELIVER_EVERY seconds for
+  retries and messages left by a restart.
 - charts: every CHARTS_EVERY second, the charts of the alerts posted since, in a thread
   of their own (not a job: a chart taking longer than a tick is no missed run), stopped
   with the scheduler; a read when none is due.
@@ -31,7 +35,14 @@ from bot.alerts.delivery import Deliverer
 from bot.alerts.poller import Poller
 from bot.digest.service import Digests
 
-__all__ = ["CHARTS_EVERY", "DELIVER_EVERY", "DIGEST_EVERY", "run_chart_loop", "start_scheduler"]
+__all__ = [
+    "CHARTS_EVERY",
+    "DELIVER_EVERY",
+    "DIGEST_EVERY",
+    "Courier",
+    "run_chart_loop",
+    "start_scheduler",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +52,45 @@ DIGEST_EVERY = 20
 CHARTS_EVERY = 1
 POLL_TICK = 5
 PUSH_TICK = 1
+
+
+class Courier:
+    """Delivers the outbox on a thread of its own, one delivery at a time: at once when
+    woken (``wake``: a batch wrote alert messages), and every ``every`` seconds anyway.
+    A wake during a delivery runs another one right after it (the messages it wrote
+    may have come after that delivery's claim)."""
+
+    def __init__(self, deliver: Callable[[], object], *, every: float = DELIVER_EVERY) -> None:
+        self._deliver = deliver
+        self._every = every
+        self._woken = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="deliver", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Deliver no more (a delivery under way finishes); wait up to ``timeout`` s."""
+        self._stopping.set()
+        self._woken.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            self._woken.wait(self._every)
+            if self._stopping.is_set():
+                return
+            self._woken.clear()
+            try:
+                self._deliver()
+            except Exception:
+                log.exception("delivering alerts failed; will retry")
 
 
 def start_scheduler(
@@ -54,20 +104,21 @@ def start_scheduler(
     on_cycle: Callable[[object], None] | None = None,
     digests: Digests | None = None,
 ) -> BackgroundScheduler:
-    """Start the jobs; ``prompt``: push is on, tick every PUSH_TICK."""
+    """Start the jobs; ``prompt``: push is on (the push job; poll ticks every PUSH_TICK)."""
     stopped = threading.Event()
     scheduler = BackgroundScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
     )
+    courier = Courier(deliverer.deliver_due)
+    scheduler.add_listener(lambda _: courier.stop(timeout=0), EVENT_SCHEDULER_SHUTDOWN)
 
     def poll() -> None:
         try:
-            report = poller.run_cycle()
+            report = poller.run_cycle(asked=not prompt, wrote_outbox=courier.wake)
         except Exception:
             log.exception("poll cycle failed")
             return
         if not report.targets:
-            deliver()
             return
         level = logging.WARNING if report.duration > 0.8 * interval else logging.INFO
         log.log(
@@ -82,13 +133,12 @@ def start_scheduler(
         )
         if on_cycle is not None:
             on_cycle(report)
-        deliver()
 
-    def deliver() -> None:
+    def push() -> None:
         try:
-            deliverer.deliver_due()
+            poller.run_pushed(wrote_outbox=courier.wake)
         except Exception:
-            log.exception("delivering alerts failed; will retry")
+            log.exception("checks callbacks asked for failed")
 
     def prune() -> None:
         try:
@@ -105,11 +155,12 @@ def start_scheduler(
             log.exception("writing the due digests failed; will retry")
             return
         if written:
-            deliver()
+            courier.wake()
 
     tick = min(interval, PUSH_TICK if prompt else POLL_TICK)
     scheduler.add_job(poll, IntervalTrigger(seconds=tick), id="poll", next_run_time=_now())
-    scheduler.add_job(deliver, IntervalTrigger(seconds=DELIVER_EVERY), id="deliver")
+    if prompt:
+        scheduler.add_job(push, IntervalTrigger(seconds=PUSH_TICK), id="push")
     scheduler.add_job(prune, IntervalTrigger(days=1), id="prune", next_run_time=_now())
     if digests is not None:
         scheduler.add_job(

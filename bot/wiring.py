@@ -321,7 +321,7 @@ class Bot:
     _closing: ExitStack = field(default_factory=ExitStack, repr=False)
 
     def start(self) -> None:
-        """Start the scheduler: poll, deliver, charts, prune, digests (once)."""
+        """Start the scheduler: poll, push, deliver, charts, prune, digests (once)."""
         if self.scheduler is None:
             self.scheduler = start_scheduler(
                 self.alerting.poller,

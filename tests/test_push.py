@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,12 +18,13 @@ from support.serving import served
 
 from bot.alerts import targets
 from bot.alerts.mapping import to_ts
+from bot.alerts.poller import Poller
 from bot.alerts.push import DEBOUNCE, Inbox, InboxUnavailable
 from bot.alerts.quiet import Quiet
 from bot.alerts.targets import Checked, Moves
 from bot.httpserver import MAX_BODY_BYTES, routes_app
 from bot.metrics import Metrics
-from bot.store.models import TargetRow
+from bot.store.models import TargetRow, Watch
 from bot.tencent.callbacks import MEMBER_STATE_CHANGE, MemberStateChange, sign, signed_query
 from bot.watches import Actor
 from bot.webhook import CALLBACK_PATH, callback_app
@@ -129,6 +131,108 @@ def test_callbacks_during_a_check_are_not_lost_to_its_completion(env, sim):
     # no quiet range was known while the check ran: the callback's check still comes
     assert to_ts(row.next_due_at) == pytest.approx(now + 1 + DEBOUNCE)
     assert row.push_delta == -1
+
+
+def test_a_callback_during_a_known_targets_check_asks_for_another(env, sim):
+    env.watch(f"watch {GROUP} below 100")
+    env.poller.run_cycle()  # 500 online: quiet from 105 up
+    env.clock.advance(60)
+    now = env.clock()
+    sim.set_audience(GROUP, 40)
+    ((target_id, _),) = targets.claim(env.sessions, now=now, owner="me", lease=60, limit=10)
+    with env.sessions.begin() as session:  # it rises back while the check reads the fall
+        targets.record_push(session, {GROUP: Moves(+460, now + 1, now + 1)}, debounce=DEBOUNCE)
+    # 500 + 460 is inside the range being replaced: it asks all the same
+    assert to_ts(target_row(env).push_due_at) == pytest.approx(now + 1 + DEBOUNCE, abs=0.001)
+    targets.complete(
+        env.sessions,
+        [Checked(target_id, 40, Quiet(low=None, high=95, settled=False))],  # firing now
+        owner="me",
+        claimed_at=now,
+        interval=60,
+        resync=600,
+        checked_at=now + 2,
+    )
+    row = target_row(env)  # 40 + 460 is out of the new range: its check comes
+    assert to_ts(row.next_due_at) == pytest.approx(now + 1 + DEBOUNCE, abs=0.001)
+
+
+def test_on_a_start_callbacks_for_targets_not_checked_yet_wait_behind_a_known_fall(env, sim):
+    env.watch(f"watch {GROUP} below 100")
+    env.poller.run_cycle()  # known: 500 online, quiet from 105 up
+    new = [f"@TGS#new{i:03d}" for i in range(300)]
+    with env.sessions.begin() as session:  # a start: 300 more watches, none checked yet
+        session.add_all(
+            Watch(channel_id="C1", group_id=g, rule_kind="below", threshold=5, created_by="U1")
+            for g in new
+        )
+    now = env.clock()
+    targets.sync(env.sessions, due_at=now)
+    with env.sessions.begin() as session:  # their callbacks first, then the known one's fall
+        targets.record_push(session, {g: Moves(-1, now, now) for g in new}, debounce=DEBOUNCE)
+        targets.record_push(session, {GROUP: Moves(-460, now + 1, now + 1)}, debounce=DEBOUNCE)
+    with env.sessions() as session:
+        asked = session.scalars(
+            select(TargetRow.group_id).where(TargetRow.push_due_at.is_not(None))
+        )
+        assert list(asked) == [GROUP]  # the new ones' first check answers theirs
+    ((_, first),) = targets.claim(
+        env.sessions, now=now + 1 + DEBOUNCE, owner="me", lease=60, limit=1
+    )
+    assert first.group_id == GROUP  # the fall goes before the first pass's 300
+
+
+def test_a_check_a_callback_asked_for_runs_beside_a_poll_cycle_held_mid_batch(
+    env, sim, fake_slack, inbox
+):
+    env.watch(f"watch {GROUP} below 100")
+    env.poller.run_cycle()  # known: 500 online
+    for i in range(4):  # due by interval: the cycle's
+        sim.add_group(f"@TGS#p{i}", f"P{i}", "AVChatRoom")
+        sim.set_audience(f"@TGS#p{i}", 50)
+        env.watch(f"watch @TGS#p{i} below 5")
+    env.clock.advance(5)
+    sim.set_audience(GROUP, 40)
+    inbox.add(offline(460))
+    env.clock.advance(DEBOUNCE)
+    cycle = Poller(env.sessions, env.tencent, names=env.names, clock=env.clock, batch=2)
+    held, go = threading.Event(), threading.Event()
+    fetch = cycle.check_targets
+
+    def check_held(batch, now):
+        held.set()
+        go.wait(timeout=30)
+        return fetch(batch, now)
+
+    cycle.check_targets = check_held
+    reports = []
+    running = threading.Thread(target=lambda: reports.append(cycle.run_cycle(asked=False)))
+    running.start()
+    try:
+        assert held.wait(timeout=30)  # the cycle's batches wait, fetching
+        woken = []
+        pushed = env.poller.run_pushed(wrote_outbox=lambda: woken.append(1))
+        assert pushed.targets == 1 and pushed.notifications == 1 and woken == [1]
+    finally:
+        go.set()
+        running.join(timeout=30)
+        cycle.close()
+    assert reports[0].targets == 4 and reports[0].notifications == 0  # not the asked one
+    env.deliverer.deliver_due()
+    (alert,) = posts(fake_slack)
+    assert "40" in alert["text"]
+
+
+def test_a_cycle_beside_the_push_lane_leaves_it_the_asked_checks(env, sim, inbox):
+    env.watch(f"watch {GROUP} below 100")
+    env.poller.run_cycle()
+    sim.set_audience(GROUP, 40)
+    inbox.add(offline(460))
+    env.clock.advance(DEBOUNCE)
+    assert env.poller.run_cycle(asked=False).targets == 0
+    assert env.poller.run_pushed().notifications == 1
+    assert env.poller.run_pushed().targets == 0  # answered
+    assert target_row(env).push_due_at is None
 
 
 def test_a_marked_target_is_checked_on_any_callback(env, sim, inbox):

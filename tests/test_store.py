@@ -38,7 +38,7 @@ from bot.store.db import DatabaseInUse, DatabaseUnusable, alembic_config, single
 REPO = Path(__file__).resolve().parents[1]
 TABLES = {"watches", "alert_states", "samples", "outbox", "watch_changes", "targets", "digests"}
 #: The newest migration: bump it with each new revision (a conscious change).
-HEAD = "0004"
+HEAD = "0005"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -134,7 +134,8 @@ def test_alembic_cli_at_repo_root_migrates_database_url(database_url: str, tmp_p
     assert "Running upgrade  -> 0001" in done.stderr
     assert "Running upgrade 0001 -> 0002" in done.stderr
     assert "Running upgrade 0002 -> 0003" in done.stderr
-    assert f"Running upgrade 0003 -> {HEAD}" in done.stderr
+    assert "Running upgrade 0003 -> 0004" in done.stderr
+    assert f"Running upgrade 0004 -> {HEAD}" in done.stderr
     assert current_revision(database_url) == HEAD
     assert check(database_url) == []
 

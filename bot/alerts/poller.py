@@ -7,7 +7,10 @@ again (``complete``: next due one interval on). Messages are composed in
 ``bot.alerts.messages``; the deliverer sends them.
 
 Calls run concurrently inside the client's shared rate limiter, and batches overlap:
-while one batch is judged the next ones are already being fetched.
+while one batch is judged the next ones are already being fetched. With push, the
+checks callbacks ask for have a lane of their own (``run_pushed``: small batches on
+a pool of their own), so none waits behind a cycle's batches; and ``wrote_outbox``
+is told after each batch that wrote alert messages, so they go out at once.
 """
 
 from __future__ import annotations
@@ -47,6 +50,13 @@ UNSHARED_WARNING_EVERY = 3600.0
 
 #: Seconds ``stop`` waits for a running cycle to finish the batches it has claimed.
 STOP_TIMEOUT = 15.0
+
+#: Checks callbacks asked for, claimed at a time by ``run_pushed``: few, so that a fall's
+#: alert is written while the next ones are fetched.
+PUSH_BATCH = 25
+
+#: Threads fetching them, beside the cycle's ``workers``.
+PUSH_WORKERS = 8
 
 #: A claimed batch: its (target id, target) pairs, its checks being fetched, its time.
 _Batch = tuple[list[tuple[int, Target]], Future[list[Observation]], float]
@@ -95,29 +105,38 @@ class Poller:
         self._fetcher = ThreadPoolExecutor(
             max_workers=BATCHES_AHEAD, thread_name_prefix="poll-batch"
         )
+        self._push_pool = ThreadPoolExecutor(max_workers=PUSH_WORKERS, thread_name_prefix="push")
         self._stopping = threading.Event()
         self._cycle = threading.Lock()  # held while a cycle runs
+        self._pushed = threading.Lock()  # held while run_pushed runs
         self._warned_unshared_at: float | None = None
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
-        """Claim nothing more, and wait up to ``timeout`` s for a running cycle to finish
-        the batches it has claimed; True once no cycle runs. (Leases of a cycle cut short
-        run out, and the targets are taken over: nothing is lost either way.)"""
+        """Claim nothing more, and wait up to ``timeout`` s for a running cycle (and push
+        lane) to finish the batches it has claimed; True once neither runs. (Leases of a
+        cycle cut short run out, and the targets are taken over: nothing is lost.)"""
         self._stopping.set()
-        if not self._cycle.acquire(timeout=timeout):
-            return False
-        self._cycle.release()
+        deadline = time.monotonic() + timeout
+        for running in (self._cycle, self._pushed):
+            if not running.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+                return False
+            running.release()
         return True
 
     def close(self) -> None:
         self._stopping.set()
         self._fetcher.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._push_pool.shutdown(wait=True, cancel_futures=True)
 
     # -- the cycle -------------------------------------------------------------
 
-    def run_cycle(self) -> CycleReport:
-        """Check every due target once (claiming it first), and judge its watches.
+    def run_cycle(
+        self, *, asked: bool = True, wrote_outbox: Callable[[], None] | None = None
+    ) -> CycleReport:
+        """Check every due target once (claiming it first), and judge its watches;
+        ``asked``: the checks callbacks asked for too (False where ``run_pushed`` runs
+        them); ``wrote_outbox`` is called after each batch that wrote alert messages.
 
         Several replicas may run this at once on PostgreSQL: each claims a different
         batch of due targets (``FOR UPDATE SKIP LOCKED``), so the work is shared and
@@ -125,7 +144,7 @@ class Poller:
         """
         with self._cycle:
             try:
-                report = self._run_cycle()
+                report = self._run_cycle("any" if asked else "scheduled", wrote_outbox)
             except Exception:
                 self.metrics.poll_cycle_failures.inc()
                 raise
@@ -140,7 +159,7 @@ class Poller:
             metrics.poll_targets_checked.labels("failed").inc(report.failed_checks)
         metrics.poll_cycle_last_completed.set(self.clock())
 
-    def _run_cycle(self) -> CycleReport:
+    def _run_cycle(self, due: targets.Due, wrote_outbox: Callable[[], None] | None) -> CycleReport:
         started = time.monotonic()
         cycle_start = self.clock()
         report = CycleReport(started_at=cycle_start)
@@ -151,16 +170,12 @@ class Poller:
         # so the rate limit never idles while the database works or a batch waits for
         # its last answers.
         upcoming: deque[_Batch] = deque()
-        claiming = self._top_up(upcoming, started)
+        claiming = self._top_up(upcoming, started, due)
         while upcoming:
             claimed, fetching, now = upcoming.popleft()
             observations = fetching.result()
-            claiming = claiming and self._top_up(upcoming, started)
-            report.targets += len(claimed)
-            report.failed_checks += sum(1 for o in observations if o.error)
-            judged = self.judge.judge(observations, now, recorded=True)
-            report.add(judged)
-            self.complete(claimed, observations, judged, now)
+            claiming = claiming and self._top_up(upcoming, started, due)
+            self._conclude(claimed, observations, now, report, wrote_outbox)
         if report.targets:
             self._warn_if_budget_unshared()
         report.duration = time.monotonic() - started
@@ -187,16 +202,16 @@ class Poller:
             self.tencent.rate_limits.per_second,
         )
 
-    def _top_up(self, upcoming: deque[_Batch], started: float) -> bool:
+    def _top_up(self, upcoming: deque[_Batch], started: float, due: targets.Due) -> bool:
         """Claim batches until ``BATCHES_AHEAD`` are fetching; False once none is left."""
         while len(upcoming) < BATCHES_AHEAD:
-            batch = self._next_batch(started)
+            batch = self._next_batch(started, due)
             if batch is None:
                 return False
             upcoming.append(batch)
         return True
 
-    def _next_batch(self, started: float) -> _Batch | None:
+    def _next_batch(self, started: float, due: targets.Due) -> _Batch | None:
         """Claim the next batch of due targets and start fetching it.
 
         Targets that fall due during the run are taken too (so none waits for the next
@@ -205,11 +220,51 @@ class Poller:
         if time.monotonic() - started >= self.interval or self._stopping.is_set():
             return None
         now = self.clock()
-        claimed = self.claim(now)
+        claimed = self.claim(now, due=due)
         if not claimed:
             return None
         batch = [target for _, target in claimed]
         return claimed, self._fetcher.submit(self.check_targets, batch, now), now
+
+    def _conclude(
+        self,
+        claimed: Sequence[tuple[int, Target]],
+        observations: Sequence[Observation],
+        now: float,
+        report: CycleReport,
+        wrote_outbox: Callable[[], None] | None,
+    ) -> None:
+        """Judge a fetched batch, say so if it wrote alert messages, release it."""
+        report.targets += len(claimed)
+        report.failed_checks += sum(1 for o in observations if o.error)
+        judged = self.judge.judge(observations, now, recorded=True)
+        report.add(judged)
+        if judged.notifications and wrote_outbox is not None:
+            wrote_outbox()  # delivered while this batch is released and the next judged
+        self.complete(claimed, observations, judged, now)
+
+    # -- the push lane -------------------------------------------------------------
+
+    def run_pushed(self, *, wrote_outbox: Callable[[], None] | None = None) -> CycleReport:
+        """Run the checks callbacks asked for that are due, ``PUSH_BATCH`` at a time on a
+        pool of their own: beside a long cycle (``run_cycle(asked=False)``) none waits
+        behind its batches, nor for it to end. Claims until none is left, for one
+        interval at most, and nothing once the poller is stopping."""
+        with self._pushed:
+            started = time.monotonic()
+            report = CycleReport(started_at=self.clock())
+            while not self._stopping.is_set() and time.monotonic() - started < self.interval:
+                now = self.clock()
+                claimed = self.claim(now, due="asked", limit=PUSH_BATCH)
+                if not claimed:
+                    break
+                observations = self._check([t for _, t in claimed], now, self._push_pool)
+                self._conclude(claimed, observations, now, report, wrote_outbox)
+            report.duration = time.monotonic() - started
+        checked = self.metrics.poll_targets_checked
+        checked.labels("ok").inc(report.targets - report.failed_checks)
+        checked.labels("failed").inc(report.failed_checks)
+        return report
 
     # -- the stages, as this poller's replica does them --------------------------
 
@@ -218,10 +273,18 @@ class Poller:
         now), drop unwatched ones."""
         targets.sync(self.sessions, due_at=self.clock() if due_at is None else due_at)
 
-    def claim(self, now: float) -> list[tuple[int, Target]]:
-        """Lease up to ``batch`` due targets for this replica, in one atomic UPDATE."""
+    def claim(
+        self, now: float, *, due: targets.Due = "any", limit: int | None = None
+    ) -> list[tuple[int, Target]]:
+        """Lease up to ``limit`` (default ``batch``) due targets for this replica, in one
+        atomic UPDATE."""
         return targets.claim(
-            self.sessions, now=now, owner=self.owner, lease=self.lease_seconds, limit=self.batch
+            self.sessions,
+            now=now,
+            owner=self.owner,
+            lease=self.lease_seconds,
+            limit=self.batch if limit is None else limit,
+            due=due,
         )
 
     def complete(
@@ -249,7 +312,12 @@ class Poller:
 
     def check_targets(self, batch: Sequence[Target], now: float) -> list[Observation]:
         """Fetch every target concurrently; store one sample each."""
-        values = self._pool.map(self._fetch, batch)
+        return self._check(batch, now, self._pool)
+
+    def _check(
+        self, batch: Sequence[Target], now: float, pool: ThreadPoolExecutor
+    ) -> list[Observation]:
+        values = pool.map(self._fetch, batch)
         observations = [
             Observation(t.group_id, t.mark, value, error, now)
             for t, (value, error) in zip(batch, values, strict=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Boolean,
@@ -40,14 +40,17 @@ from bot.store.leases import claim_due
 from bot.store.models import NO_MARK, TargetRow, Watch
 
 __all__ = [
+    "RESYNC_SPREAD",
     "SYNC_LOCK",
     "Checked",
+    "Due",
     "Moves",
     "claim",
     "complete",
     "held_by_others",
     "reconsider",
     "record_push",
+    "resync_early",
     "sync",
 ]
 
@@ -92,27 +95,50 @@ def sync(sessions: sessionmaker[Session], *, due_at: float) -> None:
         )
 
 
+#: Which due targets a claim takes: any; only those callbacks asked a check for (the
+#: push lane, ``Poller.run_pushed``); only those due by their interval or resync (a
+#: poll cycle beside a push lane).
+Due = Literal["any", "asked", "scheduled"]
+
+
 def claim(
-    sessions: sessionmaker[Session], *, now: float, owner: str, lease: float, limit: int
+    sessions: sessionmaker[Session],
+    *,
+    now: float,
+    owner: str,
+    lease: float,
+    limit: int,
+    due: Due = "any",
 ) -> list[tuple[int, Target]]:
-    """Lease up to ``limit`` due targets (the longest due first) to ``owner`` for
-    ``lease`` seconds; their (target id, target) pairs, by id."""
+    """Lease up to ``limit`` due targets to ``owner`` for ``lease`` seconds; their
+    (target id, target) pairs, by id.
+
+    The order: checks callbacks asked for first (a fall may be under way), the earliest
+    asked first; then targets due by ``POLL_INTERVAL``, the longest due first; then the
+    resyncs (``resync_due``: push keeps watch on those meanwhile, so a wave of them
+    never makes a polled group's check late)."""
+    at = to_dt(now)
+    asked = TargetRow.push_due_at <= at
+    scheduled = TargetRow.next_due_at <= at
+    by_schedule = [TargetRow.resync_due, TargetRow.next_due_at, TargetRow.id]
+    where, order_by = {
+        "any": (
+            or_(scheduled, asked),
+            [TargetRow.push_due_at.is_(None), TargetRow.push_due_at, *by_schedule],
+        ),
+        "asked": (asked, [TargetRow.push_due_at, TargetRow.id]),
+        "scheduled": (scheduled, by_schedule),
+    }[due]
     with sessions.begin() as session:
         rows = claim_due(
             session,
             TargetRow,
-            due=[or_(TargetRow.next_due_at <= to_dt(now), TargetRow.push_due_at <= to_dt(now))],
-            now=to_dt(now),
+            due=[where],
+            now=at,
             lease=lease,
             owner=owner,
             limit=limit,
-            # checks callbacks asked for first (a fall may be under way), then the longest due
-            order_by=[
-                TargetRow.push_due_at.is_(None),
-                TargetRow.push_due_at,
-                TargetRow.next_due_at,
-                TargetRow.id,
-            ],
+            order_by=order_by,
             # The check answers the callbacks so far: they ask for nothing more, and the
             # estimate starts again from the count this check gets.
             also={"push_due_at": None, "push_delta": 0},
@@ -134,6 +160,26 @@ class Checked:
     quiet: Quiet | None
 
 
+#: The share of PUSH_RESYNC_INTERVAL by which a target's resync may come early, by an
+#: amount of its own (``resync_early``): the targets a start checked together are not
+#: all resynced together again.
+RESYNC_SPREAD = 0.25
+
+#: The golden ratio's fraction: successive ids spread evenly over [0, 1).
+_GOLDEN = 0.6180339887498949
+
+
+def resync_early(target_id: int, resync: float) -> float:
+    """Seconds before ``resync`` this target's resyncs come: from 0 to ``RESYNC_SPREAD``
+    of it, fixed per target (so each keeps its period) and even over successive ids."""
+    return RESYNC_SPREAD * resync * ((target_id * _GOLDEN) % 1.0)
+
+
+def _resync_after(target_id: int, resync: float, interval: float) -> float:
+    """Seconds from a claim to this target's resync: never sooner than ``interval``."""
+    return max(interval, resync - resync_early(target_id, resync))
+
+
 def complete(
     sessions: sessionmaker[Session],
     checked: Sequence[Checked],
@@ -145,34 +191,28 @@ def complete(
     checked_at: float,
 ) -> None:
     """Release ``owner``'s leases on these targets. Each is next due ``interval`` after
-    ``claimed_at``; or ``resync`` after, when its watches are settled and its group
-    sent a callback in the last ``resync`` seconds (push keeps watch in between, and a
-    group silent for longer is polled again). A check a callback asked for meanwhile
-    (``push_due_at``) comes first."""
+    ``claimed_at``; or, when its watches are settled and its group sent a callback in
+    the last ``resync`` seconds, resynced up to ``resync`` after (``resync_early``;
+    push keeps watch in between, and a group silent for longer is polled again). A
+    check a callback asked for meanwhile (``push_due_at``) comes first."""
     if not checked:
         return
     table = TargetRow.__table__.c
+    due_type = TargetRow.next_due_at.type
     push_fed = table.last_push_at >= to_dt(claimed_at - resync)
+    resyncs = and_(bindparam("settled", type_=Boolean), push_fed)
     regular = case(
-        (
-            and_(bindparam("settled", type_=Boolean), push_fed),
-            literal(to_dt(claimed_at + resync), TargetRow.next_due_at.type),
-        ),
-        else_=literal(to_dt(claimed_at + interval), TargetRow.next_due_at.type),
+        (resyncs, bindparam("resync_at", type_=due_type)),
+        else_=literal(to_dt(claimed_at + interval), due_type),
     )
-    next_due = case(
-        (
-            and_(table.push_due_at.is_not(None), table.push_due_at < regular),
-            table.push_due_at,
-        ),
-        else_=regular,
-    )
+    asked_first = and_(table.push_due_at.is_not(None), table.push_due_at < regular)
     with sessions.begin() as session:
         session.execute(
             update(TargetRow.__table__)
             .where(table.id == bindparam("target_id"), table.lease_owner == owner)
             .values(
-                next_due_at=next_due,
+                next_due_at=case((asked_first, table.push_due_at), else_=regular),
+                resync_due=case((and_(resyncs, ~asked_first), True), else_=False),
                 lease_owner=None,
                 lease_until=None,
                 last_checked_at=to_dt(checked_at),
@@ -187,6 +227,7 @@ def complete(
                     "low": _stored(c.quiet, "low"),
                     "high": _stored(c.quiet, "high"),
                     "settled": c.quiet is not None and c.quiet.settled,
+                    "resync_at": to_dt(claimed_at + _resync_after(c.target_id, resync, interval)),
                 }
                 for c in checked
             ],
@@ -221,9 +262,16 @@ def record_push(session: Session, moves: Mapping[str, Moves], *, debounce: float
     Each target's estimate (``last_value + push_delta``) moves; the group counts as
     push-fed (``last_push_at``). A check is asked for, ``debounce`` seconds after the
     first callback (Tencent's own count catches up by then), when the estimate leaves
-    the target's quiet range, or the target has none (a failed or pending check, a
-    mark the callbacks cannot tell). One is asked at most once until it runs: a storm
-    of callbacks costs one check per debounce.
+    the target's quiet range, or the target has none (a failed check, a ``for`` clock
+    running, a mark the callbacks cannot tell), or its check is under way (leased: that
+    check may have read the count before this move, and its completion replaces the
+    range). One is asked at most once until it runs: a storm of callbacks costs one
+    check per debounce.
+
+    A target never checked yet asks for nothing (unless its first check is under way):
+    it is due for that check anyway (``sync`` makes it due at once), which answers these
+    callbacks; so on a start with thousands of new targets, their callbacks do not
+    queue before a known target's fall.
     """
     if not moves:
         return 0
@@ -254,6 +302,12 @@ def _push_update() -> Any:
         estimate < table.quiet_low,
         estimate > table.quiet_high,
     )
+    asks = or_(
+        # a check under way may have read the count before this move, and its completion
+        # replaces the range this move would be judged against
+        table.lease_owner.is_not(None),
+        and_(table.last_checked_at.is_not(None), outside),  # never checked: due anyway
+    )
     return (
         update(TargetRow.__table__)
         .where(table.group_id == bindparam("group"))
@@ -262,7 +316,7 @@ def _push_update() -> Any:
             last_push_at=bindparam("last_at", type_=TargetRow.last_push_at.type),
             push_due_at=case(
                 (table.push_due_at.is_not(None), table.push_due_at),
-                (outside, bindparam("due_at", type_=TargetRow.push_due_at.type)),
+                (asks, bindparam("due_at", type_=TargetRow.push_due_at.type)),
                 else_=null(),
             ),
         )
@@ -281,7 +335,7 @@ def reconsider(session: Session, group_id: str, mark: int | None, *, now: float)
             TargetRow.mark_key == mark_key,
             TargetRow.next_due_at > to_dt(now),
         )
-        .values(next_due_at=to_dt(now), quiet_low=None, quiet_high=None)
+        .values(next_due_at=to_dt(now), resync_due=False, quiet_low=None, quiet_high=None)
     )
 
 

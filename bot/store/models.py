@@ -394,6 +394,8 @@ class TargetRow(Base):
     quiet_high: Mapped[int | None] = mapped_column(BigInteger)  # ... within [low, high]
     last_push_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     push_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # next_due_at is a resync's (push keeps watch meanwhile): it gives way to polled targets
+    resync_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @property
     def mark(self) -> int | None:
