@@ -82,10 +82,7 @@ def main() -> None:
             loop = threading.Thread(target=run_chart_loop, args=(bot.charts, stopped))
             loop.start()
             try:
-                print(
-                    f"setup (watches, samples): "
-                    f"{time.monotonic() - started:.1f}s"
-                )
+                print(f"setup (watches, samples): {time.monotonic() - started:.1f}s")
                 _one_at_a_time(bot, sim, fake, args.alerts)
                 _while_a_chart_draws(bot, sim, fake, args.alerts)
                 _burst(bot, sim, fake, args.alerts + 3, args.burst)
