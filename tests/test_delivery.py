@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from support.alerting import GROUP, posts
 
-from bot.alerts.delivery import Deliverer
+from bot.alerts.delivery import Deliverer, DeliveryReport
 from bot.store import AlertStateRow, Outbox, Watch
 from bot.watches import Actor
 
@@ -187,3 +187,27 @@ def test_recording_a_delivery_never_fails_a_judge_writing_the_state_meanwhile(en
         (row,) = env.outbox()
         assert state.version == read_version + 1
         assert (state.alert_channel, state.alert_ts) == (row.channel_id, row.message_ts)
+
+
+def test_a_row_whose_lease_ran_out_before_its_turn_is_not_sent(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_audience(GROUP, 10)
+    env.poller.run_cycle()
+    (row_id,) = env.deliverer._claim(10)
+    env.clock.advance(env.deliverer.lease_seconds + 1)  # the rows before it took that long
+    report = DeliveryReport()
+    env.deliverer._deliver(row_id, report)  # another replica may be posting it now
+    assert posts(fake_slack) == [] and report.delivered == 0
+    assert env.new_deliverer("replica-2").deliver_due().delivered == 1
+    assert len(posts(fake_slack)) == 1
+
+
+def test_a_lease_is_renewed_for_each_row_as_its_turn_comes(env, sim, fake_slack):
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_audience(GROUP, 10)
+    env.poller.run_cycle()
+    (row_id,) = env.deliverer._claim(10)
+    env.clock.advance(env.deliverer.lease_seconds - 1)  # still held: renewed, then sent
+    report = DeliveryReport()
+    env.deliverer._deliver(row_id, report)
+    assert report.delivered == 1 and len(posts(fake_slack)) == 1

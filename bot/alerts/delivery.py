@@ -208,6 +208,8 @@ class Deliverer:
         return sorted(row_id for (row_id,) in claimed)
 
     def _deliver(self, row_id: int, report: DeliveryReport) -> None:
+        if not self._renew(row_id):
+            return
         with self.sessions() as session:
             row = session.get(Outbox, row_id)
             if row is None or row.status != OutboxStatus.PENDING or row.claimed_by != self.owner:
@@ -229,6 +231,28 @@ class Deliverer:
             self._failed(row_id, error, report)
             return
         self._done(row_id, ts, plan, report)
+
+    def _renew(self, row_id: int) -> bool:
+        """Extend this replica's lease on the row before it is sent, if it still holds it.
+
+        The rows of one claim are sent one after the other: when the earlier ones took
+        longer than the lease (a slow Slack), the lease of a later one ran out, and another
+        replica may have claimed it and be posting it now, before any lookup could find it.
+        Renewed just before sending, a lease only has to outlast one send."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            renewed = session.execute(
+                update(Outbox)
+                .where(
+                    Outbox.id == row_id,
+                    Outbox.status == OutboxStatus.PENDING,
+                    Outbox.claimed_by == self.owner,
+                    Outbox.claimed_until > to_dt(now),
+                )
+                .values(claimed_until=to_dt(now + self.lease_seconds))
+                .execution_options(synchronize_session=False)
+            )
+        return bool(renewed.rowcount)
 
     def _refused_upload(
         self, row_id: int, plan: _Plan, error: PostError, report: DeliveryReport
