@@ -284,6 +284,31 @@ def test_the_digest_and_its_chart_reach_slack(env, fake_slack) -> None:
     assert posted["metadata"]["event_payload"]["key"] == digest.dedup_key
 
 
+def test_a_chart_uploaded_before_a_crash_is_found_not_uploaded_again(env, fake_slack) -> None:
+    env.watch(f"watch {GROUP} below 10")
+    digests = digests_of(env)
+    digests.command(SetDigest(9, 0, "UTC"), Actor("U1", "C1"))
+    make_due(env)
+    digests.send_due()
+    assert env.deliverer.deliver_due(limit=1).delivered == 1  # the message
+    assert len(env.deliverer._claim(10)) == 1  # replica 1 uploads the chart, then dies
+    digest, chart = env.outbox()
+    file = chart.payload["file"]
+    env.poster.upload(
+        "C1",
+        thread_ts=digest.message_ts,
+        filename=file["filename"],
+        title=file["title"],
+        alt_text=file["alt_text"],
+        content=base64.b64decode(file["png"]),
+    )
+    env.clock.advance(env.deliverer.lease_seconds + 1)
+    report = env.new_deliverer("replica-2").deliver_due()
+    assert report.delivered == 1 and report.found_already_posted == 1
+    assert len(fake_slack.uploaded_files()) == 1
+    assert env.outbox()[1].status == "delivered"
+
+
 def test_an_upload_refused_leaves_the_digest_and_a_note(env, fake_slack) -> None:
     env.watch(f"watch {GROUP} below 10")
     digests = digests_of(env)
