@@ -58,7 +58,8 @@ class Courier:
     """Delivers the outbox on a thread of its own, one delivery at a time: at once when
     woken (``wake``: a batch wrote alert messages), and every ``every`` seconds anyway.
     A wake during a delivery runs another one right after it (the messages it wrote
-    may have come after that delivery's claim)."""
+    may have come after that delivery's claim); so does a delivery that says more are
+    due (``deliver`` returned True: it took as many as one delivery takes)."""
 
     def __init__(self, deliver: Callable[[], object], *, every: float = DELIVER_EVERY) -> None:
         self._deliver = deliver
@@ -88,7 +89,8 @@ class Courier:
                 return
             self._woken.clear()
             try:
-                self._deliver()
+                if self._deliver() is True:
+                    self._woken.set()
             except Exception:
                 log.exception("delivering alerts failed; will retry")
 
@@ -109,7 +111,7 @@ def start_scheduler(
     scheduler = BackgroundScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
     )
-    courier = Courier(deliverer.deliver_due)
+    courier = Courier(lambda: deliverer.deliver_due().more)
     scheduler.add_listener(lambda _: courier.stop(timeout=0), EVENT_SCHEDULER_SHUTDOWN)
 
     def poll() -> None:

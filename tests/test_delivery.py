@@ -211,3 +211,14 @@ def test_a_lease_is_renewed_for_each_row_as_its_turn_comes(env, sim, fake_slack)
     report = DeliveryReport()
     env.deliverer._deliver(row_id, report)
     assert report.delivered == 1 and len(posts(fake_slack)) == 1
+
+
+def test_a_delivery_says_when_it_took_as_many_as_it_could(env, sim, fake_slack):
+    for channel in ("C1", "C2", "C3"):
+        env.watch(f"watch {GROUP} below 100", channel=channel)
+    sim.set_audience(GROUP, 10)
+    env.poller.run_cycle()
+    first = env.deliverer.deliver_due(limit=2)
+    assert first.delivered == 2 and first.more
+    second = env.deliverer.deliver_due(limit=2)
+    assert second.delivered == 1 and not second.more

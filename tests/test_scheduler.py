@@ -44,6 +44,23 @@ def test_a_wake_delivers_at_once_not_at_the_next_period():
         courier.stop(timeout=10)
 
 
+def test_a_delivery_that_says_more_are_due_is_followed_at_once_until_none_are():
+    said = iter([True, True, False])
+    runs = []
+
+    def deliver() -> bool:
+        runs.append(1)
+        return next(said, False)
+
+    courier = Courier(deliver, every=3600)
+    try:
+        courier.wake()
+        wait_until(lambda: len(runs) == 3, timeout=10, what="three deliveries in a row")
+    finally:
+        courier.stop(timeout=10)
+    assert len(runs) == 3  # the third said none were left: no fourth before the period
+
+
 def test_wakes_during_a_delivery_run_one_more_after_it_never_two_at_once():
     deliveries = Deliveries()
     deliveries.release.clear()

@@ -145,6 +145,8 @@ class DeliveryReport:
     retried: int = 0
     failed: int = 0
     waiting_for_parent: int = 0
+    #: It claimed as many rows as one delivery takes: more may be due at once.
+    more: bool = False
 
 
 class Deliverer:
@@ -174,7 +176,9 @@ class Deliverer:
 
     def deliver_due(self, limit: int = 50) -> DeliveryReport:
         report = DeliveryReport()
-        for row_id in self._claim(limit):
+        claimed = self._claim(limit)
+        report.more = len(claimed) >= limit
+        for row_id in claimed:
             try:
                 self._deliver(row_id, report)
             except Exception as error:  # one bad row must not hold up the others
