@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.alerts.chart_delivery import LEASE_EXTRA, ChartDeliverer, Uploader
+from bot.alerts.chart_delivery import LEASE_EXTRA, ChartDeliverer
 from bot.alerts.delivery import Deliverer, Poster
 from bot.alerts.history import HistoryReader
 from bot.alerts.names import GroupNames
@@ -256,10 +256,8 @@ def _charts(
     poster: Poster,
     owner: str,
     lease: float,
-) -> ChartDeliverer | None:
-    """The alert charts' deliverer, when the poster takes files (Slack, the shell)."""
-    if not isinstance(poster, Uploader):
-        return None
+) -> ChartDeliverer:
+    """The alert charts' deliverer (every poster takes files: Slack, the shell)."""
     reader = HistoryReader(sessions, names, kept_days=settings.history_days)
     return ChartDeliverer(sessions, poster, reader, owner=owner, lease_seconds=lease + LEASE_EXTRA)
 

@@ -62,6 +62,16 @@ def make_due(env, channel="C1", at: float | None = None):
     env.clock.now = (at or row.next_due_at.timestamp()) + 5
 
 
+def a_digest_written(env, zone: str = "UTC") -> Digests:
+    """A watch in C1 and C1's digest at 09:00 ``zone``, made due and written to the outbox."""
+    env.watch(f"watch {GROUP} below 10")
+    digests = digests_of(env)
+    digests.command(SetDigest(9, 0, zone), Actor("U1", "C1"))
+    make_due(env)
+    assert digests.send_due() == 1
+    return digests
+
+
 def text_of(message) -> str:
     return blocks_to_text(message.blocks)
 
@@ -266,11 +276,7 @@ def test_many_groups_stay_within_slacks_limits(env, sim) -> None:
 
 
 def test_the_digest_and_its_chart_reach_slack(env, fake_slack) -> None:
-    env.watch(f"watch {GROUP} below 10")
-    digests = digests_of(env)
-    digests.command(SetDigest(9, 0, "Europe/Paris"), Actor("U1", "C1"))
-    make_due(env)
-    assert digests.send_due() == 1
+    a_digest_written(env, "Europe/Paris")
     report = env.deliverer.deliver_due()
     assert report.delivered == 2
     (posted,) = [m for m in fake_slack.messages("C1") if "Daily digest" in m.get("text", "")]
@@ -285,11 +291,7 @@ def test_the_digest_and_its_chart_reach_slack(env, fake_slack) -> None:
 
 
 def test_a_chart_uploaded_before_a_crash_is_found_not_uploaded_again(env, fake_slack) -> None:
-    env.watch(f"watch {GROUP} below 10")
-    digests = digests_of(env)
-    digests.command(SetDigest(9, 0, "UTC"), Actor("U1", "C1"))
-    make_due(env)
-    digests.send_due()
+    a_digest_written(env)
     assert env.deliverer.deliver_due(limit=1).delivered == 1  # the message
     assert len(env.deliverer._claim(10)) == 1  # replica 1 uploads the chart, then dies
     digest, chart = env.outbox()
@@ -310,11 +312,7 @@ def test_a_chart_uploaded_before_a_crash_is_found_not_uploaded_again(env, fake_s
 
 
 def test_an_upload_refused_leaves_the_digest_and_a_note(env, fake_slack) -> None:
-    env.watch(f"watch {GROUP} below 10")
-    digests = digests_of(env)
-    digests.command(SetDigest(9, 0, "UTC"), Actor("U1", "C1"))
-    make_due(env)
-    digests.send_due()
+    a_digest_written(env)
     fake_slack.fail_next("files.getUploadURLExternal", "missing_scope")
     env.deliverer.deliver_due()
     messages = fake_slack.messages("C1")
@@ -327,22 +325,14 @@ def test_an_upload_refused_leaves_the_digest_and_a_note(env, fake_slack) -> None
 
 
 def test_a_digest_payload_carries_the_png_until_delivered(env) -> None:
-    env.watch(f"watch {GROUP} below 10")
-    digests = digests_of(env)
-    digests.command(SetDigest(9, 0, "UTC"), Actor("U1", "C1"))
-    make_due(env)
-    digests.send_due()
+    a_digest_written(env)
     with env.sessions() as session:
         chart = session.scalars(select(Outbox).where(Outbox.kind == "digest_chart")).one()
     assert base64.b64decode(chart.payload["file"]["png"]) == b"\x89PNG fake 1"
 
 
 def test_a_digest_slack_refuses_says_why_with_its_setting(env, fake_slack) -> None:
-    env.watch(f"watch {GROUP} below 10")
-    digests = digests_of(env)
-    digests.command(SetDigest(9, 0, "UTC"), Actor("U1", "C1"))
-    make_due(env)
-    digests.send_due()
+    digests = a_digest_written(env)
     fake_slack.fail_next("chat.postMessage", "not_in_channel")
     env.deliverer.deliver_due()
     digest = env.outbox()[0]

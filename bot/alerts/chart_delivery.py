@@ -25,7 +25,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
@@ -37,7 +36,7 @@ from bot.alerts.alert_charts import (
     draw_png,
     filename_of,
 )
-from bot.alerts.delivery import PostError, thread_of
+from bot.alerts.delivery import PostError, Uploader, thread_of
 from bot.alerts.history import HistoryReader
 from bot.alerts.mapping import to_dt
 from bot.logs import log_unexpected
@@ -45,7 +44,7 @@ from bot.render.charts import Chart
 from bot.store.leases import LeasePolicy, claim_due
 from bot.store.models import Outbox, OutboxKind, OutboxStatus
 
-__all__ = ["LEASE_EXTRA", "MAX_CHART_ATTEMPTS", "ChartDeliverer", "ChartReport", "Uploader"]
+__all__ = ["LEASE_EXTRA", "MAX_CHART_ATTEMPTS", "ChartDeliverer", "ChartReport"]
 
 log = logging.getLogger(__name__)
 
@@ -56,30 +55,6 @@ MAX_BACKOFF = 60.0
 #: A chart's lease is a message's and this much more: the drawing (milliseconds) and an
 #: upload (three calls). A replica never uploads a chart whose lease it lost meanwhile.
 LEASE_EXTRA = 30.0
-
-
-@runtime_checkable
-class Uploader(Protocol):
-    """Where charts go: Slack (files_upload_v2), or the shell's folder."""
-
-    def upload(
-        self,
-        channel: str,
-        *,
-        thread_ts: str | None,
-        filename: str,
-        title: str,
-        alt_text: str,
-        content: bytes,
-    ) -> str:
-        """Share a file in the thread; return its id. Raise PostError."""
-        ...
-
-    def find_upload(
-        self, channel: str, *, thread_ts: str | None, filename: str, since: float
-    ) -> str | None:
-        """The id of a file already shared there under this name, if any. Raise PostError."""
-        ...
 
 
 @dataclass

@@ -52,6 +52,7 @@ __all__ = [
     "DigestFile",
     "PostError",
     "Poster",
+    "Uploader",
     "thread_of",
 ]
 
@@ -83,8 +84,33 @@ class PostError(Exception):
         self.request_id = request_id
 
 
-class Poster(Protocol):
-    """Where alert messages go: Slack, or the shell's terminal."""
+class Uploader(Protocol):
+    """Where charts go (alert charts, digests' charts): Slack (files_upload_v2), or the
+    shell's folder."""
+
+    def upload(
+        self,
+        channel: str,
+        *,
+        thread_ts: str | None,
+        filename: str,
+        title: str,
+        alt_text: str,
+        content: bytes,
+    ) -> str:
+        """Share a file in the channel, in a thread if given; return its id. Raise
+        PostError."""
+        ...
+
+    def find_upload(
+        self, channel: str, *, thread_ts: str | None, filename: str, since: float
+    ) -> str | None:
+        """The id of a file already shared there under this name, if any. Raise PostError."""
+        ...
+
+
+class Poster(Uploader, Protocol):
+    """Where alert messages (and their charts) go: Slack, or the shell's terminal."""
 
     def post(
         self, channel: str, payload: dict[str, Any], *, thread_ts: str | None, broadcast: bool
@@ -98,26 +124,6 @@ class Poster(Protocol):
 
     def find(self, channel: str, key: str, *, since: float, thread_ts: str | None) -> str | None:
         """The ts of a message already posted with this key in its metadata, if any."""
-        ...
-
-    def upload(
-        self,
-        channel: str,
-        *,
-        thread_ts: str | None,
-        filename: str,
-        title: str,
-        alt_text: str,
-        content: bytes,
-    ) -> str:
-        """Share a file (a chart) in the channel, in a thread if given; return its id.
-        Raise PostError."""
-        ...
-
-    def find_upload(
-        self, channel: str, *, thread_ts: str | None, filename: str, since: float
-    ) -> str | None:
-        """The id of a file already shared there under this name, if any. Raise PostError."""
         ...
 
 
@@ -215,8 +221,8 @@ class Deliverer:
         if not self._renew(row_id):
             return
         with self.sessions() as session:
-            row = session.get(Outbox, row_id)
-            if row is None or row.status != OutboxStatus.PENDING or row.claimed_by != self.owner:
+            row = session.get(Outbox, row_id)  # pending and ours: the renewal said so
+            if row is None:
                 return
             parent = session.get(Outbox, row.parent_id) if row.parent_id else None
             if parent is not None and parent.status == OutboxStatus.FAILED:
