@@ -195,47 +195,12 @@ def test_credentials_are_the_simulators_without_an_app_else_the_apps():
     assert (app.sdkappid, app.secret_key, app.admin) == (1400000001, "key", "ops")
 
 
-def test_the_shell_demo_drop_alerts_and_resolves_by_push_not_by_polling(tmp_path):
+def test_the_shell_demo_drop_alerts_and_resolves_by_push_each_with_its_chart(tmp_path):
     """The shell's demo watch on @TGS#demo-drop, its drop moved to 3 s after start and
     its recovery to 9 s: both come through the simulator's callbacks (polling is every
-    60 s), each about a debounce (here 1 s) after the first callback that counts."""
-    scenario = demo_scenario()
-    groups = [
-        replace(g, curve=Drop(start=400, end=40, at=3, recover_at=9))
-        if g.group_id == "@TGS#demo-drop"
-        else g
-        for g in scenario.groups
-    ]
-    lines: list[str] = []
-    resolved = threading.Event()
-
-    def write(line: str) -> None:
-        lines.append(line)
-        if "Resolved" in line:
-            resolved.set()
-
-    def read(prompt: str) -> str:
-        assert resolved.wait(timeout=30), "\n".join(lines)
-        return "quit"
-
-    transport = ShellTransport(write, files=tmp_path, read=read)
-    settings = load_settings({"PUSH_DEBOUNCE": "1"})
-    started = time.monotonic()
-    with build(settings, transport, replace(scenario, groups=groups)) as bot:
-        bot.serve()
-        took = time.monotonic() - started
-        pusher_stats = [p.stats for p in bot.tencent.simulator._pushers]
-    text = "\n".join(lines)
-    assert "Audience 40 is below 100" in text
-    assert text.index("Audience alert") < text.index("Resolved: 400 online")
-    assert took < 30  # far from the 60 s poll: the callbacks did it
-    assert pusher_stats and pusher_stats[0].callbacks >= 2 * 8  # 360 out, 360 back, 50 a call
-    assert pusher_stats[0].failures == 0
-
-
-def test_the_shell_prints_each_alert_then_the_path_of_its_chart(tmp_path):
-    """The running shell (its scheduler's jobs): the demo drop's alert, then a line with
-    its chart's PNG; the resolve, then the incident's chart."""
+    60 s), each about a debounce (here 1 s) after the first callback that counts; the
+    running shell (its scheduler's jobs) prints the alert, then a line with its chart's
+    PNG, the resolve, then the incident's chart."""
     scenario = demo_scenario()
     groups = [
         replace(g, curve=Drop(start=400, end=40, at=3, recover_at=9))
@@ -257,13 +222,20 @@ def test_the_shell_prints_each_alert_then_the_path_of_its_chart(tmp_path):
 
     transport = ShellTransport(write, files=tmp_path, read=read)
     settings = load_settings({"PUSH_DEBOUNCE": "1"})
+    started = time.monotonic()
     with build(settings, transport, replace(scenario, groups=groups)) as bot:
         bot.serve()
+        took = time.monotonic() - started
+        pusher_stats = [p.stats for p in bot.tencent.simulator._pushers]
     text = "\n".join(lines)
+    assert took < 30  # far from the 60 s poll: the callbacks did it
+    assert pusher_stats and pusher_stats[0].callbacks >= 2 * 8  # 360 out, 360 back, 50 a call
+    assert pusher_stats[0].failures == 0
     alert = text.index("Audience 40 is below 100")
     first_chart = text.index("--- #CSHELL: chart of alert 1 ---")
     resolve = text.index("Resolved: 400 online")
     second_chart = text.index("--- #CSHELL: chart of alert 1 ---", first_chart + 1)
+    assert text.index("Audience alert") < resolve
     assert alert < first_chart < resolve < second_chart
     paths = [
         Path(line[len("Chart written to ") :]) for line in text.splitlines() if "Chart" in line
