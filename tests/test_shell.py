@@ -1,5 +1,7 @@
 """The shell: the same handlers as Slack, rendered for a terminal (errbot's text backend idea)."""
 
+from contextlib import contextmanager
+
 import pytest
 
 from bot.handlers import OnlineHandlers
@@ -38,6 +40,19 @@ def _client(sim, retry=None):
         rate_limits=RateLimits(200),
         retry=retry or RetryPolicy(),
     )
+
+
+@contextmanager
+def _alerting(sim, tmp_path, poster):
+    """A Tencent client on the simulator, and the alerting services over a SQLite file in
+    ``tmp_path``, posting to ``poster``."""
+    client = _client(sim)
+    database = f"sqlite:///{tmp_path / 'shell.db'}"
+    try:
+        with open_alerting(load_settings({}), client, database, poster, poll_interval=60) as on:
+            yield client, on
+    finally:
+        client.close()
 
 
 @pytest.fixture
@@ -152,11 +167,9 @@ def test_the_same_question_within_seconds_reuses_one_fetch(sim, tmp_path):
 
 
 def test_alert_buttons_are_pressed_in_the_shell(sim, tmp_path):
-    client = _client(sim)
     printed: list[str] = []
     poster = ShellPoster(printed.append)
-    database = f"sqlite:///{tmp_path / 'shell.db'}"
-    with open_alerting(load_settings({}), client, database, poster, poll_interval=60) as alerting:
+    with _alerting(sim, tmp_path, poster) as (client, alerting):
         handlers = OnlineHandlers(client, alerting.watches)
         shell = Shell(handlers, tmp_path, alerts=poster)
         try:
@@ -183,15 +196,12 @@ def test_alert_buttons_are_pressed_in_the_shell(sim, tmp_path):
             assert watch.state.acknowledged_by == "USHELL"
             assert watch.muted_until is not None
             assert watch.deleted_at is not None
-    client.close()
 
 
 def test_an_alert_prints_then_the_path_of_its_chart(sim, tmp_path):
-    client = _client(sim)
     printed: list[str] = []
     poster = ShellPoster(printed.append, tmp_path)
-    database = f"sqlite:///{tmp_path / 'shell.db'}"
-    with open_alerting(load_settings({}), client, database, poster, poll_interval=60) as alerting:
+    with _alerting(sim, tmp_path, poster) as (client, alerting):
         handlers = OnlineHandlers(client, alerting.watches)
         shell = Shell(handlers, tmp_path, alerts=poster)
         try:
@@ -204,7 +214,6 @@ def test_an_alert_prints_then_the_path_of_its_chart(sim, tmp_path):
             assert alerting.charts.deliver_due().uploaded == 0  # once
         finally:
             handlers.close()
-    client.close()
     alert, chart = printed
     assert "--- #CSHELL: alert 1 ---" in alert and "Audience 2 is below 5" in alert
     head, title, written = chart.strip().splitlines()
@@ -216,11 +225,7 @@ def test_an_alert_prints_then_the_path_of_its_chart(sim, tmp_path):
 
 
 def test_home_shows_every_watch_as_the_app_home_does(sim, tmp_path):
-    client = _client(sim)
-    database = f"sqlite:///{tmp_path / 'shell.db'}"
-    with open_alerting(
-        load_settings({}), client, database, ShellPoster(lambda _: None), poll_interval=60
-    ) as alerting:
+    with _alerting(sim, tmp_path, ShellPoster(lambda _: None)) as (client, alerting):
         handlers = OnlineHandlers(client, alerting.watches)
         shell = Shell(handlers, tmp_path)
         try:
@@ -235,7 +240,6 @@ def test_home_shows_every_watch_as_the_app_home_does(sim, tmp_path):
             assert shell.execute("home 0") == shell.execute("home x") == HOME_USAGE
         finally:
             handlers.close()
-    client.close()
 
 
 def test_history_writes_the_chart_to_a_file_and_prints_its_path(sim, tmp_path):
@@ -245,11 +249,7 @@ def test_history_writes_the_chart_to_a_file_and_prints_its_path(sim, tmp_path):
 
     from bot.alerts.history import HistoryReader
 
-    client = _client(sim)
-    database = f"sqlite:///{tmp_path / 'shell.db'}"
-    with open_alerting(
-        load_settings({}), client, database, ShellPoster(), poll_interval=60
-    ) as alerting:
+    with _alerting(sim, tmp_path, ShellPoster()) as (client, alerting):
         history = HistoryReader(alerting.sessions, alerting.watches.names)
         handlers = OnlineHandlers(client, alerting.watches, history=history)
         shell = Shell(handlers, tmp_path / "files", zone=ZoneInfo("Asia/Tokyo"))
@@ -263,7 +263,6 @@ def test_history_writes_the_chart_to_a_file_and_prints_its_path(sim, tmp_path):
             unwritable = shell.execute("/online history @TGS#small 1h")
         finally:
             handlers.close()
-    client.close()
 
     assert out.splitlines()[0] == "⏳ Drawing the audience of `@TGS#small` over the last 1h…"
     chart = tmp_path / "files" / "history-TGS-small-1h.png"
@@ -292,11 +291,7 @@ def test_digest_in_the_shell_set_shown_and_now_with_its_chart(sim, tmp_path):
     from bot.alerts.history import HistoryReader
     from bot.digest.service import Digests
 
-    client = _client(sim)
-    database = f"sqlite:///{tmp_path / 'shell.db'}"
-    with open_alerting(
-        load_settings({}), client, database, ShellPoster(), poll_interval=60
-    ) as alerting:
+    with _alerting(sim, tmp_path, ShellPoster()) as (client, alerting):
         history = HistoryReader(alerting.sessions, alerting.watches.names)
         zone = ZoneInfo("Asia/Tokyo")
         digests = Digests(
@@ -312,7 +307,6 @@ def test_digest_in_the_shell_set_shown_and_now_with_its_chart(sim, tmp_path):
             now = shell.execute("digest now")
         finally:
             handlers.close()
-    client.close()
 
     assert "daily digest goes out at *09:00* `Asia/Tokyo`" in set_out
     assert "your Slack time zone" in set_out
