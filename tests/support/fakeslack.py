@@ -596,7 +596,12 @@ class FakeSlack:
         for key in ("blocks", "attachments", "metadata"):
             if params.get(key):
                 message[key] = params[key]
-        thread_ts = params.get("thread_ts")
+        self._add_message(channel, message, params.get("thread_ts"))
+        return _ok(channel=channel, ts=ts, message=dict(message))
+
+    def _add_message(self, channel: str, message: dict[str, Any], thread_ts: str | None) -> None:
+        """Add ``message`` to the channel's history, as a reply in ``thread_ts``'s thread
+        if given (its parent then counts the reply)."""
         if thread_ts:
             message["thread_ts"] = thread_ts
             parent = self._find_message(channel, thread_ts)
@@ -604,7 +609,6 @@ class FakeSlack:
                 parent["thread_ts"] = thread_ts
                 parent["reply_count"] = parent.get("reply_count", 0) + 1
         self._messages[channel].append(message)
-        return _ok(channel=channel, ts=ts, message=dict(message))
 
     def _chat_post_ephemeral(self, params: dict[str, Any]) -> _Reply:
         if not params.get("channel"):
@@ -743,14 +747,7 @@ class FakeSlack:
             "upload": True,
             "files": files,
         }
-        thread_ts = params.get("thread_ts")
-        if thread_ts:
-            message["thread_ts"] = thread_ts
-            parent = self._find_message(channel, thread_ts)
-            if parent is not None:
-                parent["thread_ts"] = thread_ts
-                parent["reply_count"] = parent.get("reply_count", 0) + 1
-        self._messages[channel].append(message)
+        self._add_message(channel, message, params.get("thread_ts"))
 
     def _usergroups_users_list(self, params: dict[str, Any]) -> _Reply:
         group = str(params.get("usergroup") or "")
