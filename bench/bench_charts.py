@@ -304,11 +304,14 @@ def send_at_once(url: str, fake, jobs: list[tuple[str, str, str]]) -> list[tuple
     return sent
 
 
-def run_phase(label: str, url: str, fake, bot, jobs: list[tuple[str, str, str]]) -> bool:
+def run_phase(
+    label: str, url: str, fake, bot, sim_pid: int, jobs: list[tuple[str, str, str]]
+) -> bool:
     from support.procstat import cpu_seconds
 
     uploads_before = len(fake.uploaded_files())
     cpu_before = cpu_seconds(bot.process.pid)
+    others_before = time.process_time(), cpu_seconds(sim_pid)
     started = time.monotonic()
     sent = send_at_once(url, fake, jobs)
     latencies, problems = [], 0
@@ -324,6 +327,10 @@ def run_phase(label: str, url: str, fake, bot, jobs: list[tuple[str, str, str]])
         latencies.append(call.time - at)
     wall = time.monotonic() - started
     cpu = cpu_seconds(bot.process.pid) - cpu_before
+    ours, simulator = (
+        time.process_time() - others_before[0],
+        cpu_seconds(sim_pid) - others_before[1],
+    )
     uploads = fake.uploaded_files()[uploads_before:]
     p99 = percentiles(latencies)["p99"] if latencies else float("inf")
     print(f"\n== {label}: {len(jobs)} requests sent at once")
@@ -336,6 +343,10 @@ def run_phase(label: str, url: str, fake, bot, jobs: list[tuple[str, str, str]])
     print(
         f"   bot          CPU {1000 * cpu / len(jobs):.1f} ms/request ({100 * cpu / wall:.0f}% "
         f"of a CPU); RSS {mem.rss_mb:.1f} MB, peak {mem.peak_mb:.1f} MB"
+    )
+    print(  # the same two CPUs: what the fake Slack (and the senders) and the simulator used
+        f"   beside it    this process (fake Slack, senders) {100 * ours / wall:.0f}% of a CPU, "
+        f"the simulator {100 * simulator / wall:.0f}%"
     )
     met = p99 < REPLY_P99_TARGET and problems == 0 and len(latencies) == len(jobs)
     print(
@@ -397,7 +408,7 @@ def bench_app(
                     (f"one{i:04d}", f"U{i:04d}", f"history {groups[0]} 24h")
                     for i in range(requests_count)
                 ]
-                met.append(run_phase("one group", url, fake, bot, jobs))
+                met.append(run_phase("one group", url, fake, bot, sim.pid, jobs))
                 time.sleep(11)  # past the 10 s reuse: the next phase reads and draws anew
             if "distinct" in phases:
                 jobs = [
@@ -409,7 +420,9 @@ def bench_app(
                     raw = tmp / "profile.txt"
                     profiler = start_profiler(bot.process.pid, raw, tmp / "py-spy.log")
                 try:
-                    met.append(run_phase(f"{len(groups)} distinct groups", url, fake, bot, jobs))
+                    met.append(
+                        run_phase(f"{len(groups)} distinct groups", url, fake, bot, sim.pid, jobs)
+                    )
                 finally:
                     if profiler is not None:
                         stop_profiler(profiler)

@@ -18,9 +18,11 @@ with the firing shade (a chart has no other colours), mapped without dithering: 
 2 ms, against 11 ms for computing a palette from the pixels (FASTOCTREE), for a PNG of
 about 30 KB at zlib level 3 (level 6 saves 6 KB for 5 ms more).
 
-Charts are drawn side by side: each has its own image; the one lock is FreeType's,
-held while a text not seen before is rendered (its mask is kept: ticks, legends and
-labels come back chart after chart).
+Charts are drawn side by side: each has its own image. Two locks: FreeType's, held
+while a text not seen before is rendered (its mask is kept: ticks, legends and labels
+come back chart after chart); and the fonts', held while a font is looked for or read
+(once per process: the burst of charts after a start waits for one thread to read them,
+rather than every answer thread reading the same fonts at once).
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ import itertools
 import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from bot.render.chart_model import FIRING_COLOUR
 from bot.render.chart_scene import WHITE, Dot, Label, Scene, Shade, Stroke
@@ -309,7 +311,24 @@ def _chain(bold: bool) -> tuple[tuple[str, int], ...]:
 FONTS_FOLDER = Path(__file__).resolve().parent / "fonts"
 
 
-@functools.cache
+_T = TypeVar("_T")
+_fonts_lock = threading.RLock()
+
+
+def _loaded_once(load: Callable[..., _T]) -> Callable[..., _T]:
+    """``load``, cached, and computed by one thread at a time (the others wait for it)."""
+    cached = functools.cache(load)
+
+    @functools.wraps(load)
+    def once(*args: Any) -> _T:
+        with _fonts_lock:
+            return cached(*args)
+
+    once.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return once
+
+
+@_loaded_once
 def _cjk_faces() -> tuple[tuple[str, int], ...]:
     """The installed fonts of CJK_FONTS, in that order (a collection's face by index)."""
     from PIL import ImageFont
@@ -332,7 +351,7 @@ def _cjk_faces() -> tuple[tuple[str, int], ...]:
     return tuple(found[name] for name in CJK_FONTS if name in found)
 
 
-@functools.cache
+@_loaded_once
 def _cmap(face: tuple[str, int]) -> frozenset[int]:
     """The characters ``face`` has a glyph for."""
     from fontTools.ttLib import TTFont
@@ -342,7 +361,7 @@ def _cmap(face: tuple[str, int]) -> frozenset[int]:
         return frozenset(font.getBestCmap() or ())
 
 
-@functools.cache
+@_loaded_once
 def _font(face: tuple[str, int], size: int) -> Any:
     from PIL import ImageFont
 
