@@ -1,7 +1,8 @@
 """Benchmark: how soon an alert's chart follows its alert, and whether charts delay alerts.
 
 The bot's alerting parts run here as ``online-bot run`` runs them (``open_alerting``:
-the poller, the text deliverer, the chart deliverer), over a SQLite file, the
+the poller, the text deliverer, the chart deliverer drawing in a drawing process of its
+own, ``bot.drawing.ChartDrawer``, started with the first chart), over a SQLite file, the
 simulator in-process and the fake Slack over loopback. This thread plays the poll job
 (a cycle, then the outbox delivered at once); the chart loop runs in its own thread
 (``run_chart_loop``).
@@ -38,6 +39,7 @@ from sqlalchemy import update
 from support.fakeslack import FakeSlack
 
 from bot.commands.grammar import parse
+from bot.drawing import ChartDrawer
 from bot.scheduler import run_chart_loop
 from bot.settings import load_settings
 from bot.simulator import Faults, Scenario, Simulator
@@ -69,7 +71,11 @@ def main() -> None:
         )
         poster = SlackPoster(poster_client("xoxb-bench", fake.api_url))
         database = f"sqlite:///{Path(folder) / 'bench.db'}"
-        with open_alerting(load_settings({}), client, database, poster, poll_interval=60) as bot:
+        drawer = ChartDrawer()
+        settings = load_settings({})
+        with open_alerting(
+            settings, client, database, poster, poll_interval=60, draw=drawer.png
+        ) as bot:
             assert bot.charts is not None
             started = time.monotonic()
             for i in range(groups):
@@ -89,6 +95,7 @@ def main() -> None:
             finally:
                 stopped.set()
                 loop.join()
+        drawer.close()
         client.close()
     print(f"load after: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} (1, 5 min)")
 

@@ -307,10 +307,11 @@ def send_at_once(url: str, fake, jobs: list[tuple[str, str, str]]) -> list[tuple
 def run_phase(
     label: str, url: str, fake, bot, sim_pid: int, jobs: list[tuple[str, str, str]]
 ) -> bool:
-    from support.procstat import cpu_seconds
+    from support.procstat import children, cpu_seconds
 
     uploads_before = len(fake.uploaded_files())
     cpu_before = cpu_seconds(bot.process.pid)
+    apart_before = {pid: cpu_seconds(pid) for pid in children(bot.process.pid)}
     others_before = time.process_time(), cpu_seconds(sim_pid)
     started = time.monotonic()
     sent = send_at_once(url, fake, jobs)
@@ -327,6 +328,9 @@ def run_phase(
         latencies.append(call.time - at)
     wall = time.monotonic() - started
     cpu = cpu_seconds(bot.process.pid) - cpu_before
+    apart = {
+        pid: cpu_seconds(pid) - apart_before.get(pid, 0.0) for pid in children(bot.process.pid)
+    }
     ours, simulator = (
         time.process_time() - others_before[0],
         cpu_seconds(sim_pid) - others_before[1],
@@ -344,6 +348,13 @@ def run_phase(
         f"   bot          CPU {1000 * cpu / len(jobs):.1f} ms/request ({100 * cpu / wall:.0f}% "
         f"of a CPU); RSS {mem.rss_mb:.1f} MB, peak {mem.peak_mb:.1f} MB"
     )
+    if apart:  # the drawing process (and multiprocessing's resource tracker)
+        biggest = max(apart, key=lambda pid: apart[pid])
+        print(
+            f"   drawing      CPU {1000 * apart[biggest] / len(jobs):.1f} ms/request "
+            f"({100 * apart[biggest] / wall:.0f}% of a CPU) in its own process; RSS "
+            f"{memory(biggest).rss_mb:.1f} MB, peak {memory(biggest).peak_mb:.1f} MB"
+        )
     print(  # the same two CPUs: what the fake Slack (and the senders) and the simulator used
         f"   beside it    this process (fake Slack, senders) {100 * ours / wall:.0f}% of a CPU, "
         f"the simulator {100 * simulator / wall:.0f}%"

@@ -41,6 +41,7 @@ from bot.commands.grammar import (
     WatchThreshold,
     parse,
 )
+from bot.drawing import Draw, draw_here
 from bot.logs import log_unexpected
 from bot.render.alerts import (
     ACK_ACTION,
@@ -50,7 +51,7 @@ from bot.render.alerts import (
     parse_alert_button_value,
 )
 from bot.render.blocks import Message
-from bot.render.charts import Chart, render_png
+from bot.render.charts import Chart
 from bot.render.digest import render_setting_digest
 from bot.render.history import HistoryView, render_drawing, render_history, render_no_history
 from bot.render.members import (
@@ -213,6 +214,7 @@ class OnlineHandlers:
         *,
         history: HistoryReader | None = None,
         digests: Digests | None = None,
+        draw: Draw = draw_here,
         reuse_seconds: float = SNAPSHOT_REUSE,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -220,6 +222,7 @@ class OnlineHandlers:
         self.watches = watches
         self.history = history
         self.digests = digests
+        self.draw = draw
         self.reuse_seconds = reuse_seconds
         self._monotonic = monotonic
         # The same history asked within reuse_seconds (a team after an alert) is read,
@@ -321,8 +324,9 @@ class OnlineHandlers:
             asking.result(timeout=NAME_WAIT)
 
     def chart_png(self, chart: Chart) -> bytes:
-        """``chart`` as PNG; the same chart asked again within reuse_seconds is drawn once."""
-        return self._charts.get(chart, lambda: render_png(chart))
+        """``chart`` as PNG (DrawingFailed if it cannot be drawn); the same chart asked again
+        within reuse_seconds is drawn once."""
+        return self._charts.get(chart, lambda: self.draw(chart))
 
     def _watch_command(self, command: object, caller: Caller) -> Reply | Deferred:
         watches = self.watches

@@ -28,10 +28,10 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts.delivery import PostError
 from bot.digest.service import Digests
+from bot.drawing import DrawingFailed
 from bot.handlers import Answer, Caller, Deferred, HistoryAnswer, OnlineHandlers, Reply
 from bot.home import AppHome
 from bot.httpserver import http_server, routes_app, stop_http_server
-from bot.logs import log_unexpected
 from bot.render.alerts import ACK_ACTION, MUTE_ACTION, UNWATCH_ACTION
 from bot.render.blocks import Message
 from bot.render.members import NEXT_PAGE_ACTION, PREVIOUS_PAGE_ACTION
@@ -302,12 +302,8 @@ class Shell:
                 "the counts below stand in for it."
             )
             return answer.message(chart_note=note, zone_note=zone_note, attached=False)
-        except Exception:
-            ref = log_unexpected(log, "unexpected failure drawing a chart")
-            note = (
-                f"The chart could not be drawn (something went wrong inside the bot, ref {ref}); "
-                "the counts below stand in for it."
-            )
+        except DrawingFailed as error:
+            note = f"The chart could not be drawn ({error}); the counts below stand in for it."
             return answer.message(chart_note=note, zone_note=zone_note, attached=False)
         return answer.message(
             chart_note=f"Chart written to {path}", zone_note=zone_note, attached=True

@@ -11,7 +11,9 @@ them to the transport, which starts the scheduler as it begins taking input, and
 3. the handlers' Tencent threads stop;
 4. the poller's threads end, the database engine is disposed of, and the SQLite
    database is released to other processes;
-5. the Tencent client closes, and the simulator (if one was started) stops.
+5. the drawing process stops (where the transport draws apart, ``Plan.draw_apart``,
+   and a chart was drawn: ``bot.drawing``);
+6. the Tencent client closes, and the simulator (if one was started) stops.
 
 The transport wraps the bot from outside (``bot/slack/transport.py``, ``bot/shell.py``):
 it says where alerts go, picks the database and poll interval once Tencent is known,
@@ -42,6 +44,7 @@ from bot.alerts.names import GroupNames
 from bot.alerts.poller import Poller
 from bot.alerts.push import Inbox
 from bot.digest.service import Digests
+from bot.drawing import ChartDrawer, Draw, draw_here
 from bot.handlers import OnlineHandlers
 from bot.httpserver import WsgiApp
 from bot.metrics import METRICS_PATH, Metrics, metrics_app
@@ -169,10 +172,11 @@ def open_alerting(
     usergroup_members: Callable[[str], frozenset[str]] | None = None,
     push: bool = False,
     metrics: Metrics | None = None,
+    draw: Draw = draw_here,
 ) -> Iterator[Alerting]:
     """Migrate the database to the latest schema, then build the alerting services (with
     ``push``, the inbox for Tencent's callbacks too); ``metrics`` counts the poll cycles and
-    serves the database's figures.
+    serves the database's figures; alert charts are drawn by ``draw``.
 
     A SQLite database is held for this process alone (DatabaseInUse otherwise).
     """
@@ -186,6 +190,7 @@ def open_alerting(
             usergroup_members,
             push,
             metrics if metrics is not None else Metrics(),
+            draw,
         )
 
 
@@ -198,6 +203,7 @@ def _alerting(
     usergroup_members: Callable[[str], frozenset[str]] | None,
     push: bool,
     metrics: Metrics,
+    draw: Draw,
 ) -> Iterator[Alerting]:
     upgrade(database_url)
     engine = make_engine(database_url)
@@ -222,7 +228,7 @@ def _alerting(
     if push:
         debounce = settings.push_debounce
         inbox = Inbox(sessions) if debounce is None else Inbox(sessions, debounce=debounce)
-    charts = _charts(settings, sessions, names, poster, owner, lease.outbox)
+    charts = _charts(settings, sessions, names, poster, owner, lease.outbox, draw)
     try:
         yield Alerting(
             sessions=sessions,
@@ -256,10 +262,13 @@ def _charts(
     poster: Poster,
     owner: str,
     lease: float,
+    draw: Draw,
 ) -> ChartDeliverer:
     """The alert charts' deliverer (every poster takes files: Slack, the shell)."""
     reader = HistoryReader(sessions, names, kept_days=settings.history_days)
-    return ChartDeliverer(sessions, poster, reader, owner=owner, lease_seconds=lease + LEASE_EXTRA)
+    return ChartDeliverer(
+        sessions, poster, reader, draw=draw, owner=owner, lease_seconds=lease + LEASE_EXTRA
+    )
 
 
 # -- the whole bot ------------------------------------------------------------------------
@@ -276,6 +285,9 @@ class Plan:
     push: bool = False
     #: ... signed with this token (None: unsigned, TENCENT_IM_CALLBACK_INSECURE=1).
     push_token: str | None = None
+    #: Draw charts in a process of their own (``bot.drawing.ChartDrawer``), not in the
+    #: threads asking for them: for a bot that many people ask at once.
+    draw_apart: bool = False
 
 
 class Transport(Protocol):
@@ -392,6 +404,11 @@ def build(
     with ExitStack() as opened:
         tencent = opened.enter_context(open_tencent(settings, scenario, metrics=metrics))
         plan = transport.plan(settings, tencent)
+        draw = draw_here
+        if plan.draw_apart:
+            drawer = ChartDrawer()
+            opened.callback(drawer.close)  # after everything that draws has stopped
+            draw = drawer.png
         alerting = opened.enter_context(
             open_alerting(
                 settings,
@@ -402,6 +419,7 @@ def build(
                 usergroup_members=transport.usergroup_members,
                 push=plan.push,
                 metrics=metrics,
+                draw=draw,
             )
         )
         history = HistoryReader(
@@ -413,9 +431,10 @@ def build(
             alerting.watches,
             owner=replica_owner(),
             user_zone=transport.user_zone,
+            draw=draw,
         )
         handlers = OnlineHandlers(
-            tencent.client, alerting.watches, history=history, digests=digests
+            tencent.client, alerting.watches, history=history, digests=digests, draw=draw
         )
         opened.callback(handlers.close)
         bot = Bot(settings, transport, tencent, alerting, handlers, plan, metrics, digests)

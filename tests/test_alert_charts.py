@@ -5,17 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.alerts import alert_charts
-from bot.alerts.alert_charts import (
-    ChartRequest,
-    DrawingFailed,
-    draw_png,
-    filename_of,
-    margin,
-    title_of,
-    window,
-)
-from bot.render.charts import UTC_ZONE, Chart, Panel, Point
+from bot.alerts.alert_charts import ChartRequest, filename_of, margin, title_of, window
 from bot.render.history import HistoryView
 
 T = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
@@ -117,18 +107,3 @@ def test_a_title_without_a_name_shows_the_group_id():
 def test_the_file_name_carries_the_row_and_is_safe():
     assert filename_of(request(group="@TGS#a/../b")) == "alert-chart-7-TGS-a----b.png"
     assert filename_of(request("resolved")) == "incident-chart-7-TGS-live.png"
-
-
-def test_a_chart_that_cannot_be_drawn_is_drawing_failed_and_the_next_one_draws(monkeypatch):
-    chart = Chart(
-        (Panel("@TGS#live", (Point(T - 60, 5), Point(T, 7))),), T - HOUR, T, UTC_ZONE, title=""
-    )
-
-    def broken(_: Chart) -> bytes:
-        raise ValueError("no font")
-
-    monkeypatch.setattr(alert_charts, "render_png", broken)
-    with pytest.raises(DrawingFailed, match=r"drawing failed \(ValueError\)"):
-        draw_png(chart)
-    monkeypatch.undo()
-    assert draw_png(chart).startswith(b"\x89PNG")

@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 from support.alerting import GROUP
 from support.slackapp import start_app
 
+from bot import drawing
 from bot.alerts.history import HistoryReader
 from bot.alerts.names import GroupNames
 from bot.handlers import Caller, HistoryAnswer
@@ -210,15 +211,16 @@ def test_the_same_chart_asked_twice_is_drawn_once(app):
     assert first.chart(parse_zone("UTC")).content != first.chart(zone).content
 
 
-def test_a_chart_that_cannot_be_drawn_still_gets_an_answer(env, fake_slack, caplog):
+def test_a_chart_that_cannot_be_drawn_still_gets_an_answer(env, fake_slack, caplog, monkeypatch):
     def broken(chart):
         raise RuntimeError("the renderer broke")
 
+    monkeypatch.setattr(drawing, "render_png", broken)
     env.watch(f"watch {GROUP} below 100")
     env.cycle()
     view = HistoryReader(env.sessions, clock=env.clock).read(GROUP, None, 3600, "C1")
     assert len(view.points) == 2
-    answer = HistoryAnswer(view, public=False, draw=broken)
+    answer = HistoryAnswer(view, public=False, draw=drawing.draw_here)
     client = WebClient(token="xoxb-test", base_url=fake_slack.api_url)
 
     message = _chart_answer(answer, Caller("U1", "C1"), client, UserZones())

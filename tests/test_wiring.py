@@ -3,6 +3,7 @@ named once (credentials, the replica's name, leases)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import socket
 import threading
@@ -14,7 +15,9 @@ import pytest
 import requests
 
 from bot.alerts.delivery import Poster
+from bot.drawing import ChartDrawer, draw_here
 from bot.handlers import Deferred, Reply
+from bot.render.charts import UTC_ZONE, Chart, Panel, Point
 from bot.settings import SettingsError, load_settings
 from bot.shell import SHELL_CALLER, ShellPoster, ShellTransport
 from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY, Drop, demo_scenario
@@ -114,6 +117,25 @@ def test_the_owner_named_once_reaches_the_poster_and_the_leases(tmp_path):
         assert bot.alerting.poller.lease_seconds == LeasePolicy.for_interval(60).targets
         assert bot.alerting.deliverer.lease_seconds == LeasePolicy.for_interval(60).outbox
     assert lines[-1] == "1 watches in this channel (all shown)"
+
+
+def test_one_way_to_draw_for_every_chart_apart_when_the_transport_asks(tmp_path):
+    chart = Chart((Panel("@TGS#x", (Point(0.0, 1), Point(60.0, 2))),), 0.0, 120.0, UTC_ZONE, "")
+    here = ConversationTransport(Plan(f"sqlite:///{tmp_path / 'here.db'}", 60), [])
+    with build(load_settings({}), here) as bot:
+        assert bot.digests is not None and bot.alerting.charts is not None
+        assert bot.handlers.draw is bot.digests.draw is bot.alerting.charts.draw is draw_here
+    apart = ConversationTransport(
+        Plan(f"sqlite:///{tmp_path / 'apart.db'}", 60, draw_apart=True), []
+    )
+    with build(load_settings({}), apart) as bot:
+        assert bot.digests is not None and bot.alerting.charts is not None
+        (draw,) = {bot.handlers.draw, bot.digests.draw, bot.alerting.charts.draw}
+        assert isinstance(draw.__self__, ChartDrawer)  # type: ignore[attr-defined]
+        assert multiprocessing.active_children() == []  # started with the first chart
+        assert bot.handlers.chart_png(chart).startswith(b"\x89PNG")
+        assert len(multiprocessing.active_children()) == 1
+    assert multiprocessing.active_children() == []  # stopped with the bot
 
 
 def test_an_unwatched_audience_leaves_the_metrics_at_once(tmp_path):

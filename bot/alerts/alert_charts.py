@@ -10,27 +10,22 @@
 Each shows that watch's threshold line(s) and its firing period shaded, failed checks
 marked (``HistoryReader.read_window``), times in UTC (a channel has many readers; the
 title says so). ``window`` is pure; ``draw_alert_chart`` reads the store and has the
-chart drawn by ``draw_png`` (``render_png``, in the caller's thread: an hour's chart
-takes about 10 ms of CPU, most of it in Pillow's C code, so a thread of its own is
-enough for drawing never to hold up what else the bot does).
+chart drawn by the bot's ``Draw`` (``bot.drawing``: in ``run``, its drawing process).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bot.alerts.history import HistoryReader
 from bot.commands.durations import DAY, HOUR, MINUTE, format_span
-from bot.render.charts import UTC_ZONE, Chart, render_png
+from bot.drawing import Draw
+from bot.render.charts import UTC_ZONE
 from bot.render.escape import cut, utc_text
 from bot.render.history import HistoryView
 from bot.render.words import display_name
 from bot.store.models import OutboxKind
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "ALERT_WINDOW",
@@ -38,9 +33,7 @@ __all__ = [
     "MAX_WINDOW",
     "AlertChart",
     "ChartRequest",
-    "DrawingFailed",
     "draw_alert_chart",
-    "draw_png",
     "filename_of",
     "margin",
     "title_of",
@@ -158,11 +151,12 @@ def _until(request: ChartRequest) -> str:
 
 def draw_alert_chart(
     reader: HistoryReader,
-    draw: Callable[[Chart], bytes],
+    draw: Draw,
     request: ChartRequest,
     drawn_at: float,
 ) -> AlertChart:
-    """Read the request's window from the store and draw it."""
+    """Read the request's window from the store and draw it (DrawingFailed if it cannot be
+    drawn)."""
     start, end = window(request, drawn_at)
     view = reader.read_window(
         request.group_id,
@@ -182,17 +176,3 @@ def draw_alert_chart(
         end=end,
         view=view,
     )
-
-
-def draw_png(chart: Chart) -> bytes:
-    """The PNG of ``chart``: the one call of the drawing (``bot.render.charts``) for
-    alerts; DrawingFailed, with the cause in the log, if it cannot be drawn."""
-    try:
-        return render_png(chart)
-    except Exception as error:
-        log.exception("an alert's chart could not be drawn")
-        raise DrawingFailed(f"drawing failed ({type(error).__name__})") from error
-
-
-class DrawingFailed(Exception):
-    """A chart could not be drawn (see the log for why)."""

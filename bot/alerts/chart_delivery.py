@@ -29,18 +29,12 @@ from dataclasses import dataclass
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from bot.alerts.alert_charts import (
-    ChartRequest,
-    DrawingFailed,
-    draw_alert_chart,
-    draw_png,
-    filename_of,
-)
+from bot.alerts.alert_charts import ChartRequest, draw_alert_chart, filename_of
 from bot.alerts.delivery import PostError, Uploader, thread_of
 from bot.alerts.history import HistoryReader
 from bot.alerts.mapping import to_dt
+from bot.drawing import Draw, DrawingFailed, draw_here
 from bot.logs import log_unexpected
-from bot.render.charts import Chart
 from bot.store.leases import LeasePolicy, claim_due
 from bot.store.models import Outbox, OutboxKind, OutboxStatus
 
@@ -80,7 +74,7 @@ class ChartDeliverer:
         uploader: Uploader,
         reader: HistoryReader,
         *,
-        draw: Callable[[Chart], bytes] = draw_png,
+        draw: Draw = draw_here,
         owner: str,
         clock: Callable[[], float] = time.time,
         lease_seconds: float = LeasePolicy().outbox + LEASE_EXTRA,

@@ -35,11 +35,11 @@ from bot.commands.usage import DIGEST_FORM
 from bot.commands.values import DigestOff, SetDigest, ShowDigest
 from bot.digest.schedule import MAX_LATE_SECONDS, DigestTime, decide, next_due
 from bot.digest.setting import read_setting
+from bot.drawing import Draw, DrawingFailed, draw_here
 from bot.logs import log_unexpected
 from bot.render import digest as render
 from bot.render import watches as watch_render
 from bot.render.blocks import Message
-from bot.render.charts import Chart, render_png
 from bot.store.leases import claim_due
 from bot.store.models import DigestRow, Outbox, OutboxKind, Watch
 from bot.watches import Actor, WatchError, Watches
@@ -69,7 +69,7 @@ class Digests:
         owner: str,
         user_zone: Callable[[str], ZoneInfo | None] | None = None,
         clock: Callable[[], float] = time.time,
-        draw: Callable[[Chart], bytes] = render_png,
+        draw: Draw = draw_here,
         lease_seconds: float = DIGEST_LEASE,
         max_late: float = MAX_LATE_SECONDS,
     ) -> None:
@@ -247,6 +247,8 @@ class Digests:
         if chart is not None:
             try:
                 png = self.draw(chart)
+            except DrawingFailed as error:
+                note = f"No chart today: it could not be drawn ({error})."
             except Exception:
                 ref = log_unexpected(log, "unexpected failure drawing a digest's chart")
                 note = f"No chart today: it could not be drawn (ref {ref})."

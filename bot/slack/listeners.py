@@ -30,6 +30,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.http_retry.handler import RetryHandler
 
+from bot.drawing import DrawingFailed
 from bot.handlers import (
     Caller,
     CsvFile,
@@ -170,10 +171,8 @@ def _chart_answer(
     zone, zone_note = zones.zone(client, caller.user_id)
     try:
         chart = answer.chart(zone)
-    except Exception:
-        ref = log_unexpected(log, "unexpected failure drawing a chart")
-        why = f"something went wrong inside the bot, ref {ref}"
-        note = f"The chart could not be drawn ({why}); the counts below stand in for it."
+    except DrawingFailed as error:
+        note = f"The chart could not be drawn ({error}); the counts below stand in for it."
         return answer.message(chart_note=note, zone_note=zone_note, attached=False)
     where = "in this channel" if answer.public else "in your direct messages with the bot"
     failed = _upload(

@@ -121,6 +121,7 @@ class SlackTransport:
             settings.poll_interval,
             push=settings.push_enabled,
             push_token=None if token is None else token.get_secret_value(),
+            draw_apart=True,
         )
 
     def serve(self, bot: Bot) -> None:

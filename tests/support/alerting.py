@@ -10,13 +10,13 @@ import time
 import pytest
 from sqlalchemy import select
 
-from bot.alerts.alert_charts import draw_png
 from bot.alerts.chart_delivery import ChartDeliverer
 from bot.alerts.delivery import Deliverer
 from bot.alerts.history import HistoryReader
 from bot.alerts.names import GroupNames
 from bot.alerts.poller import Poller
 from bot.commands.grammar import parse
+from bot.drawing import draw_here
 from bot.simulator import Faults, Scenario, Simulator
 from bot.slack.poster import SlackPoster, poster_client
 from bot.store import Outbox, make_engine, session_factory
@@ -69,7 +69,7 @@ class Env:
         self.poster = SlackPoster(poster_client("xoxb-test", fake.api_url))
         self.deliverer = self.new_deliverer("replica-1")
         self.reader = HistoryReader(self.sessions, self.names, clock=clock)
-        self.draw = draw_png
+        self.draw = draw_here
         self.charts_deliverer = self.new_chart_deliverer("replica-1")
 
     def new_deliverer(self, owner):

@@ -5,12 +5,13 @@ For the benchmarks' figures (Linux only); no dependency beyond the standard libr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["Memory", "cpu_seconds", "cpu_times", "memory", "pids_named"]
+__all__ = ["Memory", "children", "cpu_seconds", "cpu_times", "memory", "pids_named"]
 
 
 class Memory(NamedTuple):
@@ -47,6 +48,15 @@ def memory(pid: int) -> Memory:
         if key in ("VmHWM", "VmRSS"):
             found[key] = int(value.split()[0]) / 1024
     return Memory(found["VmHWM"], found["VmRSS"])
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (e.g. the bot's drawing process)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found.extend(int(child) for child in (task / "children").read_text().split())
+    return sorted(set(found))
 
 
 def pids_named(name: str) -> list[int]:

@@ -1,0 +1,95 @@
+"""Where charts are drawn (bot/drawing.py): in this thread, or in a drawing process that
+is started with the first chart, replaced after a crash or a timeout, and stopped with
+the bot."""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+from bot import drawing
+from bot.drawing import ChartDrawer, DrawingFailed, draw_here
+from bot.render.charts import UTC_ZONE, Chart, Panel, Point
+
+T = 1_700_000_000.0
+CHART = Chart((Panel("@TGS#live", (Point(T - 60, 5), Point(T, 7))),), T - 3600, T, UTC_ZONE, "")
+
+
+@pytest.fixture
+def drawer() -> Iterator[ChartDrawer]:
+    made = ChartDrawer()
+    yield made
+    made.close()
+
+
+def drawing_processes() -> list[multiprocessing.process.BaseProcess]:
+    return multiprocessing.active_children()
+
+
+def test_a_renderer_bug_is_drawing_failed_with_a_reference_and_the_next_chart_draws(
+    monkeypatch, caplog
+):
+    def broken(_: Chart) -> bytes:
+        raise ValueError("no font")
+
+    monkeypatch.setattr(drawing, "render_png", broken)
+    with pytest.raises(DrawingFailed, match=r"something went wrong inside the bot, ref \w{6}"):
+        draw_here(CHART)
+    assert "unexpected failure drawing a chart" in caplog.text and "no font" in caplog.text
+    monkeypatch.undo()
+    assert draw_here(CHART).startswith(b"\x89PNG")
+
+
+def test_the_drawing_process_draws_what_this_one_would_without_loading_pillow_here():
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from bot.drawing import ChartDrawer
+        from bot.render.charts import UTC_ZONE, Chart, Panel, Point, render_png
+        chart = Chart((Panel("@TGS#live", (Point({T - 60}, 5), Point({T}, 7))),),
+                      {T - 3600}, {T}, UTC_ZONE, "")
+        drawer = ChartDrawer()
+        apart = drawer.png(chart)
+        print("PIL" in sys.modules, "fontTools" in sys.modules)
+        drawer.close()
+        print(apart == render_png(chart), apart[:4] == b"\\x89PNG")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["False", "False", "True", "True"], done.stderr
+
+
+def test_a_killed_drawing_process_is_replaced_for_the_next_chart(drawer):
+    first = drawer.png(CHART)
+    (process,) = drawing_processes()
+    process.kill()
+    process.join()
+    assert drawer.png(CHART) == first  # drawn again, in a new process
+    (replacement,) = drawing_processes()
+    assert replacement.pid != process.pid
+
+
+def test_a_drawing_that_takes_too_long_fails_and_its_process_is_replaced(drawer):
+    drawer.timeout = 0.001  # less than starting the process takes
+    with pytest.raises(DrawingFailed, match=r"drawing took more than 0\.001 s"):
+        drawer.png(CHART)
+    drawer.timeout = 60
+    assert drawer.png(CHART).startswith(b"\x89PNG")
+    assert len(drawing_processes()) == 1  # the slow one was killed
+
+
+def test_after_close_no_process_is_left_and_a_chart_is_refused():
+    drawer = ChartDrawer()
+    drawer.png(CHART)
+    assert len(drawing_processes()) == 1
+    drawer.close()
+    assert drawing_processes() == []
+    with pytest.raises(DrawingFailed, match="the bot is stopping"):
+        drawer.png(CHART)
