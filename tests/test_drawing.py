@@ -5,16 +5,18 @@ the bot."""
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot import drawing
 from bot.drawing import ChartDrawer, DrawingFailed, draw_here
-from bot.render.charts import UTC_ZONE, Chart, Panel, Point
+from bot.render.charts import UTC_ZONE, Chart, Panel, Point, Span, Threshold
 
 T = 1_700_000_000.0
 CHART = Chart((Panel("@TGS#live", (Point(T - 60, 5), Point(T, 7))),), T - 3600, T, UTC_ZONE, "")
@@ -93,3 +95,14 @@ def test_after_close_no_process_is_left_and_a_chart_is_refused():
     assert drawing_processes() == []
     with pytest.raises(DrawingFailed, match="the bot is stopping"):
         drawer.png(CHART)
+
+
+def test_a_chart_goes_to_the_drawing_process_and_back_as_it_was():
+    points = tuple(Point(T + 60.0 * i, None if i % 7 == 3 else i) for i in range(1440))
+    panel = Panel(
+        "@TGS#live", points, (Threshold("#1 below 100", 100, "below"),), (Span(T),), "Live"
+    )
+    chart = Chart((panel,), T, T + 86_400, ZoneInfo("Asia/Tokyo"), "a day")
+    back = pickle.loads(pickle.dumps(chart, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == chart
+    assert all(type(p) is Point for p in back.panels[0].points)

@@ -20,7 +20,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 #: One panel's size in pixels (landscape, readable on a phone held sideways or not).
@@ -98,6 +98,22 @@ class Panel:
     thresholds: tuple[Threshold, ...] = ()
     spans: tuple[Span, ...] = ()
     name: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (to the drawing process: bot.drawing) with its points as plain tuples,
+        which pickle in C: a day's 1,440 named tuples took 1.6 ms, as tuples 0.1 ms."""
+        plain = tuple(map(tuple, self.points))
+        return (_unpickled_panel, (self.label, plain, self.thresholds, self.spans, self.name))
+
+
+def _unpickled_panel(
+    label: str,
+    points: tuple[tuple[float, int | None], ...],
+    thresholds: tuple[Threshold, ...],
+    spans: tuple[Span, ...],
+    name: str | None,
+) -> Panel:
+    return Panel(label, tuple(map(Point._make, points)), thresholds, spans, name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import fcntl
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -69,6 +69,7 @@ __all__ = [
     "migration_options",
     "revision_of",
     "safe_url",
+    "seconds_reader",
     "session_factory",
     "unix_seconds",
     "upgrade",
@@ -228,11 +229,17 @@ def _sqlite_seconds(stored: str | None) -> float | None:
     return None if stored is None else (datetime.fromisoformat(stored) - _EPOCH).total_seconds()
 
 
+def seconds_reader(dialect: Dialect) -> Callable[[Any], float | None] | None:
+    """How the driver's value of a ``unix_seconds`` column becomes Unix seconds: parsed
+    from SQLite's text; None where the driver gives them already (PostgreSQL)."""
+    return _sqlite_seconds if dialect.name == "sqlite" else None
+
+
 class _Seconds(Float[float]):
     """Unix seconds as a float: as PostgreSQL's driver gives it, or parsed from SQLite's text."""
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
-        return _sqlite_seconds if dialect.name == "sqlite" else None
+        return seconds_reader(dialect)
 
 
 class _UnixSeconds(FunctionElement[float]):
