@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError, ProcessPoolExecutor
@@ -58,6 +59,12 @@ def _unexpected() -> DrawingFailed:
     """The drawing's own failure (a bug): logged with its traceback and a reference."""
     ref = log_unexpected(log, "unexpected failure drawing a chart")
     return DrawingFailed(f"something went wrong inside the bot, ref {ref}")
+
+
+def _drawing_process() -> None:
+    """The drawing process's start: Ctrl-C in a terminal reaches the whole process group,
+    and stopping is the bot's to do (``close``), not a traceback of the drawing's."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class ChartDrawer:
@@ -102,7 +109,7 @@ class ChartDrawer:
                 raise DrawingFailed("the bot is stopping")
             if self._pool is None:
                 spawn = multiprocessing.get_context("spawn")  # never fork a threaded process
-                self._pool = ProcessPoolExecutor(1, mp_context=spawn)
+                self._pool = ProcessPoolExecutor(1, mp_context=spawn, initializer=_drawing_process)
             return self._pool
 
     def _replaced(self, pool: ProcessPoolExecutor) -> bool:

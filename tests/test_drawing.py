@@ -5,11 +5,15 @@ the bot."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import signal
 import subprocess
 import sys
 import textwrap
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -78,6 +82,15 @@ def test_a_killed_drawing_process_is_replaced_for_the_next_chart(drawer):
     assert replacement.pid != process.pid
 
 
+def test_ctrl_c_is_the_bots_to_handle_not_the_drawing_processes(drawer):
+    first = drawer.png(CHART)
+    (process,) = drawing_processes()
+    os.kill(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the process group
+    process.join(1.0)  # time for it to die of KeyboardInterrupt, were it not ignored
+    assert process.is_alive()
+    assert drawer.png(CHART) == first and drawing_processes() == [process]
+
+
 def test_a_drawing_that_takes_too_long_fails_and_its_process_is_replaced(drawer):
     drawer.timeout = 0.001  # less than starting the process takes
     with pytest.raises(DrawingFailed, match=r"drawing took more than 0\.001 s"):
@@ -106,3 +119,18 @@ def test_a_chart_goes_to_the_drawing_process_and_back_as_it_was():
     back = pickle.loads(pickle.dumps(chart, protocol=pickle.HIGHEST_PROTOCOL))
     assert back == chart
     assert all(type(p) is Point for p in back.panels[0].points)
+
+
+def test_the_online_bot_command_loads_nothing_the_drawing_process_would_import_again():
+    """A process spawned from ``online-bot`` first imports the command's script, and so
+    its entry point's module: that module must load nothing else of the bot."""
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["online-bot"] == "bot.__main__:main"
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, bot.__main__; print(*sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.split()
+    assert [m for m in loaded if m.split(".")[0] == "bot"] == ["bot", "bot.__main__"]
