@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
 import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.process import BaseProcess
 
 from bot.logs import log_unexpected
 from bot.render.charts import Chart, render_png
@@ -62,9 +65,19 @@ def _unexpected() -> DrawingFailed:
 
 
 def _drawing_process() -> None:
-    """The drawing process's start: Ctrl-C in a terminal reaches the whole process group,
-    and stopping is the bot's to do (``close``), not a traceback of the drawing's."""
+    """The drawing process's start. Ctrl-C in a terminal reaches the whole process group,
+    and stopping is the bot's to do (``close``), not a traceback of the drawing's. And
+    it ends with the bot, however the bot ends: killed (-9, out of memory), it closes
+    nothing, and the process would wait for charts forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: BaseProcess) -> None:
+    multiprocessing.connection.wait([parent.sentinel])
+    os._exit(0)
 
 
 class ChartDrawer:

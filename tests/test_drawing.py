@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from support.waiting import wait_until
 
 from bot import drawing
 from bot.drawing import ChartDrawer, DrawingFailed, draw_here
@@ -80,6 +81,40 @@ def test_a_killed_drawing_process_is_replaced_for_the_next_chart(drawer):
     assert drawer.png(CHART) == first  # drawn again, in a new process
     (replacement,) = drawing_processes()
     assert replacement.pid != process.pid
+
+
+def test_the_drawing_process_ends_with_a_bot_that_is_killed(tmp_path):
+    script = tmp_path / "a_bot.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import multiprocessing, time
+            from bot.drawing import ChartDrawer
+            from bot.render.charts import Chart, Panel, Point
+            if __name__ == "__main__":
+                drawer = ChartDrawer()
+                drawer.png(Chart((Panel("x", (Point(0.0, 1), Point(60.0, 2))),), 0.0, 120.0))
+                print(multiprocessing.active_children()[0].pid, flush=True)
+                time.sleep(120)
+            """
+        )
+    )
+    with subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as bot:
+        try:
+            assert bot.stdout is not None
+            child = int(bot.stdout.readline())
+        finally:
+            bot.kill()  # -9: the bot closes nothing
+
+    def gone() -> bool:
+        try:
+            return Path(f"/proc/{child}/stat").read_text().split()[2] == "Z"
+        except FileNotFoundError:
+            return True
+
+    wait_until(gone, timeout=10, what="the drawing process to end")
 
 
 def test_ctrl_c_is_the_bots_to_handle_not_the_drawing_processes(drawer):
