@@ -55,6 +55,13 @@ def _settings() -> Settings:
     return settings
 
 
+def _refuse(error: Exception) -> NoReturn:
+    """A configuration error found once the log is set up: its sentence as a note (a JSON
+    line with LOG_FORMAT=json), exit 2."""
+    logs.note(f"Configuration error: {error}", logging.ERROR)
+    sys.exit(EXIT_USAGE)
+
+
 @contextmanager
 def _exit_on_unusable_setting() -> Iterator[None]:
     """A setting found wrong only when used (the database cannot be opened or is held by
@@ -64,8 +71,7 @@ def _exit_on_unusable_setting() -> Iterator[None]:
     try:
         yield
     except (DatabaseUnusable, SettingsError) as exc:
-        logs.note(f"Configuration error: {exc}", logging.ERROR)
-        sys.exit(EXIT_USAGE)
+        _refuse(exc)
 
 
 @contextmanager
@@ -224,6 +230,10 @@ def shell(poll_interval: int | None) -> None:
 def run() -> None:
     """Run the Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP mode on PORT."""
     settings = _settings()
+    try:  # what the settings alone can tell, before the bot's modules load (about a second)
+        settings.check_slack_app()
+    except SettingsError as exc:
+        _refuse(exc)
     from bot.metrics import Metrics
     from bot.slack.transport import SlackTransport
     from bot.wiring import build, replica_owner

@@ -19,7 +19,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.render.blocks import is_user_id, is_usergroup_id
 from bot.tencent.ratelimit import BACKGROUND_BURST, sustained_per_window
 
-__all__ = ["BACKUP_DOMAINS", "REGION_DOMAINS", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "BACKUP_DOMAINS",
+    "REGION_DOMAINS",
+    "TOKENS_HELP",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,9 @@ UNLISTED_REGIONS = frozenset({"mumbai"})
 
 #: The databases the bot ships drivers for (SQLAlchemy drivernames).
 DATABASE_KINDS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
+
+#: Where a Slack app's tokens and secrets are found.
+TOKENS_HELP = "api.slack.com/apps > your app"
 
 #: Tencent's list cache is 40 s: polling faster than this gains nothing.
 MIN_POLL_INTERVAL = 40
@@ -256,6 +266,23 @@ class Settings(BaseSettings):
         if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
             raise ValueError("in-memory")
         return value
+
+    def check_slack_app(self) -> None:
+        """What serving Slack needs of the settings alone (``online-bot run`` checks it before
+        loading the bot, so a missing token is said at once): a bot token, and a mode (an
+        app-level token for Socket Mode, or a signing secret for HTTP mode). SettingsError
+        naming what to set, and where to find it, otherwise."""
+        if self.slack_bot_token is None:
+            raise SettingsError(
+                "SLACK_BOT_TOKEN is missing: copy the Bot User OAuth Token (xoxb-...) from "
+                f"{TOKENS_HELP} > OAuth & Permissions after installing the app to your workspace."
+            )
+        if self.slack_app_token is None and self.slack_signing_secret is None:
+            raise SettingsError(
+                "Set SLACK_APP_TOKEN (xapp-..., Basic Information > App-Level Tokens) for "
+                "Socket Mode, or SLACK_SIGNING_SECRET (Basic Information > App Credentials) "
+                "for HTTP mode."
+            )
 
     @property
     def database(self) -> str:

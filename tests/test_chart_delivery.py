@@ -13,8 +13,9 @@ from support.alerting import GROUP, posts
 
 from bot.alerts.alert_charts import ChartRequest, draw_alert_chart
 from bot.alerts.chart_delivery import LEASE_EXTRA, MAX_CHART_ATTEMPTS
+from bot.alerts.mapping import to_dt
 from bot.render.charts import Span, Threshold
-from bot.store import Watch
+from bot.store import SampleRow, Watch
 from bot.store.leases import LeasePolicy
 from bot.watches import Actor
 
@@ -74,7 +75,16 @@ def test_the_alert_goes_first_then_its_chart_into_its_thread(env, sim, fake_slac
 
 
 def test_the_alert_chart_is_the_last_hour_with_its_line_and_firing_shaded(env, sim):
-    fire(env, sim, checks_before=70)  # 70 minutes of checks: the chart shows the last 60
+    # 70 minutes of checks of 500, the chart shows the last 60: the first 67 stored as the
+    # poller stores them (a sample a minute: 67 cycles of it would only repeat these rows),
+    # then 3 made by it, and the drop
+    with env.sessions.begin() as session:
+        session.add_all(
+            SampleRow(group_id=GROUP, taken_at=to_dt(env.clock.now + 60 * i), value=500)
+            for i in range(67)
+        )
+    env.clock.advance(67 * 60)
+    fire(env, sim, checks_before=3)
     env.deliverer.deliver_due()
     fired_at = env.clock.now
     (row,) = env.charts()

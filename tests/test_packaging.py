@@ -42,15 +42,20 @@ def test_a_wheel_install_migrates_a_database(tmp_path):
     (wheel,) = wheels.glob("*.whl")
     _run(*pip, "install", "-q", "--no-deps", "--target", str(site), str(wheel))
 
+    # one process from the installed wheel: it migrates a database, then draws a chart
     database = tmp_path / "bot.db"
     code = (
         "import bot, bot.store.db as db; "
-        f"db.upgrade('sqlite:///{database}'); print(bot.__file__); print(db.MIGRATIONS_DIR)"
+        f"db.upgrade('sqlite:///{database}'); print(bot.__file__); print(db.MIGRATIONS_DIR); "
+        "from bot.render import chart_raster; from bot.render.charts import *; "
+        "png = render_png(Chart((Panel('@TGS#x', (Point(0, 1), Point(60, 2))),), 0, 120)); "
+        "print(png[:8] == b'\\x89PNG\\r\\n\\x1a\\n'); "
+        "print(chart_raster.font_runs('Live', bold=True)[0][0][0])"
     )
     shown = _run(
         sys.executable, "-c", code, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)}
-    )
-    assert shown.split() == [str(site / "bot" / "__init__.py"), str(site / "bot" / "migrations")]
+    ).split()
+    assert shown[:2] == [str(site / "bot" / "__init__.py"), str(site / "bot" / "migrations")]
     with sqlite3.connect(database) as connection:
         (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
     assert revision == head_revision()
@@ -61,13 +66,4 @@ def test_a_wheel_install_migrates_a_database(tmp_path):
         "DejaVuSans.ttf",
         "LICENSE_DEJAVU",
     ]
-    code = (
-        "from bot.render import chart_raster; from bot.render.charts import *; "
-        "png = render_png(Chart((Panel('@TGS#x', (Point(0, 1), Point(60, 2))),), 0, 120)); "
-        "print(png[:8] == b'\\x89PNG\\r\\n\\x1a\\n'); "
-        "print(chart_raster.font_runs('Live', bold=True)[0][0][0])"
-    )
-    shown = _run(
-        sys.executable, "-c", code, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)}
-    )
-    assert shown.split() == ["True", str(fonts / "DejaVuSans-Bold.ttf")]
+    assert shown[2:] == ["True", str(fonts / "DejaVuSans-Bold.ttf")]

@@ -4,6 +4,10 @@ Slack's Web API and response_url are the fake (``fake_slack``); with no TENCENT_
 bot answers from its in-process simulator and the demo groups. Each run gets a controlled
 environment (no Slack, Tencent or store settings inherited) and a temporary working
 directory, so no ``.env`` file is read.
+
+Each start of ``run`` costs a second or more of CPU: where several stories need the same
+settings and leave the process as they found it, one test starts it once and tells them in
+turn (each a function of its own, named for what it shows).
 """
 
 from __future__ import annotations
@@ -63,6 +67,21 @@ def _http_settings(fake_slack, port: int) -> dict[str, str]:
     }
 
 
+CALLBACK_TOKEN = "run-test-callback-token"
+DEMO_APP = 1400000000  # the built-in simulator's SDKAppID
+
+
+def _callback(url: str, query: dict[str, str]) -> requests.Response:
+    body = {
+        "CallbackCommand": "Group.CallbackOnMemberStateChange",
+        "GroupId": "@TGS#demo-drop",
+        "EventType": "Offline",
+        "EventCause": "Quit",
+        "MemberList": [{"Member_Account": "jared"}],
+    }
+    return requests.post(url + "/tencent/callback", params=query, json=body, timeout=10)
+
+
 # -- configuration errors: exit 2, one sentence, no traceback ------------------------------------
 
 
@@ -115,11 +134,19 @@ def test_no_app_token_and_no_signing_secret_explains_both_modes(tmp_path, fake_s
 # -- HTTP mode, end to end -----------------------------------------------------------------------
 
 
-def test_http_mode_answers_a_slash_command(start_bot, fake_slack):
+def test_http_mode(start_bot, fake_slack):
+    """One HTTP-mode process with the defaults (no push, a SQLite file) for three stories."""
     port = free_port()
     bot = start_bot(**_http_settings(fake_slack, port))
     url = f"http://127.0.0.1:{port}"
     bot.wait_until_healthy(url)
+    _answers_a_slash_command(bot, fake_slack, port)
+    _takes_no_callback_without_push(url)
+    _a_second_process_on_the_same_sqlite_file_exits_2(bot, start_bot, fake_slack, port)
+
+
+def _answers_a_slash_command(bot, fake_slack, port):
+    url = f"http://127.0.0.1:{port}"
     (auth,) = fake_slack.calls("auth.test")
     assert auth.token == "xoxb-test"
 
@@ -144,6 +171,24 @@ def test_http_mode_answers_a_slash_command(start_bot, fake_slack):
     assert "Traceback" not in output
 
 
+def _a_second_process_on_the_same_sqlite_file_exits_2(first, start_bot, fake_slack, port):
+    second = start_bot(**_http_settings(fake_slack, free_port()))
+    assert second.process.wait(STARTUP_SECONDS) == 2
+    stderr = second.stderr()
+    assert "already in use" in stderr and f"process {first.process.pid}" in stderr
+    assert "PostgreSQL" in stderr
+    assert "Traceback" not in stderr
+    assert first.process.poll() is None  # the first one carries on
+    assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+
+
+def _takes_no_callback_without_push(url):
+    from bot.tencent.callbacks import signed_query
+
+    refused = _callback(url, signed_query(DEMO_APP, None, time.time()))
+    assert refused.status_code == 404  # no push configured: no endpoint
+
+
 def test_sigterm_stops_it_and_a_new_process_can_take_over(start_bot, fake_slack):
     port = free_port()
     first = start_bot(**_http_settings(fake_slack, port))
@@ -157,29 +202,24 @@ def test_sigterm_stops_it_and_a_new_process_can_take_over(start_bot, fake_slack)
     second.wait_until_healthy(f"http://127.0.0.1:{port}")
 
 
-def test_second_process_on_the_same_sqlite_file_exits_2(start_bot, fake_slack):
-    port = free_port()
-    first = start_bot(**_http_settings(fake_slack, port))
-    first.wait_until_healthy(f"http://127.0.0.1:{port}")
-    second = start_bot(**_http_settings(fake_slack, free_port()))
-    assert second.process.wait(STARTUP_SECONDS) == 2
-    stderr = second.stderr()
-    assert "already in use" in stderr and f"process {first.process.pid}" in stderr
-    assert "PostgreSQL" in stderr
-    assert "Traceback" not in stderr
-    assert first.process.poll() is None  # the first one carries on
-    assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
-
-
 # -- Socket Mode ---------------------------------------------------------------------------------
 
 
-def test_app_token_selects_socket_mode(start_bot, fake_slack):
+def test_socket_mode(start_bot, fake_slack):
+    """One Socket Mode process, push on (the callbacks on PORT), for two stories."""
+    port = free_port()
     bot = start_bot(
         SLACK_BOT_TOKEN="xoxb-test",
         SLACK_APP_TOKEN="xapp-1-test",
         SLACK_API_URL=fake_slack.api_url,
+        PORT=str(port),
+        TENCENT_IM_CALLBACK_TOKEN=CALLBACK_TOKEN,
     )
+    _app_token_selects_socket_mode(bot, fake_slack)
+    _serves_callbacks_on_port_when_push_is_on(bot, fake_slack, port)
+
+
+def _app_token_selects_socket_mode(bot, fake_slack):
     # The fake answers {"ok": true} without a WebSocket URL: the SDK fails to connect and
     # retries, which is enough to see that Socket Mode was chosen with the app-level token.
     # (STARTUP_SECONDS: the start-up comes first; a bound, not a wait)
@@ -194,21 +234,21 @@ def test_app_token_selects_socket_mode(start_bot, fake_slack):
     assert "xapp-1-test" not in output and "xoxb-test" not in output
 
 
+def _serves_callbacks_on_port_when_push_is_on(bot, fake_slack, port):
+    from bot.tencent.callbacks import signed_query
+
+    url = f"http://127.0.0.1:{port}"
+    bot.wait_until_healthy(url)
+    answer = _callback(url, signed_query(DEMO_APP, CALLBACK_TOKEN, time.time()))
+    assert answer.status_code == 200 and answer.json()["ActionStatus"] == "OK"
+    assert requests.post(url + "/slack/events", timeout=5).status_code == 404  # Slack: Socket Mode
+    fake_slack.wait_for("apps.connections.open", timeout=15)
+    output = bot.output()
+    assert f"POST /tencent/callback, GET /readyz, GET /healthz on port {port}" in output
+    assert CALLBACK_TOKEN not in output
+
+
 # -- Push: Tencent's callbacks ---------------------------------------------------------------
-
-CALLBACK_TOKEN = "run-test-callback-token"
-DEMO_APP = 1400000000  # the built-in simulator's SDKAppID
-
-
-def _callback(url: str, query: dict[str, str]) -> requests.Response:
-    body = {
-        "CallbackCommand": "Group.CallbackOnMemberStateChange",
-        "GroupId": "@TGS#demo-drop",
-        "EventType": "Offline",
-        "EventCause": "Quit",
-        "MemberList": [{"Member_Account": "jared"}],
-    }
-    return requests.post(url + "/tencent/callback", params=query, json=body, timeout=10)
 
 
 def test_http_mode_takes_signed_callbacks_beside_slack(start_bot, fake_slack):
@@ -228,9 +268,7 @@ def test_http_mode_takes_signed_callbacks_beside_slack(start_bot, fake_slack):
     assert CALLBACK_TOKEN not in output and "Traceback" not in output
 
 
-def test_unsigned_callbacks_only_when_explicitly_insecure_and_with_a_warning(
-    start_bot, fake_slack, tmp_path
-):
+def test_unsigned_callbacks_only_when_explicitly_insecure_and_with_a_warning(start_bot, fake_slack):
     from bot.tencent.callbacks import signed_query
 
     port = free_port()
@@ -240,33 +278,4 @@ def test_unsigned_callbacks_only_when_explicitly_insecure_and_with_a_warning(
     assert _callback(url, signed_query(DEMO_APP, None, time.time())).status_code == 200
     assert _callback(url, signed_query(DEMO_APP + 1, None, time.time())).status_code == 403
     assert "TENCENT_IM_CALLBACK_INSECURE=1" in bot.output()
-
-    plain = free_port()
-    other = start_bot(
-        **_http_settings(fake_slack, plain), DATABASE_URL=f"sqlite:///{tmp_path}/b.db"
-    )
-    other.wait_until_healthy(f"http://127.0.0.1:{plain}")
-    refused = _callback(f"http://127.0.0.1:{plain}", signed_query(DEMO_APP, None, time.time()))
-    assert refused.status_code == 404  # no push configured: no endpoint
-
-
-def test_socket_mode_serves_callbacks_on_port_when_push_is_on(start_bot, fake_slack):
-    from bot.tencent.callbacks import signed_query
-
-    port = free_port()
-    bot = start_bot(
-        SLACK_BOT_TOKEN="xoxb-test",
-        SLACK_APP_TOKEN="xapp-1-test",
-        SLACK_API_URL=fake_slack.api_url,
-        PORT=str(port),
-        TENCENT_IM_CALLBACK_TOKEN=CALLBACK_TOKEN,
-    )
-    url = f"http://127.0.0.1:{port}"
-    bot.wait_until_healthy(url)
-    answer = _callback(url, signed_query(DEMO_APP, CALLBACK_TOKEN, time.time()))
-    assert answer.status_code == 200 and answer.json()["ActionStatus"] == "OK"
-    assert requests.post(url + "/slack/events", timeout=5).status_code == 404  # Slack: Socket Mode
-    fake_slack.wait_for("apps.connections.open", timeout=15)
-    output = bot.output()
-    assert f"POST /tencent/callback, GET /readyz, GET /healthz on port {port}" in output
-    assert CALLBACK_TOKEN not in output
+    # and without either: test_http_mode, _takes_no_callback_without_push

@@ -4,6 +4,10 @@ METRICS_PORT in both modes, and LOG_FORMAT=json holding no secret with every one
 
 Slack's Web API is the fake (``fake_slack``); Tencent is the bot's built-in simulator, or a
 simulator started here (on loopback) when the bot needs a secret key of its own.
+
+Each start of ``run`` costs a second or more of CPU: the stories that need the same settings
+(HTTP mode with METRICS_PORT) share one process, started once by one test and told in turn,
+each a function of its own named for what it shows.
 """
 
 from __future__ import annotations
@@ -247,11 +251,19 @@ def test_socket_mode_serves_metrics_and_readiness_on_metrics_port(start_bot, fak
     assert f"GET /metrics, GET /readyz, GET /healthz on port {metrics_port}." in notes
 
 
-def test_http_mode_with_metrics_port_keeps_metrics_off_the_public_port(start_bot, fake_slack):
+def test_http_mode_with_metrics_port(start_bot, fake_slack, tmp_path):
+    """One process in HTTP mode with METRICS_PORT for two stories (the last one puts its
+    database behind the migration this version needs)."""
     port, metrics_port = free_port(), free_port()
     bot = start_bot(**http_mode(fake_slack, port, METRICS_PORT=str(metrics_port)))
     public, private = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}"
     bot.wait_until_healthy(public)
+    _metrics_kept_off_the_public_port(public, private)
+    database = f"sqlite:///{tmp_path}/data/online-bot/online-bot.db"
+    _the_images_health_checks_are_liveness_and_readiness(metrics_port, database)
+
+
+def _metrics_kept_off_the_public_port(public: str, private: str) -> None:
     assert requests.get(public + "/metrics", timeout=10).status_code == 404
     assert requests.get(public + "/readyz", timeout=10).text == "ready"  # for load balancers
     assert value(scrape(private), "online_bot_database_up") == 1
@@ -472,10 +484,8 @@ def compose_healthcheck(metrics_port: int) -> list[str]:
     return [part.replace(":9100/", f":{metrics_port}/") for part in test[1:]]
 
 
-def test_the_images_health_checks_are_liveness_and_readiness(start_bot, fake_slack, tmp_path):
-    port, metrics_port = free_port(), free_port()
-    bot = start_bot(**http_mode(fake_slack, port, METRICS_PORT=str(metrics_port)))
-    bot.wait_until_healthy(f"http://127.0.0.1:{metrics_port}")
+def _the_images_health_checks_are_liveness_and_readiness(metrics_port: int, database: str):
+    """Run as the image runs them, against ``run`` serving METRICS_PORT on ``database``."""
 
     def probe(command: list[str]) -> int:
         command = [sys.executable if part == "python" else part for part in command]
@@ -484,10 +494,10 @@ def test_the_images_health_checks_are_liveness_and_readiness(start_bot, fake_sla
 
     live, ready = dockerfile_healthcheck(), compose_healthcheck(metrics_port)
     assert (probe(live), probe(ready)) == (0, 0)
-    database = create_engine(f"sqlite:///{tmp_path}/data/online-bot/online-bot.db")
+    engine = create_engine(database)
     try:
-        with database.begin() as connection:
+        with engine.begin() as connection:
             connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
         assert (probe(live), probe(ready)) == (0, 1)  # alive, not ready
     finally:
-        database.dispose()
+        engine.dispose()

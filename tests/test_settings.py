@@ -320,3 +320,15 @@ def test_secret_values_are_every_secret_set_and_nothing_else():
         ["xoxb-1", "signing", "xapp-1", "key", "callback"]
     )
     assert load_settings({}).secret_values == ()
+
+
+def test_serving_slack_needs_a_bot_token_and_a_mode():
+    with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN is missing") as caught:
+        load_settings({"SLACK_SIGNING_SECRET": "s"}).check_slack_app()
+    assert "api.slack.com/apps > your app > OAuth & Permissions" in str(caught.value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"SLACK_BOT_TOKEN": "xoxb-1"}).check_slack_app()
+    assert "SLACK_APP_TOKEN" in str(caught.value) and "SLACK_SIGNING_SECRET" in str(caught.value)
+    assert "xoxb-1" not in str(caught.value)
+    load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}).check_slack_app()
+    load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}).check_slack_app()

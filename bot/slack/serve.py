@@ -22,7 +22,7 @@ from bot.handlers import OnlineHandlers
 from bot.home import AppHome
 from bot.httpserver import WsgiApp, answer
 from bot.metrics import Metrics
-from bot.settings import Settings, SettingsError
+from bot.settings import TOKENS_HELP, Settings, SettingsError
 from bot.slack.gate import Refused, Unsigned, bolt_request, verify
 from bot.slack.home import register as register_home
 from bot.slack.home_refresh import HomeRefresh
@@ -42,8 +42,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TOKENS_HELP = "api.slack.com/apps > your app"
-
 #: What Slack's Web API errors look like ("invalid_auth", "token_revoked").
 SLACK_ERROR_CODE = re.compile(r"[a-z0-9_]+")
 
@@ -56,12 +54,9 @@ def web_client(
     settings: Settings, metrics: Metrics | None = None, *, probe: bool = False
 ) -> WebClient:
     """The bot token's Web API client, its calls counted into ``metrics``; with ``probe``,
-    one for the readiness check's auth.test (a short timeout, no retries)."""
-    if settings.slack_bot_token is None:
-        raise SettingsError(
-            "SLACK_BOT_TOKEN is missing: copy the Bot User OAuth Token (xoxb-...) from "
-            f"{TOKENS_HELP} > OAuth & Permissions after installing the app to your workspace."
-        )
+    one for the readiness check's auth.test (a short timeout, no retries). The settings
+    have passed ``Settings.check_slack_app`` (a bot token is set)."""
+    assert settings.slack_bot_token is not None, "check_slack_app() first"
     options: dict[str, Any] = (
         {"timeout": AUTH_PROBE_TIMEOUT} if probe else {"retry_handlers": retry_handlers()}
     )

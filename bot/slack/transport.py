@@ -75,17 +75,12 @@ class SlackTransport:
     def connect(
         cls, settings: Settings, say: Callable[[str], None], metrics: Metrics | None = None
     ) -> SlackTransport:
-        """Check the tokens and the mode before anything starts: SettingsError if Slack
-        cannot be served (no bot token, no mode, a token Slack rejects, no Slack there).
-        Slack calls are counted into ``metrics`` (give the bot the same)."""
+        """Check the bot token with Slack before anything starts: SettingsError if Slack
+        cannot be served (a token Slack rejects, no Slack there). The settings have passed
+        ``Settings.check_slack_app`` (a bot token, a mode: ``run`` checks them before it
+        loads the bot). Slack calls are counted into ``metrics`` (give the bot the same)."""
         metrics = metrics if metrics is not None else Metrics()
         client = web_client(settings, metrics)
-        if settings.slack_app_token is None and settings.slack_signing_secret is None:
-            raise SettingsError(
-                "Set SLACK_APP_TOKEN (xapp-..., Basic Information > App-Level Tokens) for "
-                "Socket Mode, or SLACK_SIGNING_SECRET (Basic Information > App Credentials) "
-                "for HTTP mode."
-            )
         identity = check_auth(client)
         say(f"Connected to Slack as {identity.get('user')} in {identity.get('team')}.")
         return cls(settings, client, say, metrics)
