@@ -52,61 +52,39 @@ def test_a_renderer_bug_is_drawing_failed_with_a_reference_and_the_next_chart_dr
     assert draw_here(CHART).startswith(b"\x89PNG")
 
 
-def test_the_drawing_process_draws_what_this_one_would_without_loading_pillow_here():
-    script = textwrap.dedent(
-        f"""
-        import sys
-        from bot.drawing import ChartDrawer
-        from bot.render.charts import UTC_ZONE, Chart, Panel, Point, render_png
-        chart = Chart((Panel("@TGS#live", (Point({T - 60}, 5), Point({T}, 7))),),
-                      {T - 3600}, {T}, UTC_ZONE, "")
-        drawer = ChartDrawer()
-        apart = drawer.png(chart)
-        print("PIL" in sys.modules, "fontTools" in sys.modules)
-        drawer.close()
-        print(apart == render_png(chart), apart[:4] == b"\\x89PNG")
-        """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert done.stdout.split() == ["False", "False", "True", "True"], done.stderr
-
-
-def test_a_killed_drawing_process_is_replaced_for_the_next_chart(drawer):
-    first = drawer.png(CHART)
-    (process,) = drawing_processes()
-    process.kill()
-    process.join()
-    assert drawer.png(CHART) == first  # drawn again, in a new process
-    (replacement,) = drawing_processes()
-    assert replacement.pid != process.pid
-
-
-def test_the_drawing_process_ends_with_a_bot_that_is_killed(tmp_path):
-    script = tmp_path / "a_bot.py"
+def test_a_bot_draws_apart_without_pillow_and_its_drawing_process_ends_when_it_is_killed(
+    tmp_path,
+):
+    script = tmp_path / "a_bot.py"  # a program's script, as online-bot's: spawn imports it
     script.write_text(
         textwrap.dedent(
-            """
-            import multiprocessing, time
+            f"""
+            import multiprocessing, sys, time
             from bot.drawing import ChartDrawer
-            from bot.render.charts import Chart, Panel, Point
+            from bot.render.charts import UTC_ZONE, Chart, Panel, Point, render_png
             if __name__ == "__main__":
+                chart = Chart((Panel("@TGS#live", (Point({T - 60}, 5), Point({T}, 7))),),
+                              {T - 3600}, {T}, UTC_ZONE, "")
                 drawer = ChartDrawer()
-                drawer.png(Chart((Panel("x", (Point(0.0, 1), Point(60.0, 2))),), 0.0, 120.0))
+                apart = drawer.png(chart)
+                print("PIL" in sys.modules, "fontTools" in sys.modules)
+                print(apart == render_png(chart), apart[:4] == b"\\x89PNG")
                 print(multiprocessing.active_children()[0].pid, flush=True)
                 time.sleep(120)
             """
         )
     )
     with subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as bot:
         try:
-            assert bot.stdout is not None
-            child = int(bot.stdout.readline())
+            assert bot.stdout is not None and bot.stderr is not None
+            said = [bot.stdout.readline().split() for _ in range(3)]
         finally:
             bot.kill()  # -9: the bot closes nothing
+        errors = bot.stderr.read()
+    assert said[:2] == [["False", "False"], ["True", "True"]], errors  # Pillow loaded apart
+    child = int(said[2][0])
 
     def gone() -> bool:
         try:
@@ -117,13 +95,25 @@ def test_the_drawing_process_ends_with_a_bot_that_is_killed(tmp_path):
     wait_until(gone, timeout=10, what="the drawing process to end")
 
 
-def test_ctrl_c_is_the_bots_to_handle_not_the_drawing_processes(drawer):
+def test_the_drawing_process_ignores_ctrl_c_is_replaced_when_killed_and_stops_on_close():
+    drawer = ChartDrawer()
     first = drawer.png(CHART)
     (process,) = drawing_processes()
     os.kill(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the process group
     process.join(1.0)  # time for it to die of KeyboardInterrupt, were it not ignored
     assert process.is_alive()
     assert drawer.png(CHART) == first and drawing_processes() == [process]
+
+    process.kill()
+    process.join()
+    assert drawer.png(CHART) == first  # drawn again, in a new process
+    (replacement,) = drawing_processes()
+    assert replacement.pid != process.pid
+
+    drawer.close()
+    assert drawing_processes() == []
+    with pytest.raises(DrawingFailed, match="the bot is stopping"):
+        drawer.png(CHART)
 
 
 def test_a_drawing_that_takes_too_long_fails_and_its_process_is_replaced(drawer):
@@ -133,16 +123,6 @@ def test_a_drawing_that_takes_too_long_fails_and_its_process_is_replaced(drawer)
     drawer.timeout = 60
     assert drawer.png(CHART).startswith(b"\x89PNG")
     assert len(drawing_processes()) == 1  # the slow one was killed
-
-
-def test_after_close_no_process_is_left_and_a_chart_is_refused():
-    drawer = ChartDrawer()
-    drawer.png(CHART)
-    assert len(drawing_processes()) == 1
-    drawer.close()
-    assert drawing_processes() == []
-    with pytest.raises(DrawingFailed, match="the bot is stopping"):
-        drawer.png(CHART)
 
 
 def test_a_chart_goes_to_the_drawing_process_and_back_as_it_was():
