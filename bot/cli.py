@@ -131,7 +131,7 @@ def online(group_id: str, mark: int | None, accounts: str | None, as_json: bool)
     except UsageError as error:
         _exit(f"Usage error: {error.problem}")
     settings = _settings()
-    from bot.wiring import open_tencent
+    from bot.tencent.connect import open_tencent
 
     with open_tencent(settings) as tencent, _exit_on_tencent_error():
         if tencent.simulator is not None:
@@ -260,7 +260,7 @@ def run() -> None:
 def usersig_command(identifier: str | None, expire: int) -> None:
     """Print a UserSig for IDENTIFIER (default: the admin account) of the configured app."""
     settings = _settings()
-    from bot.wiring import credentials
+    from bot.tencent.connect import credentials
 
     if settings.use_simulator:
         click.echo("No TENCENT_IM_SDKAPPID set: signing for the simulator's demo app.", err=True)

@@ -41,7 +41,8 @@ from bot.wiring import Plan
 from bot.zones import local_zone
 
 if TYPE_CHECKING:
-    from bot.wiring import Bot, Tencent
+    from bot.tencent.connect import Tencent
+    from bot.wiring import Bot
 
 __all__ = ["Shell", "ShellPoster", "ShellTransport"]
 

@@ -19,8 +19,10 @@ The transport wraps the bot from outside (``bot/slack/transport.py``, ``bot/shel
 it says where alerts go, picks the database and poll interval once Tencent is known,
 and serves. The parts count into one ``Metrics`` (``bot.metrics``), made here unless the
 transport counts too and hands its own; ``Bot.status_routes`` serves it on GET /metrics,
-with GET /readyz (``bot.readiness``). The credential choice (``credentials``), the replica's name
-(``replica_owner``) and the lease policy (``leases``) are named here once.
+with GET /readyz (``bot.readiness``). The replica's name (``replica_owner``) is named here
+once; the credential choice in ``bot.tencent.connect`` (``credentials``, with
+``open_tencent``: the command line opens Tencent without the rest of the bot), the
+lease policy in ``bot.store.leases``.
 """
 
 from __future__ import annotations
@@ -51,53 +53,27 @@ from bot.metrics import METRICS_PATH, Metrics, metrics_app
 from bot.readiness import READY_PATH, Check, Readiness, schema_check
 from bot.scheduler import start_scheduler
 from bot.settings import Settings
-from bot.simulator import Scenario, Simulator, demo_scenario
+from bot.simulator import Scenario
 from bot.store.db import make_engine, session_factory, single_process, upgrade
 from bot.store.figures import DatabaseFigures
 from bot.store.leases import LeasePolicy
 from bot.tencent.client import TencentClient
-from bot.tencent.ratelimit import shared_rate_limits
+from bot.tencent.connect import Tencent, open_tencent
 from bot.watches import Watches
 from bot.webhook import CALLBACK_PATH, callback_app
 
 __all__ = [
     "Alerting",
     "Bot",
-    "Credentials",
     "Plan",
-    "Tencent",
     "Transport",
     "build",
-    "credentials",
     "open_alerting",
-    "open_tencent",
     "replica_owner",
 ]
 
 
 # -- named once -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Credentials:
-    sdkappid: int
-    secret_key: str
-    admin: str
-
-
-def credentials(settings: Settings, scenario: Scenario | None = None) -> Credentials:
-    """The Tencent app the bot signs for: the configured one or, without
-    TENCENT_IM_SDKAPPID, the simulator's (``scenario``, by default the demo)."""
-    if settings.use_simulator:
-        sim = scenario or demo_scenario()
-        return Credentials(sim.sdkappid, sim.secret_key, sim.admin)
-    assert settings.tencent_im_sdkappid is not None
-    assert settings.tencent_im_secret_key is not None
-    return Credentials(
-        settings.tencent_im_sdkappid,
-        settings.tencent_im_secret_key.get_secret_value(),
-        settings.tencent_im_admin,
-    )
 
 
 def replica_owner() -> str:
@@ -107,46 +83,6 @@ def replica_owner() -> str:
 
 
 # -- the parts ----------------------------------------------------------------------------
-
-
-@dataclass
-class Tencent:
-    client: TencentClient
-    simulator: Simulator | None  # running in-process when no Tencent app is configured
-
-
-@contextmanager
-def open_tencent(
-    settings: Settings, scenario: Scenario | None = None, *, metrics: Metrics | None = None
-) -> Iterator[Tencent]:
-    """A client for the configured app; without one, for a simulator started here. Its
-    requests are counted into ``metrics``."""
-    simulator = None
-    base_url, backup_url = settings.tencent_base_url, settings.tencent_backup_url
-    if settings.use_simulator:
-        simulator = Simulator(scenario or demo_scenario()).start(host="127.0.0.1", port=0)
-        base_url, backup_url = simulator.url, None
-    app = credentials(settings, simulator.scenario if simulator is not None else None)
-    client = TencentClient(
-        sdkappid=app.sdkappid,
-        secret_key=app.secret_key,
-        admin=app.admin,
-        base_url=base_url,
-        backup_url=backup_url,
-        rate_limits=shared_rate_limits(
-            str(app.sdkappid),
-            settings.tencent_im_rate_limit,
-            reserve=settings.tencent_im_interactive_reserve,
-            redis_url=settings.redis_url,
-        ),
-        metrics=metrics,
-    )
-    try:
-        yield Tencent(client, simulator)
-    finally:
-        client.close()
-        if simulator is not None:
-            simulator.stop()
 
 
 @dataclass

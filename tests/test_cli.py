@@ -586,3 +586,17 @@ def test_secret_key_with_a_pasted_newline_still_signs(cli, app_sim):
     assert len(warnings) == 1 and "WARNING" in warnings[0]
     assert APP_KEY not in result.output
     assert app_sim.stats().get_members.errors == 0
+
+
+def test_online_opens_tencent_without_loading_the_database_or_the_slack_app():
+    # `online-bot online` (and usersig) import the command line and bot.tencent.connect
+    # only: 0.4 s of imports where the composition root (bot.wiring) takes 1 s
+    code = (
+        "import sys, bot.cli, bot.tencent.connect\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'sqlalchemy', 'alembic', 'apscheduler', 'slack_bolt', 'PIL'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -23,7 +23,8 @@ from bot.shell import SHELL_CALLER, ShellPoster, ShellTransport
 from bot.simulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY, Drop, demo_scenario
 from bot.store.db import DatabaseInUse, single_process
 from bot.store.leases import LeasePolicy
-from bot.wiring import Bot, Plan, Tencent, build, credentials, replica_owner
+from bot.tencent.connect import Tencent, credentials
+from bot.wiring import Bot, Plan, build, replica_owner
 
 
 class ConversationTransport:

@@ -32,7 +32,8 @@ from bot.webhook import CALLBACK_PATH
 from bot.wiring import Plan
 
 if TYPE_CHECKING:
-    from bot.wiring import Bot, Tencent
+    from bot.tencent.connect import Tencent
+    from bot.wiring import Bot
 
 __all__ = ["GC_YOUNG_THRESHOLD", "SlackTransport", "ports", "settle_memory"]
 
