@@ -6,6 +6,7 @@ simulator on its own, waiting for a port, stopping. Importable without pytest or
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -42,9 +43,31 @@ CONTROLLED_PREFIXES = ("SLACK_", "TENCENT_")
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port nothing listens on, for a process to serve on. Chosen below the kernel's
+    ephemeral range: the ports of outgoing connections (thousands in a test run) are
+    picked there, and one of them could take a port handed out there before the process
+    it was meant for binds it ("Address already in use")."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = _random.randrange(max(1024, low - 12_000), low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("", port))
+            except OSError:
+                continue  # in use (or in TIME_WAIT): another
+        return port
+    raise RuntimeError(f"no free port found below {low}")
+
+
+_random = random.SystemRandom()
+
+
+def _ephemeral_low() -> int:
+    """The lowest port of the kernel's ephemeral range (Linux; 32768 if it cannot say)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def bot_env(directory: Path, **values: str) -> dict[str, str]:
