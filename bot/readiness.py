@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.httpserver import WsgiApp, answer
-from bot.store.db import known_revisions, revision_of
+from bot.store.db import HEAD_REVISION, known_revisions, revision_of
 
 __all__ = [
     "AUTH_RECHECK",
@@ -75,8 +75,7 @@ class Readiness:
 
 def schema_check(sessions: sessionmaker[Session]) -> Check:
     """The database answers, and its schema is at the newest migration this bot has."""
-    known = known_revisions()  # newest first
-    head = known[0]
+    head = HEAD_REVISION
 
     def check() -> str | None:
         try:
@@ -88,7 +87,7 @@ def schema_check(sessions: sessionmaker[Session]) -> Check:
             return f"the database cannot be reached ({type(cause).__name__}: {detail})"
         if current == head:
             return None
-        if current is None or current in known:
+        if current is None or current in known_revisions():  # Alembic loaded only now
             return (
                 f"the database is at migration {current or 'none'}, behind {head} that this "
                 "bot needs: run `online-bot db upgrade` (a replica starting migrates too)"

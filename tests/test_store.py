@@ -33,7 +33,13 @@ from bot.store import (
     upgrade,
 )
 from bot.store.cli import db as db_cli
-from bot.store.db import DatabaseInUse, DatabaseUnusable, alembic_config, single_process
+from bot.store.db import (
+    HEAD_REVISION,
+    DatabaseInUse,
+    DatabaseUnusable,
+    alembic_config,
+    single_process,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TABLES = {"watches", "alert_states", "samples", "outbox", "watch_changes", "targets", "digests"}
@@ -86,9 +92,27 @@ def _outbox(watch_id: int | None, key: str, **overrides: object) -> Outbox:
 def test_upgrade_from_empty_then_models_and_database_agree(database_url: str) -> None:
     assert current_revision(database_url) is None
     upgrade(database_url)
-    assert current_revision(database_url) == head_revision() == HEAD
+    assert current_revision(database_url) == head_revision() == HEAD_REVISION == HEAD
     assert _tables(database_url) == TABLES
     assert check(database_url) == []
+
+
+def test_a_database_at_head_is_not_migrated_and_alembic_not_loaded(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    code = (
+        "import sys\nfrom bot.store.db import upgrade\n"
+        f"upgrade({url!r})\nprint('alembic' in sys.modules)"
+    )
+
+    def upgrade_in_a_new_process() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        return done.stdout.strip()
+
+    assert upgrade_in_a_new_process() == "True"  # empty: migrated, by Alembic
+    assert current_revision(url) == HEAD
+    assert upgrade_in_a_new_process() == "False"  # at head: left as it is
 
 
 def test_downgrade_to_base_drops_everything_and_upgrade_works_again(database_url: str) -> None:

