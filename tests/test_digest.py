@@ -18,6 +18,7 @@ from bot.alerts.mapping import to_dt
 from bot.commands.grammar import DigestOff, SetDigest, ShowDigest
 from bot.digest.schedule import MAX_LATE_SECONDS
 from bot.digest.service import Digests, digest_key
+from bot.drawing import DrawingFailed
 from bot.render.charts import Chart
 from bot.render.text import blocks_to_text
 from bot.store.models import DigestRow, Outbox, SampleRow
@@ -243,6 +244,21 @@ def test_the_figures_of_known_samples(env, sim) -> None:
     assert chart is not None and chart[0] == "digest-2026-06-01.png"
     assert len(drawn.charts) == 1 and len(drawn.charts[0].panels) == 1  # only groups with counts
     assert drawn.charts[0].zone == PARIS
+
+
+def test_a_chart_that_cannot_be_drawn_leaves_the_digest_with_a_note(env) -> None:
+    def stopped(_: Chart) -> bytes:
+        raise DrawingFailed("the drawing process stopped before drawing it")
+
+    env.watch(f"watch {GROUP} below 10")
+    add_samples(env, GROUP, [100, 300], start=env.clock() - 3600)
+    digests = digests_of(env, drawn=stopped)
+    message, chart = digests.compose(digests.view("C1", PARIS, date.today(), env.clock()))
+    assert chart is None
+    assert (
+        "No chart today: it could not be drawn (the drawing process stopped before drawing it)."
+        in text_of(message)
+    )
 
 
 def test_alerts_fired_in_the_last_day_are_counted(env, sim) -> None:

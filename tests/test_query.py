@@ -132,6 +132,7 @@ def test_control_characters_are_masked_in_messages() -> None:
 )
 def test_any_printable_ascii_group_id_is_a_query(group_id: str) -> None:
     keywords = {"help", "?", "-h", "--help", "watch", "watches", "unwatch", "mute", "unmute"}
+    keywords |= {"history", "digest"}  # `/online digest` alone shows the channel's digest
     lowered = group_id.lower()
     quoted = len(group_id) >= 2 and group_id[0] == group_id[-1] and group_id[0] in "\"'`"
     markup = "<" in group_id or "&" in group_id

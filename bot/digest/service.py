@@ -249,9 +249,6 @@ class Digests:
                 png = self.draw(chart)
             except DrawingFailed as error:
                 note = f"No chart today: it could not be drawn ({error})."
-            except Exception:
-                ref = log_unexpected(log, "unexpected failure drawing a digest's chart")
-                note = f"No chart today: it could not be drawn (ref {ref})."
         message = render.render_digest(view, chart_note=note)
         if png is None:
             return message, None
@@ -267,7 +264,13 @@ class Digests:
             "blocks": message.blocks,
             "metadata": render.digest_metadata(key),
         }
-        common = {"incident_id": key[:36], "channel_id": channel, "created_at": to_dt(now)}
+        at = to_dt(now)  # this service's clock, as alerts' rows have: not the database's
+        common = {
+            "incident_id": key[:36],
+            "channel_id": channel,
+            "created_at": at,
+            "next_attempt_at": at,
+        }
         rows = [Outbox(kind=OutboxKind.DIGEST.value, dedup_key=key, payload=payload, **common)]
         if chart is not None:
             file = DigestFile.payload(*chart)
