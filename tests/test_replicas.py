@@ -228,8 +228,10 @@ class Cluster:
         wait_until(
             lambda: all(len(top_level(self.fake, c)) >= count for c in CHANNELS),
             timeout=timeout,
-            what=f"{count} alert(s) in every channel: "
-            + str({c: len(top_level(self.fake, c)) for c in CHANNELS}),
+            what=lambda: (
+                f"{count} alert(s) in every channel: "
+                + str({c: len(top_level(self.fake, c)) for c in CHANNELS})
+            ),
             every=0.1,
         )
 
@@ -240,7 +242,12 @@ class Cluster:
                 for c in CHANNELS
             ),
             timeout=timeout,
-            what=f"{count} resolve(s) and update(s) in every channel",
+            what=lambda: (
+                f"{count} resolve(s) and update(s) in every channel: "
+                + str(
+                    {c: (len(replies(self.fake, c)), len(updates(self.fake, c))) for c in CHANNELS}
+                )
+            ),
             every=0.1,
         )
 
@@ -263,8 +270,10 @@ class Cluster:
         wait_until(
             lambda: all(len(shares(self.fake, c)) >= charts for c in CHANNELS),
             timeout=60,  # 23 alerts at once: their charts queue behind each other
-            what=f"{charts} chart(s) in every channel: "
-            + str({c: len(shares(self.fake, c)) for c in CHANNELS}),
+            what=lambda: (
+                f"{charts} chart(s) in every channel: "
+                + str({c: len(shares(self.fake, c)) for c in CHANNELS})
+            ),
             every=0.1,
         )
         for channel in CHANNELS:

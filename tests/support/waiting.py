@@ -12,14 +12,22 @@ __all__ = ["wait_until"]
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], *, timeout: float, what: str, every: float = 0.05) -> T:
+def wait_until(
+    condition: Callable[[], T],
+    *,
+    timeout: float,
+    what: str | Callable[[], str],
+    every: float = 0.05,
+) -> T:
     """Poll ``condition`` until it returns something truthy (returned), for at most
-    ``timeout`` seconds; then fail saying what did not happen."""
+    ``timeout`` seconds; then fail saying what did not happen (``what``, or what it
+    returns then: the state when the wait gave up)."""
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
         if result:
             return result
         if time.monotonic() >= deadline:
-            raise AssertionError(f"waited {timeout:.0f}s: {what}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"waited {timeout:.0f}s: {said}")
         time.sleep(every)
