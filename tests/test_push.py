@@ -157,6 +157,26 @@ def test_a_callback_during_a_known_targets_check_asks_for_another(env, sim):
     assert to_ts(row.next_due_at) == pytest.approx(now + 1 + DEBOUNCE, abs=0.001)
 
 
+def test_callbacks_a_check_had_counted_already_do_not_hide_the_return(env, sim, fake_slack, inbox):
+    env.watch(f"watch {GROUP} below 100")
+    sim.set_audience(GROUP, 40)  # the fall reaches Tencent's count before its callbacks
+    assert env.poller.run_cycle().notifications == 1  # polled: firing at 40
+    assert target_row(env).quiet_low == targets.UNBOUNDED["low"]  # firing: no floor
+
+    inbox.add(offline(460))  # the same fall, again: 40 - 460 cannot be
+    assert to_ts(target_row(env).push_due_at) == pytest.approx(env.clock() + DEBOUNCE)
+    env.clock.advance(DEBOUNCE)
+    assert env.poller.run_cycle().notifications == 0  # still 40: the estimate starts over
+    assert target_row(env).push_delta == 0
+
+    sim.set_audience(GROUP, 500)
+    inbox.add(online(460))  # the return: 40 + 460, past the line
+    env.clock.advance(DEBOUNCE)
+    assert env.poller.run_cycle().notifications == 1  # resolved by push, not the next poll
+    env.deliverer.deliver_due()
+    assert any(m["text"].startswith("Resolved:") for m in posts(fake_slack))
+
+
 def test_on_a_start_callbacks_for_targets_not_checked_yet_wait_behind_a_known_fall(env, sim):
     env.watch(f"watch {GROUP} below 100")
     env.poller.run_cycle()  # known: 500 online, quiet from 105 up

@@ -262,7 +262,8 @@ def record_push(session: Session, moves: Mapping[str, Moves], *, debounce: float
     Each target's estimate (``last_value + push_delta``) moves; the group counts as
     push-fed (``last_push_at``). A check is asked for, ``debounce`` seconds after the
     first callback (Tencent's own count catches up by then), when the estimate leaves
-    the target's quiet range, or the target has none (a failed check, a ``for`` clock
+    the target's quiet range or falls below zero (moves the last check had counted
+    already), or the target has none (a failed check, a ``for`` clock
     running, a mark the callbacks cannot tell), or its check is under way (leased: that
     check may have read the count before this move, and its completion replaces the
     range). One is asked at most once until it runs: a storm of callbacks costs one
@@ -301,6 +302,10 @@ def _push_update() -> Any:
         table.last_value.is_(None),
         estimate < table.quiet_low,
         estimate > table.quiet_high,
+        # an audience below zero cannot be: these callbacks were counted by the last
+        # check already (it read Tencent's count after the moves, before their
+        # callbacks came), and a rise from here would never look like one
+        estimate < 0,
     )
     asks = or_(
         # a check under way may have read the count before this move, and its completion
