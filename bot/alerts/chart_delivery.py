@@ -26,16 +26,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.alerts.alert_charts import ChartRequest, draw_alert_chart, filename_of
-from bot.alerts.delivery import PostError, Uploader, thread_of
+from bot.alerts.delivery import PostError, Uploader, claim_outbox, retry_delay, thread_of
 from bot.alerts.history import HistoryReader
 from bot.alerts.mapping import to_dt
 from bot.drawing import Draw, DrawingFailed, draw_here
 from bot.logs import log_unexpected
-from bot.store.leases import LeasePolicy, claim_due
+from bot.store.leases import LeasePolicy
 from bot.store.models import Outbox, OutboxKind, OutboxStatus
 
 __all__ = ["LEASE_EXTRA", "MAX_CHART_ATTEMPTS", "ChartDeliverer", "ChartReport"]
@@ -106,7 +106,7 @@ class ChartDeliverer:
                 self._failed(row_id, unexpected, report)
         return report
 
-    def _due(self) -> list[object]:
+    def _due(self) -> list[ColumnElement[bool]]:
         now = to_dt(self.clock())
         parent = aliased(Outbox)
         posted = exists().where(
@@ -126,19 +126,14 @@ class ChartDeliverer:
     def _claim(self, limit: int) -> list[int]:
         now = to_dt(self.clock())
         assert now is not None
-        with self.sessions.begin() as session:
-            claimed = claim_due(
-                session,
-                Outbox,
-                due=self._due(),  # type: ignore[arg-type]
-                now=now,
-                lease=self.lease_seconds,
-                owner=self.owner,
-                limit=limit,
-                order_by=[Outbox.id],
-                also={"attempts": Outbox.attempts + 1},
-            )
-        return sorted(row_id for (row_id,) in claimed)
+        return claim_outbox(
+            self.sessions,
+            self._due(),
+            now=now,
+            lease=self.lease_seconds,
+            owner=self.owner,
+            limit=limit,
+        )
 
     def _deliver(self, row_id: int, report: ChartReport) -> None:
         with self.sessions() as session:
@@ -239,7 +234,7 @@ class ChartDeliverer:
             row.claimed_by = row.claimed_until = None
             context = {"watch_id": row.watch_id, "slack_request_id": error.request_id}
             if not error.permanent and row.attempts < self.max_attempts:
-                wait = max(error.retry_after or 0.0, min(MAX_BACKOFF, 2.0**row.attempts))
+                wait = retry_delay(error, row.attempts, MAX_BACKOFF)
                 row.next_attempt_at = to_dt(now + wait)
                 report.retried += 1
                 log.info("chart %s not uploaded (%s); retry in %.0fs", row.id, error, wait)

@@ -22,11 +22,12 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.mapping import to_dt
@@ -53,10 +54,15 @@ __all__ = [
     "PostError",
     "Poster",
     "Uploader",
+    "claim_outbox",
+    "retry_delay",
     "thread_of",
 ]
 
 log = logging.getLogger(__name__)
+
+#: The longest wait between a message's attempts.
+MAX_BACKOFF = 300.0
 
 #: Messages that say a watch changed state: an alert and its resolve, an error and its
 #: recovery (``Deliverer.on_state_posted``).
@@ -196,26 +202,16 @@ class Deliverer:
         return report
 
     def _claim(self, limit: int) -> list[int]:
-        """Lease due rows in one atomic UPDATE (``SKIP LOCKED`` on PostgreSQL)."""
         now = to_dt(self.clock())
         assert now is not None
-        with self.sessions.begin() as session:
-            claimed = claim_due(
-                session,
-                Outbox,
-                due=[
-                    Outbox.status == OutboxStatus.PENDING,
-                    Outbox.next_attempt_at <= now,
-                    Outbox.kind != OutboxKind.CHART,  # drawn apart (bot.alerts.chart_delivery)
-                ],
-                now=now,
-                lease=self.lease_seconds,
-                owner=self.owner,
-                limit=limit,
-                order_by=[Outbox.id],
-                also={"attempts": Outbox.attempts + 1},
-            )
-        return sorted(row_id for (row_id,) in claimed)
+        due = [
+            Outbox.status == OutboxStatus.PENDING,
+            Outbox.next_attempt_at <= now,
+            Outbox.kind != OutboxKind.CHART,  # drawn apart (bot.alerts.chart_delivery)
+        ]
+        return claim_outbox(
+            self.sessions, due, now=now, lease=self.lease_seconds, owner=self.owner, limit=limit
+        )
 
     def _deliver(self, row_id: int, report: DeliveryReport) -> None:
         if not self._renew(row_id):
@@ -399,7 +395,7 @@ class Deliverer:
             row.claimed_by = row.claimed_until = None
             context = {"watch_id": row.watch_id, "slack_request_id": error.request_id}
             if not error.permanent and row.attempts < self.max_attempts:
-                wait = max(error.retry_after or 0.0, min(300.0, 2.0**row.attempts))
+                wait = retry_delay(error, row.attempts, MAX_BACKOFF)
                 row.next_attempt_at = to_dt(now + wait)
                 report.retried += 1
                 log.warning(
@@ -417,6 +413,39 @@ class Deliverer:
                 _pause(session, row.watch_id, error.reason, now)
             if row.kind == OutboxKind.DIGEST:
                 _digest_refused(session, row.channel_id, error.reason)
+
+
+def claim_outbox(
+    sessions: sessionmaker[Session],
+    due: Sequence[ColumnElement[bool]],
+    *,
+    now: datetime,
+    lease: float,
+    owner: str,
+    limit: int,
+) -> list[int]:
+    """Lease up to ``limit`` ``due`` outbox rows in one atomic UPDATE (``SKIP LOCKED`` on
+    PostgreSQL), counting an attempt on each; their ids, oldest first. The messages' and
+    the charts' deliverers claim this way."""
+    with sessions.begin() as session:
+        claimed = claim_due(
+            session,
+            Outbox,
+            due=due,
+            now=now,
+            lease=lease,
+            owner=owner,
+            limit=limit,
+            order_by=[Outbox.id],
+            also={"attempts": Outbox.attempts + 1},
+        )
+    return sorted(row_id for (row_id,) in claimed)
+
+
+def retry_delay(error: PostError, attempts: int, cap: float) -> float:
+    """How long a row waits after a transient failure: doubling with its attempts, up to
+    ``cap``, and never less than Slack's Retry-After."""
+    return max(error.retry_after or 0.0, min(cap, 2.0**attempts))
 
 
 def thread_of(session: Session, row: Outbox) -> str | None:
